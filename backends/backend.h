@@ -1,0 +1,189 @@
+/* The backend vtable: every kernel zoo runs, as one struct of function pointers.
+ * The core calls only these; it never asks which backend it is on. Kernels do no
+ * autograd and no shape inference: the caller (core/ops.c) checks shapes and
+ * allocates outputs, the kernel only computes. */
+#ifndef ZOO_BACKEND_H
+#define ZOO_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZOO_MAX_DIMS 4
+
+typedef enum zoo_dtype { ZOO_F32 = 0, ZOO_I32 = 1 } zoo_dtype;
+
+/* The few core facilities kernels use (defined in core/tensor.c). */
+/* An invariant the code relies on: prints file:line and the condition, aborts. */
+#define ZOO_ASSERT(cond)                                                            \
+    do {                                                                            \
+        if (!(cond)) zoo__assert_fail(__FILE__, __LINE__, #cond);                   \
+    } while (0)
+void zoo__assert_fail(const char *file, int line, const char *cond);
+
+/* Functions that fail on user input (files, flags) return an error status and
+ * leave their message here; it stays until the next failure. */
+const char *zoo_last_error(void);
+void zoo_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+typedef struct zoo_tensor zoo_tensor;
+
+/* A shape: ndim dims, unused trailing entries are 1. */
+typedef struct zoo_shape {
+    int ndim;
+    int64_t d[ZOO_MAX_DIMS];
+} zoo_shape;
+
+/* Row-major, contiguous. `data` is backend-owned storage: on the CPU a plain
+ * pointer to the first element; on other backends an opaque handle. The header
+ * is shared by the core (autograd fields) and the backends (shape, data). */
+struct zoo_node; /* a tape entry, see core/autograd.h */
+
+struct zoo_tensor {
+    zoo_shape shape;
+    int64_t numel;
+    zoo_dtype dtype;
+    void *data;             /* backend storage; views share it */
+    zoo_tensor *grad;       /* same shape; persistent for persistent tensors */
+    struct zoo_node *node;  /* the op that produced this tensor, NULL for leaves */
+    bool requires_grad;
+    bool persistent;
+    bool grad_zero;         /* grad holds no value yet: the next accumulation overwrites */
+    bool grad_owned;        /* grad is this tensor's alone (not shared with another), so
+                               backward may accumulate into it in place */
+    bool owns_data;         /* persistent and not a view: zoo_tensor_free frees data */
+    int scope_level;        /* 0: persistent; else the scope depth it was made in */
+    uint64_t scope_id;      /* id of that scope; a mismatch means use after scope */
+};
+
+
+/* Elementwise y = f(x). `a` and `b` are per-op parameters (listed next to each op). */
+typedef enum zoo_unary_op {
+    ZOO_UNARY_COPY,       /* y = x */
+    ZOO_UNARY_AFFINE,     /* y = a*x + b */
+    ZOO_UNARY_POW,        /* y = x^a */
+    ZOO_UNARY_RELU,
+    ZOO_UNARY_LEAKY_RELU, /* y = x > 0 ? x : a*x */
+    ZOO_UNARY_TANH,
+    ZOO_UNARY_SIGMOID,
+    ZOO_UNARY_GELU,       /* exact: x * Phi(x), Phi the normal CDF (PyTorch's default) */
+    ZOO_UNARY_SILU,       /* x * sigmoid(x) */
+    ZOO_UNARY_EXP,
+    ZOO_UNARY_LOG,
+    ZOO_UNARY_SQRT,
+    ZOO_UNARY_ABS,
+    ZOO_UNARY_COUNT
+} zoo_unary_op;
+
+/* out = a OP b with numpy broadcasting over right-aligned dims. */
+typedef enum zoo_binary_op {
+    ZOO_BINARY_ADD,
+    ZOO_BINARY_SUB,
+    ZOO_BINARY_MUL,
+    ZOO_BINARY_DIV,
+    ZOO_BINARY_EQ, /* 1.0f where a == b, else 0.0f (max backward's tie mask) */
+    ZOO_BINARY_COUNT
+} zoo_binary_op;
+
+/* out has x's ndim; every dim of out is either x's or 1, and the dims that are 1
+ * (where x's is not) are reduced. So one kernel does "sum over axis 1", "sum to a
+ * broadcast shape" and "sum of everything". ARGMAX writes int32 indices and
+ * reduces exactly one axis; ties pick the first index. */
+typedef enum zoo_reduce_op {
+    ZOO_REDUCE_SUM,
+    ZOO_REDUCE_MEAN,
+    ZOO_REDUCE_MAX,
+    ZOO_REDUCE_ARGMAX,
+    ZOO_REDUCE_COUNT
+} zoo_reduce_op;
+
+typedef enum zoo_rng_dist {
+    ZOO_RNG_UNIFORM,   /* U[a, b) */
+    ZOO_RNG_NORMAL,    /* N(a, b^2) */
+    ZOO_RNG_BERNOULLI, /* 1.0f with probability a, else 0.0f, then times b */
+} zoo_rng_dist;
+
+typedef struct zoo_adam_params {
+    float lr, beta1, beta2, eps, weight_decay;
+    bool decoupled; /* AdamW: decay applied to the weights, not added to the gradient */
+    int64_t step;   /* 1-based, for bias correction */
+} zoo_adam_params;
+
+typedef struct zoo_sgd_params {
+    float lr, momentum, dampening, weight_decay;
+    bool nesterov;
+    bool first; /* first step: the momentum buffer takes the gradient as it is */
+} zoo_sgd_params;
+
+typedef struct zoo_backend_iface {
+    /* lifecycle */
+    const char *(*name)(void *ctx);
+    void (*shutdown)(void *ctx);
+    void (*set_threads)(void *ctx, int n);
+
+    /* persistent memory: alloc returns NULL when out of memory */
+    void *(*alloc)(void *ctx, size_t bytes);
+    void (*free)(void *ctx, void *data);
+    /* step-scoped memory: a bump arena; reset frees all allocations made after mark */
+    void *(*arena_alloc)(void *ctx, size_t bytes);
+    size_t (*arena_mark)(void *ctx);
+    void (*arena_reset)(void *ctx, size_t mark);
+    size_t (*peak_bytes)(void *ctx); /* high-water mark of persistent + arena bytes */
+
+    /* transfers; download waits for queued work first */
+    void (*upload)(void *ctx, zoo_tensor *dst, const void *src, size_t bytes, size_t offset);
+    void (*download)(void *ctx, const zoo_tensor *src, void *dst, size_t bytes, size_t offset);
+    void (*fill)(void *ctx, zoo_tensor *t, float value); /* int32 tensors get (int32_t)value */
+
+    /* execution */
+    void (*flush)(void *ctx); /* submit queued work */
+    void (*sync)(void *ctx);  /* wait for submitted work */
+
+    /* kernels */
+    /* a: [batch_a, m, k] (or [batch_a, k, m] with trans_a), b: [batch_b, k, n] (or [n, k]
+     * with trans_b) -> c: [batch, m, n], batch_a and batch_b each 1 or batch.
+     * c = alpha * op(a) op(b) + beta * c. Tensors of ndim < 3 have batch 1. */
+    void (*gemm)(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *c,
+                 bool trans_a, bool trans_b, float alpha, float beta);
+    void (*unary)(void *ctx, zoo_unary_op op, const zoo_tensor *x, zoo_tensor *y, float a, float b);
+    /* dx = dy * f'(x); y = f(x) is passed too, since some derivatives read it */
+    void (*unary_backward)(void *ctx, zoo_unary_op op, const zoo_tensor *x, const zoo_tensor *y,
+                           const zoo_tensor *dy, zoo_tensor *dx, float a, float b);
+    /* out may alias a when a has out's shape */
+    void (*binary)(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tensor *b,
+                   zoo_tensor *out);
+    void (*reduce)(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *out);
+    /* along the last axis; log selects log-softmax */
+    void (*softmax)(void *ctx, const zoo_tensor *x, zoo_tensor *y, bool log);
+    /* dx from y = softmax(x) (or log_softmax) and dy */
+    void (*softmax_backward)(void *ctx, const zoo_tensor *y, const zoo_tensor *dy, zoo_tensor *dx,
+                             bool log);
+    /* logp: [n, c], labels: int32 [n] -> losses: [n], losses[i] = -logp[i, labels[i]] */
+    void (*nll)(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels, zoo_tensor *losses);
+    /* dlogp[i, j] = -dlosses[i] where j == labels[i], else 0 */
+    void (*nll_backward)(void *ctx, const zoo_tensor *labels, const zoo_tensor *dlosses,
+                         zoo_tensor *dlogp);
+    /* fused cross-entropy backward: dx[i, j] = (exp(logp[i, j]) - [j == labels[i]]) * dlosses[i] */
+    void (*cross_entropy_backward)(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels,
+                                   const zoo_tensor *dlosses, zoo_tensor *dx);
+    /* out = x with dims permuted: out.shape[i] = x.shape[perm[i]] */
+    void (*permute)(void *ctx, const zoo_tensor *x, zoo_tensor *out, const int *perm);
+    /* Philox 4x32-10 keyed by seed; element i draws from counter offset + i (core/rng.h) */
+    void (*rng_fill)(void *ctx, zoo_tensor *out, zoo_rng_dist dist, uint64_t seed, uint64_t offset,
+                     float a, float b);
+    /* fused optimizer updates over whole tensors; state tensors are updated in place */
+    void (*sgd_update)(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *momentum_buf,
+                       const zoo_sgd_params *p);
+    void (*adam_update)(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *m,
+                        zoo_tensor *v, const zoo_adam_params *p);
+} zoo_backend_iface;
+
+typedef struct zoo_backend {
+    zoo_backend_iface iface;
+    void *ctx;
+} zoo_backend;
+
+/* Backend constructors: NULL with a message in zoo_last_error() when unavailable. */
+zoo_backend *zoo_backend_cpu_new(int threads);
+
+#endif

@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int zoo__placeholder_data;

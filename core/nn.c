@@ -1,0 +1,98 @@
+/* The parameter container, Linear and Dropout. */
+#include "nn.h"
+
+#include "ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void zoo_module_init(zoo_module *m) {
+    memset(m, 0, sizeof *m);
+    m->training = true;
+}
+
+void zoo_module_free(zoo_module *m) {
+    for (int i = 0; i < m->n; i++) zoo_tensor_free(m->params[i].t);
+    free(m->params);
+    memset(m, 0, sizeof *m);
+}
+
+static zoo_tensor *add(zoo_module *m, const char *name, zoo_shape shape, bool grad) {
+    if (strlen(name) >= ZOO_NAME_MAX) zoo_fatal("parameter name too long: %s", name);
+    if (zoo_module_find(m, name)) zoo_fatal("parameter %s defined twice", name);
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 16;
+        m->params = realloc(m->params, (size_t)m->cap * sizeof *m->params);
+        if (!m->params) zoo_fatal("out of host memory");
+    }
+    zoo_param *p = &m->params[m->n++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->t = zoo_tensor_new_persistent(ZOO_F32, shape);
+    if (grad) zoo_tensor_enable_grad(p->t);
+    return p->t;
+}
+
+zoo_tensor *zoo_module_param(zoo_module *m, const char *name, zoo_shape shape) { return add(m, name, shape, true); }
+zoo_tensor *zoo_module_buffer(zoo_module *m, const char *name, zoo_shape shape) { return add(m, name, shape, false); }
+
+zoo_tensor *zoo_module_find(const zoo_module *m, const char *name) {
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->params[i].name, name) == 0) return m->params[i].t;
+    return NULL;
+}
+
+void zoo_module_zero_grad(zoo_module *m) {
+    for (int i = 0; i < m->n; i++)
+        if (m->params[i].t->grad) m->params[i].t->grad_zero = true;
+}
+
+int zoo_module_freeze(zoo_module *m, const char *prefix) {
+    size_t len = strlen(prefix);
+    int count = 0;
+    for (int i = 0; i < m->n; i++) {
+        const char *name = m->params[i].name;
+        if (strncmp(name, prefix, len) == 0 && (name[len] == '\0' || name[len] == '.')) {
+            m->params[i].t->requires_grad = false;
+            count++;
+        }
+    }
+    return count;
+}
+
+int64_t zoo_module_numel(const zoo_module *m) {
+    int64_t n = 0;
+    for (int i = 0; i < m->n; i++) n += m->params[i].t->numel;
+    return n;
+}
+
+void zoo_module_train(zoo_module *m, bool training) { m->training = training; }
+
+/* ------------------------------------------------------------ Linear */
+
+zoo_linear_layer zoo_linear_new(zoo_module *m, const char *name, int in, int out, bool bias, zoo_rng *init) {
+    char buf[ZOO_NAME_MAX + 8];
+    zoo_linear_layer l = {0};
+    float bound = 1.0f / sqrtf((float)in);
+    snprintf(buf, sizeof buf, "%s.weight", name);
+    l.weight = zoo_module_param(m, buf, zoo_shape2(out, in));
+    zoo_rng_uniform(init, l.weight, -bound, bound);
+    if (bias) {
+        snprintf(buf, sizeof buf, "%s.bias", name);
+        l.bias = zoo_module_param(m, buf, zoo_shape1(out));
+        zoo_rng_uniform(init, l.bias, -bound, bound);
+    }
+    return l;
+}
+
+zoo_tensor *zoo_linear_forward(const zoo_linear_layer *l, zoo_tensor *x) { return zoo_linear(x, l->weight, l->bias); }
+
+/* ------------------------------------------------------------ Dropout */
+
+zoo_tensor *zoo_dropout(zoo_tensor *x, float p, bool training, zoo_rng *rng) {
+    if (p < 0.0f || p >= 1.0f) zoo_fatal("dropout: probability %g is outside [0, 1)", p);
+    if (!training || p == 0.0f) return x;
+    zoo_tensor *mask = zoo_tensor_new(ZOO_F32, x->shape);
+    zoo_rng_bernoulli(rng, mask, 1.0f - p, 1.0f / (1.0f - p));
+    return zoo_mul(x, mask);
+}

@@ -1,0 +1,62 @@
+/* Optimizers (fused update kernels, as torch.optim's), gradient clipping and
+ * learning-rate schedules. An optimizer holds its own state tensors, named after
+ * the parameters they belong to, so checkpoints can carry them. */
+#ifndef ZOO_OPTIM_H
+#define ZOO_OPTIM_H
+
+#include "nn.h"
+
+typedef enum zoo_optim_kind { ZOO_OPTIM_SGD, ZOO_OPTIM_ADAM, ZOO_OPTIM_ADAMW } zoo_optim_kind;
+
+typedef struct zoo_optim_config {
+    zoo_optim_kind kind;
+    float lr;
+    float momentum;     /* SGD */
+    float dampening;    /* SGD */
+    bool nesterov;      /* SGD */
+    float beta1, beta2; /* Adam */
+    float eps;          /* Adam */
+    float weight_decay; /* L2 added to the gradient (SGD, Adam), decoupled (AdamW) */
+} zoo_optim_config;
+
+/* PyTorch's defaults: Adam betas (0.9, 0.999), eps 1e-8; AdamW weight decay 0.01 */
+zoo_optim_config zoo_optim_defaults(zoo_optim_kind kind, float lr);
+/* "sgd", "adam", "adamw" -> kind; -1 when unknown */
+int zoo_optim_kind_parse(const char *name);
+const char *zoo_optim_kind_name(zoo_optim_kind kind);
+
+typedef struct zoo_optimizer {
+    zoo_optim_config cfg;
+    zoo_module *params; /* not owned */
+    zoo_module state;   /* "<param>.exp_avg" etc.; owned */
+    int64_t step;       /* updates done so far */
+} zoo_optimizer;
+
+/* state tensors are made for every parameter that requires grad when created */
+void zoo_optim_init(zoo_optimizer *o, zoo_module *params, zoo_optim_config cfg);
+void zoo_optim_free(zoo_optimizer *o);
+/* one update of every parameter that requires grad; frozen ones are untouched */
+void zoo_optim_step(zoo_optimizer *o);
+void zoo_optim_set_lr(zoo_optimizer *o, float lr);
+
+/* Scales all gradients so their global L2 norm is at most max_norm (as
+ * torch.nn.utils.clip_grad_norm_); returns the norm before clipping. */
+float zoo_clip_grad_norm(zoo_module *params, float max_norm);
+
+typedef enum zoo_schedule_kind { ZOO_SCHED_CONSTANT, ZOO_SCHED_STEP, ZOO_SCHED_COSINE } zoo_schedule_kind;
+
+typedef struct zoo_schedule {
+    zoo_schedule_kind kind;
+    float base_lr;
+    int64_t warmup;      /* linear warmup from 0 over this many steps (all kinds) */
+    int64_t total;       /* cosine: steps to decay over (to min_lr) */
+    int64_t step_size;   /* step: multiply by gamma every step_size steps */
+    float gamma;
+    float min_lr;
+} zoo_schedule;
+
+int zoo_schedule_kind_parse(const char *name);
+/* the learning rate for 0-based step */
+float zoo_schedule_lr(const zoo_schedule *s, int64_t step);
+
+#endif

@@ -1,0 +1,320 @@
+/* Tensors, scopes and the runtime: which backend is active, the scope stack, grad
+ * mode and the last error. Kernels are never called from here except fill/copy. */
+#include "tensor.h"
+
+#include "../backends/arena.h"
+#include "autograd.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SCOPES 32
+
+typedef struct scope_frame {
+    uint64_t id;
+    size_t host_mark;
+    size_t dev_mark;
+    struct zoo_node *tape_mark;
+} scope_frame;
+
+static struct {
+    zoo_backend *be;
+    zoo_arena host; /* tensor headers, tape entries, scratch */
+    scope_frame scopes[MAX_SCOPES + 1];
+    int depth;
+    uint64_t next_scope_id;
+    bool grad_enabled;
+    size_t persistent_bytes, persistent_peak;
+} rt = {.grad_enabled = true, .next_scope_id = 1};
+
+static char last_error[1024];
+
+/* ---------------------------------------------------------------- errors */
+
+void zoo__assert_fail(const char *file, int line, const char *cond) {
+    fprintf(stderr, "zoo: internal error at %s:%d: assertion failed: %s\n", file, line, cond);
+    fflush(stderr);
+    abort();
+}
+
+void zoo_fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("zoo: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+const char *zoo_last_error(void) { return last_error; }
+
+void zoo_set_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------- shapes */
+
+zoo_shape zoo_shape1(int64_t a) { return (zoo_shape){1, {a, 1, 1, 1}}; }
+zoo_shape zoo_shape2(int64_t a, int64_t b) { return (zoo_shape){2, {a, b, 1, 1}}; }
+zoo_shape zoo_shape3(int64_t a, int64_t b, int64_t c) { return (zoo_shape){3, {a, b, c, 1}}; }
+zoo_shape zoo_shape4(int64_t a, int64_t b, int64_t c, int64_t d) { return (zoo_shape){4, {a, b, c, d}}; }
+
+int64_t zoo_shape_numel(zoo_shape s) {
+    int64_t n = 1;
+    for (int i = 0; i < s.ndim; i++) n *= s.d[i];
+    return n;
+}
+
+bool zoo_shape_eq(zoo_shape a, zoo_shape b) {
+    if (a.ndim != b.ndim) return false;
+    for (int i = 0; i < a.ndim; i++)
+        if (a.d[i] != b.d[i]) return false;
+    return true;
+}
+
+const char *zoo_shape_str(zoo_shape s, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < s.ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)s.d[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+/* ---------------------------------------------------------------- runtime */
+
+static zoo_backend *require_backend(void) {
+    if (!rt.be) zoo_fatal("no backend: call zoo_init(\"cpu\", 0) first");
+    return rt.be;
+}
+
+zoo_backend *zoo_backend_vulkan_new(int threads) __attribute__((weak));
+
+int zoo_init(const char *name, int threads) {
+    if (rt.be) zoo_shutdown();
+    zoo_backend *be = NULL;
+    if (!name || strcmp(name, "cpu") == 0) {
+        be = zoo_backend_cpu_new(threads);
+    } else if (strcmp(name, "vulkan") == 0) {
+        if (!zoo_backend_vulkan_new) {
+            zoo_set_error("the Vulkan backend is not part of this build of zoo "
+                          "(available backends: cpu)");
+            return -1;
+        }
+        be = zoo_backend_vulkan_new(threads);
+    } else {
+        zoo_set_error("unknown backend '%s' (expected cpu or vulkan)", name);
+        return -1;
+    }
+    if (!be) return -1;
+    rt.be = be;
+#ifndef NDEBUG
+    rt.host.poison = 0xdb; /* released tensor headers fail zoo_tensor_check */
+#endif
+    rt.grad_enabled = true;
+    return 0;
+}
+
+void zoo_shutdown(void) {
+    if (!rt.be) return;
+    while (rt.depth > 0) zoo_scope_end();
+    rt.be->iface.shutdown(rt.be->ctx);
+    rt.be = NULL;
+    zoo_arena_destroy(&rt.host);
+    rt.persistent_bytes = rt.persistent_peak = 0;
+}
+
+zoo_backend *zoo_backend_current(void) { return require_backend(); }
+const char *zoo_backend_name(void) { return require_backend()->iface.name(rt.be->ctx); }
+
+void zoo_sync(void) {
+    zoo_backend *be = require_backend();
+    be->iface.flush(be->ctx);
+    be->iface.sync(be->ctx);
+}
+
+size_t zoo_peak_bytes(void) { return require_backend()->iface.peak_bytes(rt.be->ctx); }
+
+bool zoo_grad_enabled(void) { return rt.grad_enabled; }
+
+bool zoo_set_grad_enabled(bool on) {
+    bool old = rt.grad_enabled;
+    rt.grad_enabled = on;
+    return old;
+}
+
+/* ---------------------------------------------------------------- scopes */
+
+void zoo_scope_begin(void) {
+    zoo_backend *be = require_backend();
+    if (rt.depth == MAX_SCOPES) zoo_fatal("scopes nested deeper than %d", MAX_SCOPES);
+    scope_frame *f = &rt.scopes[++rt.depth];
+    f->id = rt.next_scope_id++;
+    f->host_mark = zoo_arena_mark(&rt.host);
+    f->dev_mark = be->iface.arena_mark(be->ctx);
+    f->tape_mark = zoo__tape_tail();
+}
+
+void zoo_scope_end(void) {
+    zoo_backend *be = require_backend();
+    if (rt.depth == 0) zoo_fatal("zoo_scope_end without a matching zoo_scope_begin");
+    scope_frame *f = &rt.scopes[rt.depth--];
+    /* queued kernels may still read this scope's memory */
+    be->iface.flush(be->ctx);
+    be->iface.sync(be->ctx);
+    zoo__tape_truncate(f->tape_mark);
+    be->iface.arena_reset(be->ctx, f->dev_mark);
+    zoo_arena_reset(&rt.host, f->host_mark);
+    f->id = 0;
+}
+
+int zoo_scope_depth(void) { return rt.depth; }
+
+void *zoo_scope_alloc(size_t bytes) {
+    if (rt.depth == 0) zoo_fatal("step-scoped allocation outside a scope: call zoo_scope_begin first");
+    void *p = zoo_arena_alloc(&rt.host, bytes);
+    if (!p) zoo_fatal("out of host memory (%zu bytes requested)", bytes);
+    return p;
+}
+
+/* ---------------------------------------------------------------- tensors */
+
+static size_t tensor_bytes(int64_t numel) { return (size_t)numel * 4; }
+
+static void check_shape(zoo_shape s) {
+    if (s.ndim < 0 || s.ndim > ZOO_MAX_DIMS) zoo_fatal("tensors have 0 to %d dims, got %d", ZOO_MAX_DIMS, s.ndim);
+    for (int i = 0; i < s.ndim; i++)
+        if (s.d[i] <= 0) {
+            char buf[96];
+            zoo_fatal("invalid tensor shape %s: every dim must be positive", zoo_shape_str(s, buf, sizeof buf));
+        }
+}
+
+zoo_tensor *zoo_tensor_new(zoo_dtype dtype, zoo_shape shape) {
+    zoo_backend *be = require_backend();
+    check_shape(shape);
+    zoo_tensor *t = zoo_scope_alloc(sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->shape = shape;
+    for (int i = shape.ndim; i < ZOO_MAX_DIMS; i++) t->shape.d[i] = 1;
+    t->numel = zoo_shape_numel(shape);
+    t->dtype = dtype;
+    t->data = be->iface.arena_alloc(be->ctx, tensor_bytes(t->numel));
+    if (!t->data) zoo_fatal("out of %s memory allocating a tensor of %lld elements", zoo_backend_name(), (long long)t->numel);
+    t->scope_level = rt.depth;
+    t->scope_id = rt.scopes[rt.depth].id;
+    return t;
+}
+
+zoo_tensor *zoo_tensor_zeros(zoo_dtype dtype, zoo_shape shape) {
+    zoo_tensor *t = zoo_tensor_new(dtype, shape);
+    zoo_tensor_fill(t, 0.0f);
+    return t;
+}
+
+zoo_tensor *zoo_tensor_full(zoo_shape shape, float value) {
+    zoo_tensor *t = zoo_tensor_new(ZOO_F32, shape);
+    zoo_tensor_fill(t, value);
+    return t;
+}
+
+zoo_tensor *zoo_tensor_from_host(zoo_shape shape, const float *src) {
+    zoo_tensor *t = zoo_tensor_new(ZOO_F32, shape);
+    zoo_tensor_upload(t, src);
+    return t;
+}
+
+zoo_tensor *zoo_tensor_from_host_i32(zoo_shape shape, const int32_t *src) {
+    zoo_tensor *t = zoo_tensor_new(ZOO_I32, shape);
+    zoo_tensor_upload(t, src);
+    return t;
+}
+
+zoo_tensor *zoo_tensor_new_persistent(zoo_dtype dtype, zoo_shape shape) {
+    zoo_backend *be = require_backend();
+    check_shape(shape);
+    zoo_tensor *t = calloc(1, sizeof *t);
+    if (!t) zoo_fatal("out of host memory");
+    t->shape = shape;
+    for (int i = shape.ndim; i < ZOO_MAX_DIMS; i++) t->shape.d[i] = 1;
+    t->numel = zoo_shape_numel(shape);
+    t->dtype = dtype;
+    t->persistent = true;
+    t->owns_data = true;
+    t->data = be->iface.alloc(be->ctx, tensor_bytes(t->numel));
+    if (!t->data) zoo_fatal("out of %s memory allocating a tensor of %lld elements", zoo_backend_name(), (long long)t->numel);
+    be->iface.fill(be->ctx, t, 0.0f);
+    return t;
+}
+
+void zoo_tensor_free(zoo_tensor *t) {
+    if (!t) return;
+    ZOO_ASSERT(t->persistent);
+    if (t->grad) zoo_tensor_free(t->grad);
+    if (t->owns_data && rt.be) rt.be->iface.free(rt.be->ctx, t->data);
+    free(t);
+}
+
+void zoo_tensor_enable_grad(zoo_tensor *t) {
+    ZOO_ASSERT(t->persistent && t->dtype == ZOO_F32);
+    if (!t->grad) t->grad = zoo_tensor_new_persistent(ZOO_F32, t->shape);
+    t->requires_grad = true;
+    t->grad_zero = true;
+}
+
+zoo_tensor *zoo__view(zoo_tensor *x, zoo_shape shape) {
+    zoo_tensor_check(x, "view");
+    ZOO_ASSERT(zoo_shape_numel(shape) == x->numel);
+    zoo_tensor *v = zoo_scope_alloc(sizeof *v);
+    memset(v, 0, sizeof *v);
+    v->shape = shape;
+    for (int i = shape.ndim; i < ZOO_MAX_DIMS; i++) v->shape.d[i] = 1;
+    v->numel = x->numel;
+    v->dtype = x->dtype;
+    v->data = x->data;
+    v->scope_level = rt.depth;
+    v->scope_id = rt.scopes[rt.depth].id;
+    return v;
+}
+
+void zoo_tensor_check(const zoo_tensor *t, const char *where) {
+    if (!t) zoo_fatal("%s: NULL tensor", where);
+    if (t->persistent) return;
+    if (t->scope_level < 1 || t->scope_level > rt.depth || rt.scopes[t->scope_level].id != t->scope_id)
+        zoo_fatal("%s: tensor used after its scope ended (step-scoped tensors live until the "
+                  "zoo_scope_end that matches the zoo_scope_begin they were made under)", where);
+}
+
+void zoo_tensor_upload(zoo_tensor *t, const void *src) {
+    zoo_tensor_check(t, "zoo_tensor_upload");
+    rt.be->iface.upload(rt.be->ctx, t, src, tensor_bytes(t->numel), 0);
+}
+
+void zoo_tensor_download(const zoo_tensor *t, void *dst) {
+    zoo_tensor_check(t, "zoo_tensor_download");
+    rt.be->iface.download(rt.be->ctx, t, dst, tensor_bytes(t->numel), 0);
+}
+
+float zoo_tensor_item(const zoo_tensor *t) {
+    zoo_tensor_check(t, "zoo_tensor_item");
+    union { float f; int32_t i; } v;
+    rt.be->iface.download(rt.be->ctx, t, &v, 4, 0);
+    return t->dtype == ZOO_I32 ? (float)v.i : v.f;
+}
+
+void zoo_tensor_fill(zoo_tensor *t, float value) {
+    zoo_tensor_check(t, "zoo_tensor_fill");
+    rt.be->iface.fill(rt.be->ctx, t, value);
+}
+
+void zoo_tensor_copy(zoo_tensor *dst, const zoo_tensor *src) {
+    zoo_tensor_check(dst, "zoo_tensor_copy");
+    zoo_tensor_check(src, "zoo_tensor_copy");
+    if (dst->numel != src->numel || dst->dtype != src->dtype)
+        zoo_fatal("zoo_tensor_copy: %lld elements into %lld", (long long)src->numel, (long long)dst->numel);
+    rt.be->iface.unary(rt.be->ctx, ZOO_UNARY_COPY, src, dst, 0, 0);
+}
