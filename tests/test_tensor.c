@@ -60,6 +60,7 @@ TEST(reshape_is_a_view) {
 
 TEST(use_after_scope_is_caught) {
     /* the check exits the process, so it runs in a child */
+    fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         freopen("/dev/null", "w", stderr);
