@@ -123,6 +123,7 @@ void zoo_shutdown(void) {
     if (!rt.be) return;
     while (rt.depth > 0) zoo_scope_end();
     rt.be->iface.shutdown(rt.be->ctx);
+    free(rt.be);
     rt.be = NULL;
     zoo_arena_destroy(&rt.host);
     rt.persistent_bytes = rt.persistent_peak = 0;

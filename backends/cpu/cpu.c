@@ -46,7 +46,7 @@ static void cpu_set_threads(void *ctx, int n) {
     if (n <= 0) n = omp_get_num_procs();
     c->threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);
 }
 
 /* persistent allocations carry their size in a 64-byte prefix for accounting */
@@ -122,21 +122,45 @@ static void mat_dims(const zoo_tensor *t, int64_t *batch, int64_t *rows, int64_t
     *batch = t->numel / (*rows * *cols);
 }
 
+/* OpenBLAS runs single-threaded: its own thread pool and OpenMP's would fight over
+ * the cores. Large products are split here instead, into one block of C's rows (or
+ * columns) per OpenMP thread, so one pool does all the parallel work. */
+#define GEMM_PAR_MIN_FLOPS (1 << 20)
+
+static void sgemm_block(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+                alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
 static void cpu_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *c, bool ta, bool tb,
                      float alpha, float beta) {
-    (void)ctx;
-    int64_t ba, ar, ac, bb, br, bc, bc_, cr, cc;
+    cpu_ctx *cx = ctx;
+    int64_t ba, ar, ac, bb, br, bc, nbatch, cr, cc;
     mat_dims(a, &ba, &ar, &ac);
     mat_dims(b, &bb, &br, &bc);
-    mat_dims(c, &bc_, &cr, &cc);
+    mat_dims(c, &nbatch, &cr, &cc);
     int64_t m = ta ? ac : ar, k = ta ? ar : ac, n = tb ? br : bc;
-    for (int64_t i = 0; i < bc_; i++) {
-        const float *pa = f32(a) + (ba == 1 ? 0 : i * ar * ac);
-        const float *pb = f32(b) + (bb == 1 ? 0 : i * br * bc);
-        float *pc = f32(c) + i * cr * cc;
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
-                    (int)k, alpha, pa, (int)ac, pb, (int)bc, beta, pc, (int)cc);
-    }
+    int parts = cx->threads;
+    if ((double)m * (double)n * (double)k * (double)nbatch < GEMM_PAR_MIN_FLOPS) parts = 1;
+    bool split_rows = m >= n;
+    int64_t len = split_rows ? m : n;
+    if (parts > len) parts = (int)len;
+#pragma omp parallel for collapse(2) if (parts > 1) num_threads(parts) schedule(static)
+    for (int64_t i = 0; i < nbatch; i++)
+        for (int part = 0; part < parts; part++) {
+            const float *pa = f32(a) + (ba == 1 ? 0 : i * ar * ac);
+            const float *pb = f32(b) + (bb == 1 ? 0 : i * br * bc);
+            float *pc = f32(c) + i * cr * cc;
+            /* blocks of 16 rows/columns keep the kernels on full tiles */
+            int64_t step = (len / parts + 15) / 16 * 16, lo = part * step, hi = lo + step < len ? lo + step : len;
+            if (part == parts - 1) hi = len;
+            if (lo >= hi) continue;
+            if (split_rows)
+                sgemm_block(ta, tb, hi - lo, n, k, alpha, pa + (ta ? lo : lo * ac), ac, pb, bc, beta, pc + lo * cc, cc);
+            else
+                sgemm_block(ta, tb, m, hi - lo, k, alpha, pa, ac, pb + (tb ? lo * bc : lo), bc, beta, pc + lo, cc);
+        }
 }
 
 /* ---------------------------------------------------------------- unary */
@@ -512,17 +536,19 @@ static void cpu_sgd_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad,
                            const zoo_sgd_params *p) {
     (void)ctx;
     int64_t n = param->numel;
-    float *w = f32(param), *buf = mbuf ? f32(mbuf) : NULL;
-    const float *g = f32(grad);
+    float *restrict w = f32(param), *restrict buf = mbuf ? f32(mbuf) : NULL;
+    const float *restrict g = f32(grad);
+    const float lr = p->lr, momentum = p->momentum, dampening = p->dampening, wd = p->weight_decay;
+    const bool first = p->first, nesterov = p->nesterov;
 #pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        float gi = g[i] + p->weight_decay * w[i];
+        float gi = g[i] + wd * w[i];
         if (buf) {
-            float b = p->first ? gi : p->momentum * buf[i] + (1.0f - p->dampening) * gi;
+            float b = first ? gi : momentum * buf[i] + (1.0f - dampening) * gi;
             buf[i] = b;
-            gi = p->nesterov ? gi + p->momentum * b : b;
+            gi = nesterov ? gi + momentum * b : b;
         }
-        w[i] -= p->lr * gi;
+        w[i] -= lr * gi;
     }
 }
 
@@ -531,8 +557,8 @@ static void cpu_adam_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad
                             const zoo_adam_params *p) {
     (void)ctx;
     int64_t n = param->numel;
-    float *w = f32(param), *m = f32(mt), *v = f32(vt);
-    const float *g = f32(grad);
+    float *restrict w = f32(param), *restrict m = f32(mt), *restrict v = f32(vt);
+    const float *restrict g = f32(grad);
     float bc1 = 1.0f - powf(p->beta1, (float)p->step);
     float bc2 = 1.0f - powf(p->beta2, (float)p->step);
     float step_size = p->lr / bc1, inv_sqrt_bc2 = 1.0f / sqrtf(bc2);

@@ -1,0 +1,158 @@
+/* Argument parsing and the set-up steps every app repeats. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_add(cli *c, const char *name, const char *arg, const char *def, const char *help) {
+    if (c->n == CLI_MAX_FLAGS) cli_die(c->prog, "too many flags");
+    c->flags[c->n++] = (cli_flag){.name = name, .arg = arg, .help = help, .value = def};
+}
+
+void cli_add_model_options(cli *c, const zoo_model_def *def) {
+    for (int i = 0; i < def->n_options; i++)
+        cli_add(c, def->options[i].name, "VALUE", def->options[i].default_value, def->options[i].help);
+}
+
+void cli_usage_error(const cli *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", c->prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see %s --help)\n", c->prog);
+    va_end(ap);
+    exit(2);
+}
+
+void cli_die(const char *prog, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: error: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static cli_flag *cli_find(cli *c, const char *name) {
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->flags[i].name, name) == 0) return &c->flags[i];
+    return NULL;
+}
+
+cli_flag *cli_get(cli *c, const char *name) {
+    cli_flag *f = cli_find(c, name);
+    if (!f) cli_die(c->prog, "internal: no flag --%s", name);
+    return f;
+}
+
+static void print_help(const cli *c, const char *usage) {
+    printf("%s\n\noptions:\n", usage);
+    for (int i = 0; i < c->n; i++) {
+        const cli_flag *f = &c->flags[i];
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+        printf("  %-24s %s", left, f->help);
+        if (f->arg && f->value && *f->value) printf(" (default: %s)", f->value);
+        printf("\n");
+    }
+    printf("  %-24s %s\n", "--help", "show this help");
+}
+
+bool cli_parse(cli *c, int argc, char **argv, int first, const char *usage) {
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_help(c, usage);
+            return false;
+        }
+        if (strncmp(a, "--", 2) != 0) cli_usage_error(c, "unexpected argument '%s'", a);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        cli_flag *f = NULL;
+        for (int k = 0; k < c->n; k++)
+            if (strlen(c->flags[k].name) == len && strncmp(c->flags[k].name, name, len) == 0) f = &c->flags[k];
+        if (!f) cli_usage_error(c, "unknown option --%.*s", (int)len, name);
+        if (!f->arg) {
+            if (eq) cli_usage_error(c, "--%s takes no value", f->name);
+            f->value = "1";
+        } else if (eq) {
+            f->value = eq + 1;
+        } else {
+            if (i + 1 >= argc) cli_usage_error(c, "--%s needs a value (%s)", f->name, f->arg);
+            f->value = argv[++i];
+        }
+        f->set = true;
+    }
+    return true;
+}
+
+const char *cli_str(cli *c, const char *name) { return cli_get(c, name)->value; }
+bool cli_on(cli *c, const char *name) { return cli_get(c, name)->set; }
+
+long long cli_int(cli *c, const char *name, long long min, long long max) {
+    const char *s = cli_str(c, name);
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno) cli_usage_error(c, "--%s expects an integer, got '%s'", name, s);
+    if (v < min || v > max) cli_usage_error(c, "--%s must be between %lld and %lld, got %lld", name, min, max, v);
+    return v;
+}
+
+double cli_float(cli *c, const char *name, double min, double max) {
+    const char *s = cli_str(c, name);
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || v != v) cli_usage_error(c, "--%s expects a number, got '%s'", name, s);
+    if (v < min || v > max) cli_usage_error(c, "--%s must be between %g and %g, got %g", name, min, max, v);
+    return v;
+}
+
+const zoo_model_def *cli_model(const char *prog, int argc, char **argv, const char *usage) {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("%s\n\nmodels:\n", usage);
+        for (int i = 0; zoo_models[i]; i++) printf("  %-12s %s\n", zoo_models[i]->name, zoo_models[i]->description);
+        printf("\n'%s MODEL --help' lists the options.\n", prog);
+        exit(0);
+    }
+    const zoo_model_def *def = argc >= 2 ? zoo_model_lookup(argv[1]) : NULL;
+    if (!def) {
+        if (argc < 2 || strncmp(argv[1], "--", 2) == 0) fprintf(stderr, "%s: name a model first\n", prog);
+        else fprintf(stderr, "%s: unknown model '%s'\n", prog, argv[1]);
+        fprintf(stderr, "usage: %s MODEL [options]; models:", prog);
+        for (int i = 0; zoo_models[i]; i++) fprintf(stderr, " %s", zoo_models[i]->name);
+        fprintf(stderr, "\n");
+        exit(2);
+    }
+    return def;
+}
+
+void cli_init_backend(cli *c) {
+    cli_flag *b = cli_get(c, "backend");
+    const char *env = getenv("ZOO_BACKEND");
+    const char *name = b->set || !env || !*env ? b->value : env;
+    if (strcmp(name, "cpu") != 0 && strcmp(name, "vulkan") != 0)
+        cli_usage_error(c, "--backend must be cpu or vulkan, got '%s'", name);
+    int threads = (int)cli_int(c, "threads", 0, 1024);
+    if (zoo_init(name, threads)) cli_die(c->prog, "%s", zoo_last_error());
+}
+
+zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_dataset *d) {
+    zoo_model_args a = {.c = d->c, .h = d->h, .w = d->w, .n_classes = d->n_classes};
+    for (int i = 0; i < def->n_options; i++) {
+        cli_flag *f = cli_find(c, def->options[i].name); /* zoo-eval takes them from the checkpoint */
+        a.options[i] = f ? f->value : def->options[i].default_value;
+    }
+    a.seed = (uint64_t)cli_int(c, "seed", 0, (long long)1 << 62);
+    return a;
+}
+
+void cli_load_data(cli *c, const char *split, zoo_dataset *d) {
+    const char *dir = cli_str(c, "data");
+    if (zoo_mnist_load(dir, split, d)) cli_die(c->prog, "%s", zoo_last_error());
+}

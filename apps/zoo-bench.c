@@ -1,0 +1,114 @@
+/* zoo-bench MODEL: training and inference throughput and peak memory, printed as
+ * "key: value" lines that bench/compare.sh sets beside PyTorch's. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *usage = "usage: zoo-bench MODEL [options]\n\nmeasures training steps/s, inference images/s and "
+                           "peak memory on real data";
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* copies batch i of a fixed shuffled order into x, y */
+static void fill_batch(const zoo_dataset *d, const int32_t *order, int64_t i, int64_t bs, float *x, int32_t *y) {
+    int64_t pix = (int64_t)d->c * d->h * d->w;
+    for (int64_t b = 0; b < bs; b++) {
+        int64_t k = order[(i * bs + b) % d->n];
+        const uint8_t *p = d->pixels + k * pix;
+        for (int64_t j = 0; j < pix; j++) x[b * pix + j] = (float)p[j] * (1.0f / 255.0f);
+        y[b] = d->labels[k];
+    }
+}
+
+int main(int argc, char **argv) {
+    const zoo_model_def *def = cli_model("zoo-bench", argc, argv, usage);
+    cli c = {.prog = "zoo-bench"};
+    char batch[32];
+    snprintf(batch, sizeof batch, "%lld", (long long)def->defaults.batch);
+    cli_add(&c, "steps", "N", "300", "timed training steps (after 20 warm-up steps)");
+    cli_add(&c, "batch", "N", batch, "training batch size");
+    cli_add(&c, "infer-batch", "N", "1000", "inference batch size");
+    cli_add(&c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
+    cli_add(&c, "backend", "NAME", "cpu", "cpu or vulkan (or set ZOO_BACKEND)");
+    cli_add(&c, "threads", "N", "0", "CPU threads (0: one per core)");
+    cli_add(&c, "seed", "N", "0", "seed");
+    cli_add_model_options(&c, def);
+    if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
+    int64_t steps = cli_int(&c, "steps", 1, 1 << 30), bs = cli_int(&c, "batch", 1, 1 << 16);
+    int64_t ibs = cli_int(&c, "infer-batch", 1, 1 << 16);
+
+    cli_init_backend(&c);
+    zoo_dataset train;
+    cli_load_data(&c, "train", &train);
+    zoo_model_args args = cli_model_args(&c, def, &train);
+    args.optim = zoo_optim_defaults(def->defaults.optimizer, def->defaults.lr);
+    zoo_model *m = def->create(&args);
+    if (!m) cli_usage_error(&c, "%s", zoo_last_error());
+
+    int64_t pix = (int64_t)train.c * train.h * train.w, maxb = bs > ibs ? bs : ibs;
+    float *x = malloc((size_t)(maxb * pix) * sizeof *x);
+    int32_t *y = malloc((size_t)maxb * sizeof *y), *order = malloc((size_t)train.n * sizeof *order);
+    for (int64_t i = 0; i < train.n; i++) order[i] = (int32_t)i;
+    zoo_rng r = zoo_rng_new(args.seed);
+    zoo_rng_shuffle(&r, order, train.n);
+
+    double t_train = 0;
+    for (int64_t s = 0; s < steps + 20; s++) {
+        fill_batch(&train, order, s, bs, x, y); /* host-side batching is not timed */
+        double t0 = now_s();
+        zoo_scope_begin();
+        zoo_batch b = {zoo_tensor_from_host(zoo_shape4(bs, train.c, train.h, train.w), x),
+                       zoo_tensor_from_host_i32(zoo_shape1(bs), y), bs};
+        zoo_metrics mt = {0};
+        def->train_step(m, &b, s, &mt);
+        zoo_scope_end();
+        if (s >= 20) t_train += now_s() - t0;
+    }
+
+    double t_infer = 0;
+    int64_t infer_batches = 20, images = 0;
+    if (def->predict) {
+        zoo_model_set_training(m, false);
+        zoo_set_grad_enabled(false);
+        for (int64_t s = 0; s < infer_batches + 2; s++) {
+            fill_batch(&train, order, s, ibs, x, y);
+            double t0 = now_s();
+            zoo_scope_begin();
+            zoo_tensor *logits = def->predict(m, zoo_tensor_from_host(zoo_shape4(ibs, train.c, train.h, train.w), x));
+            zoo_tensor_download(zoo_argmax(logits, 1), y);
+            zoo_scope_end();
+            if (s >= 2) {
+                t_infer += now_s() - t0;
+                images += ibs;
+            }
+        }
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("model: %s\n", def->name);
+    printf("framework: zoo %s\n", zoo_backend_name());
+    long threads = cli_int(&c, "threads", 0, 1024);
+    printf("threads: %ld\n", threads ? threads : sysconf(_SC_NPROCESSORS_ONLN));
+    printf("batch: %lld\n", (long long)bs);
+    printf("train_ms_per_step: %.3f\n", 1e3 * t_train / (double)steps);
+    printf("train_samples_per_s: %.0f\n", (double)(steps * bs) / t_train);
+    if (images) printf("infer_images_per_s: %.0f\n", (double)images / t_infer);
+    printf("peak_tensor_mb: %.1f\n", (double)zoo_peak_bytes() / (1 << 20));
+    printf("peak_rss_mb: %.1f\n", (double)ru.ru_maxrss / 1024.0);
+    free(x);
+    free(y);
+    free(order);
+    def->destroy(m);
+    zoo_dataset_free(&train);
+    zoo_shutdown();
+    return 0;
+}

@@ -1,0 +1,160 @@
+/* zoo-train MODEL: trains any registered model with the shared loop and writes
+ * OUT/model.safetensors, OUT/checkpoint.safetensors and OUT/metrics.jsonl. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *usage = "usage: zoo-train MODEL [options]\n\ntrains MODEL and saves it, its checkpoints and "
+                           "metrics under --out";
+
+static void add_flags(cli *c, const zoo_model_def *def) {
+    static char epochs[32], batch[32], lr[32], out[256];
+    snprintf(epochs, sizeof epochs, "%lld", (long long)def->defaults.epochs);
+    snprintf(batch, sizeof batch, "%lld", (long long)def->defaults.batch);
+    snprintf(lr, sizeof lr, "%g", def->defaults.lr);
+    snprintf(out, sizeof out, "runs/%s", def->name);
+    cli_add(c, "epochs", "N", epochs, "passes over the training data");
+    cli_add(c, "steps", "N", "0", "total training steps instead of epochs (0: use --epochs)");
+    cli_add(c, "batch", "N", batch, "examples per step");
+    cli_add(c, "lr", "LR", lr, "learning rate");
+    cli_add(c, "optimizer", "NAME", zoo_optim_kind_name(def->defaults.optimizer), "adam, adamw or sgd");
+    cli_add(c, "momentum", "M", "0", "SGD momentum");
+    cli_add(c, "nesterov", NULL, NULL, "SGD with Nesterov momentum");
+    cli_add(c, "weight-decay", "WD", "", "weight decay (default: 0, AdamW 0.01)");
+    cli_add(c, "beta1", "B", "0.9", "Adam beta1");
+    cli_add(c, "beta2", "B", "0.999", "Adam beta2");
+    cli_add(c, "schedule", "NAME", "constant", "learning-rate schedule: constant, step or cosine");
+    cli_add(c, "warmup", "N", "0", "linear warm-up steps");
+    cli_add(c, "step-size", "N", "0", "step schedule: decay every N steps (0: every epoch)");
+    cli_add(c, "gamma", "G", "0.1", "step schedule: decay factor");
+    cli_add(c, "min-lr", "LR", "0", "cosine schedule: final learning rate");
+    cli_add(c, "clip", "NORM", "0", "clip gradients to this global L2 norm (0: off)");
+    cli_add(c, "seed", "N", "0", "seed for initialization, data order and dropout");
+    cli_add(c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
+    cli_add(c, "train-size", "N", "0", "use only the first N training examples (0: all)");
+    cli_add(c, "test-size", "N", "0", "evaluate on the first N test examples (0: all)");
+    cli_add(c, "out", "DIR", out, "output folder");
+    cli_add(c, "resume", "CKPT", "", "continue the run saved in CKPT (a checkpoint.safetensors)");
+    cli_add(c, "init-from", "CKPT", "", "start from the weights in CKPT whose names and shapes match");
+    cli_add(c, "freeze", "PREFIX,...", "", "keep these parameters fixed (e.g. fc1 or fc1,fc2)");
+    cli_add(c, "log-every", "N", "10", "write a metrics record every N steps");
+    cli_add(c, "eval-every", "N", "0", "evaluate every N steps (0: every epoch)");
+    cli_add(c, "ckpt-every", "N", "0", "checkpoint every N steps (0: every epoch)");
+    cli_add(c, "backend", "NAME", "cpu", "cpu or vulkan (or set ZOO_BACKEND)");
+    cli_add(c, "threads", "N", "0", "CPU threads (0: one per core)");
+    cli_add(c, "quiet", NULL, NULL, "print only errors and the final accuracy");
+    cli_add_model_options(c, def);
+}
+
+static zoo_optim_config optim_from_flags(cli *c) {
+    int kind = zoo_optim_kind_parse(cli_str(c, "optimizer"));
+    if (kind < 0) cli_usage_error(c, "--optimizer must be adam, adamw or sgd, got '%s'", cli_str(c, "optimizer"));
+    zoo_optim_config o = zoo_optim_defaults((zoo_optim_kind)kind, (float)cli_float(c, "lr", 0.0, 1e3));
+    o.momentum = (float)cli_float(c, "momentum", 0.0, 1.0);
+    o.nesterov = cli_on(c, "nesterov");
+    if (o.nesterov && (kind != ZOO_OPTIM_SGD || o.momentum == 0.0f))
+        cli_usage_error(c, "--nesterov needs --optimizer sgd and a --momentum above 0");
+    if (*cli_str(c, "weight-decay")) o.weight_decay = (float)cli_float(c, "weight-decay", 0.0, 1e3);
+    o.beta1 = (float)cli_float(c, "beta1", 0.0, 0.999999);
+    o.beta2 = (float)cli_float(c, "beta2", 0.0, 0.999999999);
+    return o;
+}
+
+static void freeze(cli *c, zoo_model *m) {
+    const char *list = cli_str(c, "freeze");
+    while (*list) {
+        const char *comma = strchr(list, ',');
+        size_t len = comma ? (size_t)(comma - list) : strlen(list);
+        char prefix[ZOO_NAME_MAX];
+        snprintf(prefix, sizeof prefix, "%.*s", (int)len, list);
+        int n = 0;
+        for (int p = 0; p < m->n_parts; p++) n += zoo_module_freeze(&m->parts[p], prefix);
+        if (n == 0) cli_usage_error(c, "--freeze %s matches no parameter of %s", prefix, m->def->name);
+        printf("froze %d tensors under %s\n", n, prefix);
+        list += len + (comma ? 1 : 0);
+    }
+}
+
+/* keeps the first n examples when n > 0 */
+static void limit(cli *c, zoo_dataset *d, const char *flag) {
+    long long n = cli_int(c, flag, 0, (long long)1 << 40);
+    if (n == 0 || n >= d->n) return;
+    zoo_dataset head;
+    if (zoo_dataset_head(d, n, &head)) cli_die(c->prog, "%s", zoo_last_error());
+    zoo_dataset_free(d);
+    *d = head;
+}
+
+int main(int argc, char **argv) {
+    const zoo_model_def *def = cli_model("zoo-train", argc, argv, usage);
+    cli c = {.prog = "zoo-train"};
+    add_flags(&c, def);
+    if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
+
+    zoo_train_config cfg = {
+        .epochs = cli_int(&c, "epochs", 1, 1000000),
+        .steps = cli_int(&c, "steps", 0, (long long)1 << 40),
+        .batch = cli_int(&c, "batch", 1, 1 << 20),
+        .seed = (uint64_t)cli_int(&c, "seed", 0, (long long)1 << 62),
+        .out_dir = cli_str(&c, "out"),
+        .resume = *cli_str(&c, "resume") ? cli_str(&c, "resume") : NULL,
+        .log_every = cli_int(&c, "log-every", 1, (long long)1 << 40),
+        .eval_every = cli_int(&c, "eval-every", 0, (long long)1 << 40),
+        .ckpt_every = cli_int(&c, "ckpt-every", 0, (long long)1 << 40),
+        .clip = (float)cli_float(&c, "clip", 0.0, 1e9),
+        .quiet = cli_on(&c, "quiet"),
+    };
+    zoo_optim_config optim = optim_from_flags(&c);
+    int sk = zoo_schedule_kind_parse(cli_str(&c, "schedule"));
+    if (sk < 0) cli_usage_error(&c, "--schedule must be constant, step or cosine, got '%s'", cli_str(&c, "schedule"));
+    if (cfg.resume && *cli_str(&c, "init-from")) cli_usage_error(&c, "--resume and --init-from exclude each other");
+
+    cli_init_backend(&c);
+    zoo_dataset train, test;
+    cli_load_data(&c, "train", &train);
+    cli_load_data(&c, "test", &test);
+    limit(&c, &train, "train-size");
+    limit(&c, &test, "test-size");
+    if (cfg.batch > train.n) cli_usage_error(&c, "--batch %lld is larger than the %lld training examples",
+                                              (long long)cfg.batch, (long long)train.n);
+
+    zoo_model_args args = cli_model_args(&c, def, &train);
+    args.optim = optim;
+    zoo_st_file *resume = NULL;
+    if (cfg.resume) {
+        resume = zoo_safetensors_open(cfg.resume);
+        if (!resume || zoo_checkpoint_args(resume, def, &args)) cli_die(c.prog, "%s", zoo_last_error());
+    }
+    zoo_model *m = def->create(&args);
+    if (!m) cli_usage_error(&c, "%s", zoo_last_error());
+    if (resume && zoo_checkpoint_load_weights(m, resume)) cli_die(c.prog, "%s", zoo_last_error());
+    if (*cli_str(&c, "init-from") && zoo_checkpoint_init_from(m, cli_str(&c, "init-from"), stdout))
+        cli_die(c.prog, "%s", zoo_last_error());
+    freeze(&c, m);
+
+    int64_t per_epoch = (train.n + cfg.batch - 1) / cfg.batch;
+    int64_t total = cfg.steps ? cfg.steps : cfg.epochs * per_epoch;
+    cfg.schedule = (zoo_schedule){.kind = (zoo_schedule_kind)sk, .base_lr = optim.lr,
+                                  .warmup = cli_int(&c, "warmup", 0, (long long)1 << 40), .total = total,
+                                  .step_size = cli_int(&c, "step-size", 0, (long long)1 << 40),
+                                  .gamma = (float)cli_float(&c, "gamma", 0.0, 1.0),
+                                  .min_lr = (float)cli_float(&c, "min-lr", 0.0, 1e3)};
+    if (cfg.schedule.step_size == 0) cfg.schedule.step_size = per_epoch;
+
+    if (!cfg.quiet)
+        printf("training %s (%lld parameters) on %s: %lld examples, %lld steps of %lld, %s, backend %s\n", def->name,
+               (long long)zoo_model_numel(m), cli_str(&c, "data"), (long long)train.n, (long long)total,
+               (long long)cfg.batch, zoo_optim_kind_name(optim.kind), zoo_backend_name());
+    double acc = 0;
+    int rc = zoo_train(m, &train, &test, &cfg, &acc);
+    if (rc) fprintf(stderr, "zoo-train: error: %s\n", zoo_last_error());
+    else printf("final test accuracy: %.2f%%\n", 100.0 * acc);
+    if (resume) zoo_safetensors_close(resume);
+    def->destroy(m);
+    zoo_dataset_free(&train);
+    zoo_dataset_free(&test);
+    zoo_shutdown();
+    return rc ? 1 : 0;
+}

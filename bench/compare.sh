@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Compare zoo against PyTorch on the same benchmark.
+#
+# Usage: bench/compare.sh MODEL [--steps N] [--threads N]     (defaults 300, 2)
+# Runs `zoo-bench MODEL` (env ZOO_BENCH overrides its path) and
+# bench/pytorch/MODEL.py with the same steps/threads, prints both outputs and
+# a one-line summary.  PyTorch runs with OMP_WAIT_POLICY=PASSIVE, its best
+# OpenMP setting on this machine; env TORCH_ENV replaces that
+# (e.g. TORCH_ENV="GOMP_SPINCOUNT=1000", or TORCH_ENV="" for none).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+usage() { echo "usage: $0 MODEL [--steps N] [--threads N]" >&2; exit 2; }
+[[ $# -ge 1 ]] || usage
+model=$1; shift
+steps=300 threads=2
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --steps) steps=${2:?}; shift 2 ;;
+    --threads) threads=${2:?}; shift 2 ;;
+    *) usage ;;
+  esac
+done
+
+zoo=${ZOO_BENCH:-$here/../build/apps/zoo-bench}
+torch_script=$here/pytorch/$model.py
+torch_env=${TORCH_ENV-OMP_WAIT_POLICY=PASSIVE}
+if [[ ! -x $zoo ]]; then
+  echo "error: $zoo not found; build first: meson setup build && ninja -C build" >&2
+  exit 1
+fi
+[[ -f $torch_script ]] || { echo "error: no PyTorch benchmark $torch_script" >&2; exit 1; }
+
+zoo_out=$("$zoo" "$model" --steps "$steps" --threads "$threads")
+echo "$zoo_out"; echo
+# shellcheck disable=SC2086  # TORCH_ENV is a list of VAR=value words
+torch_out=$(env $torch_env /usr/bin/python3 "$torch_script" --steps "$steps" --threads "$threads")
+echo "$torch_out"; echo
+
+get() {  # get KEY TEXT -> value of "KEY: value", error if absent
+  local v
+  v=$(awk -v k="$1:" '$1 == k { print $2; exit }' <<<"$2")
+  [[ -n $v ]] || { echo "error: no '$1' in benchmark output" >&2; exit 1; }
+  echo "$v"
+}
+zms=$(get train_ms_per_step "$zoo_out");  tms=$(get train_ms_per_step "$torch_out")
+zip=$(get infer_images_per_s "$zoo_out"); tip=$(get infer_images_per_s "$torch_out")
+awk -v m="$model" -v zms="$zms" -v tms="$tms" -v zip="$zip" -v tip="$tip" 'BEGIN {
+  printf "%s: zoo %.2f ms/step, pytorch %.2f ms/step, speedup %.2fx (train); inference speedup %.2fx\n",
+         m, zms, tms, tms / zms, zip / tip }'

@@ -1,0 +1,420 @@
+/* The shared training loop and everything it needs around a model: checkpoints,
+ * evaluation, metrics (JSON Lines) and the progress line. */
+#include "train.h"
+
+#include "autograd.h"
+#include "loss.h"
+#include "ops.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- metrics */
+
+void zoo_metrics_set(zoo_metrics *m, const char *name, double value) {
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->name[i], name) == 0) {
+            m->value[i] = value;
+            return;
+        }
+    ZOO_ASSERT(m->n < ZOO_MAX_METRICS);
+    m->name[m->n] = name;
+    m->value[m->n++] = value;
+}
+
+double zoo_metrics_get(const zoo_metrics *m, const char *name) {
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->name[i], name) == 0) return m->value[i];
+    return NAN;
+}
+
+/* ---------------------------------------------------------------- models */
+
+void zoo_model_init(zoo_model *m, const zoo_model_def *def, const zoo_model_args *args) {
+    memset(m, 0, sizeof *m);
+    m->def = def;
+    m->args = *args;
+    m->seed = args->seed;
+    m->input_mean = 0.0f;
+    m->input_std = 1.0f;
+}
+
+void zoo_model_add_optimizers(zoo_model *m) {
+    for (int i = 0; i < m->n_parts; i++) zoo_optim_init(&m->optim[i], &m->parts[i], m->args.optim);
+}
+
+void zoo_model_release(zoo_model *m) {
+    for (int i = 0; i < m->n_parts; i++) {
+        zoo_optim_free(&m->optim[i]);
+        zoo_module_free(&m->parts[i]);
+    }
+    m->n_parts = 0;
+}
+
+zoo_tensor *zoo_model_find(const zoo_model *m, const char *name) {
+    for (int i = 0; i < m->n_parts; i++) {
+        zoo_tensor *t = zoo_module_find(&m->parts[i], name);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+int64_t zoo_model_numel(const zoo_model *m) {
+    int64_t n = 0;
+    for (int i = 0; i < m->n_parts; i++) n += zoo_module_numel(&m->parts[i]);
+    return n;
+}
+
+void zoo_model_set_training(zoo_model *m, bool training) {
+    for (int i = 0; i < m->n_parts; i++) zoo_module_train(&m->parts[i], training);
+}
+
+void zoo_classifier_step(zoo_model *m, zoo_forward_fn forward, const zoo_batch *b, int64_t step, zoo_metrics *out) {
+    zoo_module_zero_grad(&m->parts[0]);
+    zoo_tensor *logits = forward(m, b->x, step);
+    zoo_tensor *loss = zoo_cross_entropy(logits, b->labels);
+    zoo_backward(loss);
+    if (m->clip_norm > 0.0f) zoo_clip_grad_norm(&m->parts[0], m->clip_norm);
+    zoo_optim_step(&m->optim[0]);
+    zoo_metrics_set(out, "loss", zoo_tensor_item(loss));
+}
+
+double zoo_evaluate(zoo_model *m, const zoo_dataset *d, int64_t *confusion, double *mean_loss) {
+    const int64_t bs = 1000, pix = (int64_t)d->c * d->h * d->w;
+    int k = m->args.n_classes;
+    float *x = malloc((size_t)(bs * pix) * sizeof *x);
+    int32_t *pred = malloc((size_t)bs * sizeof *pred);
+    if (!x || !pred) zoo_fatal("out of host memory");
+    if (confusion) memset(confusion, 0, (size_t)k * (size_t)k * sizeof *confusion);
+    int64_t correct = 0;
+    double loss_sum = 0.0;
+    zoo_model_set_training(m, false);
+    bool old = zoo_set_grad_enabled(false);
+    for (int64_t start = 0; start < d->n; start += bs) {
+        int64_t n = d->n - start < bs ? d->n - start : bs;
+        const uint8_t *px = d->pixels + start * pix;
+        for (int64_t i = 0; i < n * pix; i++) x[i] = (float)px[i] * (1.0f / 255.0f);
+        zoo_scope_begin();
+        zoo_tensor *xt = zoo_tensor_from_host(zoo_shape4(n, d->c, d->h, d->w), x);
+        zoo_tensor *logits = m->def->predict(m, xt);
+        zoo_tensor *labels = zoo_tensor_from_host_i32(zoo_shape1(n), d->labels + start);
+        loss_sum += (double)zoo_tensor_item(zoo_cross_entropy(logits, labels)) * (double)n;
+        zoo_tensor_download(zoo_argmax(logits, 1), pred);
+        zoo_scope_end();
+        for (int64_t i = 0; i < n; i++) {
+            int32_t y = d->labels[start + i];
+            correct += pred[i] == y;
+            if (confusion && y >= 0 && y < k) confusion[y * k + pred[i]]++;
+        }
+    }
+    zoo_set_grad_enabled(old);
+    zoo_model_set_training(m, true);
+    free(x);
+    free(pred);
+    if (mean_loss) *mean_loss = loss_sum / (double)d->n;
+    return (double)correct / (double)d->n;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/* "<dir>/checkpoint.safetensors" -> "<dir>/checkpoint.optim.safetensors" */
+static void optim_path(const char *path, char *out, size_t n) {
+    size_t len = strlen(path);
+    const char *ext = ".safetensors";
+    size_t el = strlen(ext);
+    if (len > el && strcmp(path + len - el, ext) == 0) snprintf(out, n, "%.*s.optim%s", (int)(len - el), path, ext);
+    else snprintf(out, n, "%s.optim", path);
+}
+
+static char *options_json(const zoo_model *m) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; i < m->def->n_options; i++) cJSON_AddStringToObject(o, m->def->options[i].name, m->args.options[i]);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int zoo_checkpoint_save(const zoo_model *m, const char *path, int64_t step, bool with_optimizer) {
+    char step_s[32], mean_s[32], std_s[32], opath[4096];
+    snprintf(step_s, sizeof step_s, "%lld", (long long)step);
+    snprintf(mean_s, sizeof mean_s, "%.9g", m->input_mean);
+    snprintf(std_s, sizeof std_s, "%.9g", m->input_std);
+    char *config = options_json(m);
+    zoo_kv meta[] = {{"format", "zoo-1"}, {"model", m->def->name}, {"config", config}, {"step", step_s},
+                     {"input_mean", mean_s}, {"input_std", std_s}};
+    int nmeta = (int)(sizeof meta / sizeof meta[0]);
+    int total = 0, rc = 0;
+    for (int p = 0; p < m->n_parts; p++) total += m->parts[p].n + m->optim[p].state.n;
+    zoo_named *list = malloc((size_t)(total ? total : 1) * sizeof *list);
+    if (!list) zoo_fatal("out of host memory");
+    if (with_optimizer) {
+        int n = 0;
+        for (int p = 0; p < m->n_parts; p++)
+            for (int i = 0; i < m->optim[p].state.n; i++)
+                list[n++] = (zoo_named){m->optim[p].state.params[i].name, m->optim[p].state.params[i].t};
+        char ostep[32];
+        snprintf(ostep, sizeof ostep, "%lld", (long long)m->optim[0].step);
+        zoo_kv ometa[] = {{"format", "zoo-1"}, {"model", m->def->name}, {"step", step_s}, {"optimizer_step", ostep},
+                          {"optimizer", zoo_optim_kind_name(m->args.optim.kind)}};
+        optim_path(path, opath, sizeof opath);
+        rc = zoo_safetensors_save(opath, list, n, ometa, (int)(sizeof ometa / sizeof ometa[0]));
+    }
+    if (rc == 0) {
+        int n = 0;
+        for (int p = 0; p < m->n_parts; p++)
+            for (int i = 0; i < m->parts[p].n; i++)
+                list[n++] = (zoo_named){m->parts[p].params[i].name, m->parts[p].params[i].t};
+        rc = zoo_safetensors_save(path, list, n, meta, nmeta);
+    }
+    free(list);
+    free(config);
+    return rc;
+}
+
+int zoo_checkpoint_args(const zoo_st_file *f, const zoo_model_def *def, zoo_model_args *args) {
+    const char *model = zoo_st_meta(f, "model");
+    if (!model || strcmp(model, def->name) != 0) {
+        zoo_set_error("the checkpoint holds a %s model, not %s", model ? model : "(unnamed)", def->name);
+        return -1;
+    }
+    const char *config = zoo_st_meta(f, "config");
+    cJSON *o = config ? cJSON_Parse(config) : NULL;
+    for (int i = 0; i < def->n_options; i++) {
+        const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, def->options[i].name) : NULL;
+        /* values must outlive the JSON: keep them in f's metadata-owned copies */
+        args->options[i] = def->options[i].default_value;
+        if (cJSON_IsString(v)) {
+            static char store[ZOO_MAX_OPTIONS][256];
+            snprintf(store[i], sizeof store[i], "%s", v->valuestring);
+            args->options[i] = store[i];
+        }
+    }
+    cJSON_Delete(o);
+    return 0;
+}
+
+int zoo_checkpoint_load_weights(zoo_model *m, const zoo_st_file *f) {
+    for (int p = 0; p < m->n_parts; p++)
+        for (int i = 0; i < m->parts[p].n; i++)
+            if (zoo_st_read(f, m->parts[p].params[i].name, m->parts[p].params[i].t)) return -1;
+    const char *mean = zoo_st_meta(f, "input_mean"), *std = zoo_st_meta(f, "input_std");
+    if (mean) m->input_mean = strtof(mean, NULL);
+    if (std) m->input_std = strtof(std, NULL);
+    return 0;
+}
+
+int zoo_checkpoint_load_optimizer(zoo_model *m, const char *path, int64_t *step) {
+    char opath[4096];
+    optim_path(path, opath, sizeof opath);
+    zoo_st_file *f = zoo_safetensors_open(opath);
+    if (!f) {
+        zoo_set_error("cannot resume from %s: its optimizer state %s is unreadable: %s", path, opath,
+                      zoo_last_error());
+        return -1;
+    }
+    int rc = 0;
+    for (int p = 0; p < m->n_parts && rc == 0; p++)
+        for (int i = 0; i < m->optim[p].state.n && rc == 0; i++)
+            rc = zoo_st_read(f, m->optim[p].state.params[i].name, m->optim[p].state.params[i].t);
+    const char *s = zoo_st_meta(f, "step"), *os = zoo_st_meta(f, "optimizer_step");
+    if (rc == 0 && (!s || !os)) {
+        zoo_set_error("%s: no step recorded", opath);
+        rc = -1;
+    }
+    if (rc == 0) {
+        *step = strtoll(s, NULL, 10);
+        for (int p = 0; p < m->n_parts; p++) m->optim[p].step = strtoll(os, NULL, 10);
+    }
+    zoo_safetensors_close(f);
+    return rc;
+}
+
+int zoo_checkpoint_init_from(zoo_model *m, const char *path, FILE *report) {
+    zoo_st_file *f = zoo_safetensors_open(path);
+    if (!f) return -1;
+    int loaded = 0, skipped = 0;
+    for (int p = 0; p < m->n_parts; p++)
+        for (int i = 0; i < m->parts[p].n; i++) {
+            zoo_param *q = &m->parts[p].params[i];
+            zoo_dtype dt;
+            zoo_shape s;
+            char a[96], b[96];
+            if (zoo_st_info(f, q->name, &dt, &s)) {
+                fprintf(report, "init-from: %s: not in %s, kept its initialization\n", q->name, path);
+                skipped++;
+            } else if (dt != q->t->dtype || !zoo_shape_eq(s, q->t->shape)) {
+                fprintf(report, "init-from: %s: checkpoint has %s, model has %s, kept its initialization\n", q->name,
+                        zoo_shape_str(s, a, sizeof a), zoo_shape_str(q->t->shape, b, sizeof b));
+                skipped++;
+            } else if (zoo_st_read(f, q->name, q->t) == 0) {
+                loaded++;
+            }
+        }
+    fprintf(report, "init-from: loaded %d tensors from %s, skipped %d\n", loaded, path, skipped);
+    zoo_safetensors_close(f);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- progress */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fmt_time(double s, char *buf, size_t n) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+typedef struct progress {
+    bool tty, quiet;
+    double t0, last;
+    int64_t first_step;
+} progress;
+
+static void progress_show(progress *p, int64_t step, int64_t total, int64_t epoch, int64_t batch,
+                          const zoo_metrics *mt, bool force) {
+    if (p->quiet) return;
+    double t = now_s();
+    if (!force && t - p->last < (p->tty ? 0.2 : 10.0)) return;
+    p->last = t;
+    double done = (double)(step - p->first_step), rate = done / (t - p->t0 + 1e-9);
+    char eta[32];
+    fmt_time(rate > 0 ? (double)(total - step) / rate : 0.0, eta, sizeof eta);
+    fprintf(stderr, "%sepoch %lld  step %lld/%lld", p->tty ? "\r\033[K" : "", (long long)epoch + 1,
+            (long long)step, (long long)total);
+    for (int i = 0; i < mt->n; i++) fprintf(stderr, "  %s %.4f", mt->name[i], mt->value[i]);
+    fprintf(stderr, "  %.0f samples/s  ETA %s%s", rate * (double)batch, eta, p->tty ? "" : "\n");
+    fflush(stderr);
+}
+
+static void progress_end_line(progress *p) {
+    if (p->tty && !p->quiet) fputc('\n', stderr);
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static void jsonl_write(FILE *f, int64_t step, int64_t epoch, const char *extra_key, double extra,
+                        const zoo_metrics *mt) {
+    fprintf(f, "{\"step\": %lld, \"epoch\": %lld", (long long)step, (long long)epoch);
+    if (extra_key) fprintf(f, ", \"%s\": %.9g", extra_key, extra);
+    for (int i = 0; i < mt->n; i++) fprintf(f, ", \"%s\": %.9g", mt->name[i], mt->value[i]);
+    fputs("}\n", f);
+    fflush(f);
+}
+
+static int make_dir(const char *dir) {
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST) return 0;
+    zoo_set_error("cannot create output directory %s: %s", dir, strerror(errno));
+    return -1;
+}
+
+static int evaluate_and_log(zoo_model *m, const zoo_dataset *test, FILE *mf, int64_t step, int64_t epoch,
+                            bool quiet, double *acc) {
+    zoo_metrics em = {0};
+    double loss;
+    *acc = zoo_evaluate(m, test, NULL, &loss);
+    zoo_metrics_set(&em, "test_acc", *acc);
+    zoo_metrics_set(&em, "test_loss", loss);
+    jsonl_write(mf, step, epoch, NULL, 0, &em);
+    if (!quiet) printf("epoch %lld step %lld: test accuracy %.2f%% (loss %.4f)\n", (long long)epoch, (long long)step,
+                       100.0 * *acc, loss);
+    fflush(stdout);
+    return 0;
+}
+
+int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, const zoo_train_config *cfg,
+              double *final_acc) {
+    if (make_dir(cfg->out_dir)) return -1;
+    zoo_loader loader;
+    zoo_loader_init(&loader, train, cfg->batch, true, false, cfg->seed);
+    int64_t per_epoch = zoo_loader_batches_per_epoch(&loader);
+    int64_t total = cfg->steps > 0 ? cfg->steps : cfg->epochs * per_epoch;
+    int64_t step = 0;
+    char path[4096], ckpt[4096];
+    if (cfg->resume) {
+        if (zoo_checkpoint_load_optimizer(m, cfg->resume, &step)) goto fail_loader;
+        if (step >= total) {
+            zoo_set_error("%s is at step %lld, already past the %lld steps asked for", cfg->resume, (long long)step,
+                          (long long)total);
+            goto fail_loader;
+        }
+        printf("resuming from %s at step %lld\n", cfg->resume, (long long)step);
+    }
+    snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->out_dir);
+    FILE *mf = fopen(path, cfg->resume ? "a" : "w");
+    if (!mf) {
+        zoo_set_error("cannot write %s: %s", path, strerror(errno));
+        goto fail_loader;
+    }
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg->out_dir);
+    int64_t pix = (int64_t)train->c * train->h * train->w;
+    float *x = malloc((size_t)(cfg->batch * pix) * sizeof *x);
+    int32_t *y = malloc((size_t)cfg->batch * sizeof *y);
+    if (!x || !y) zoo_fatal("out of host memory");
+    zoo_loader_seek(&loader, step / per_epoch, step % per_epoch);
+    progress pg = {.tty = isatty(2), .quiet = cfg->quiet, .t0 = now_s(), .first_step = step};
+    double acc = NAN;
+    int rc = 0;
+    zoo_metrics mt = {0};
+    zoo_model_set_training(m, true);
+    m->clip_norm = cfg->clip;
+    for (; step < total; step++) {
+        int64_t epoch = step / per_epoch;
+        float lr = zoo_schedule_lr(&cfg->schedule, step);
+        for (int p = 0; p < m->n_parts; p++) zoo_optim_set_lr(&m->optim[p], lr);
+        int64_t n = zoo_loader_next(&loader, x, y);
+        if (n == 0) n = zoo_loader_next(&loader, x, y);
+        zoo_scope_begin();
+        zoo_batch b = {.x = zoo_tensor_from_host(zoo_shape4(n, train->c, train->h, train->w), x),
+                       .labels = zoo_tensor_from_host_i32(zoo_shape1(n), y), .n = n};
+        memset(&mt, 0, sizeof mt);
+        m->def->train_step(m, &b, step, &mt);
+        zoo_scope_end();
+        for (int i = 0; i < mt.n; i++)
+            if (!isfinite(mt.value[i])) {
+                progress_end_line(&pg);
+                zoo_set_error("%s became %g at step %lld (epoch %lld): training diverged; try a lower --lr. "
+                              "The last checkpoint, if any, is kept in %s",
+                              mt.name[i], mt.value[i], (long long)step + 1, (long long)epoch + 1, cfg->out_dir);
+                rc = -1;
+                goto done;
+            }
+        bool epoch_end = (step + 1) % per_epoch == 0, last = step + 1 == total;
+        if ((step + 1) % cfg->log_every == 0 || last) jsonl_write(mf, step + 1, epoch + 1, "lr", lr, &mt);
+        progress_show(&pg, step + 1, total, epoch, cfg->batch, &mt, epoch_end || last);
+        bool eval = cfg->eval_every ? (step + 1) % cfg->eval_every == 0 : epoch_end;
+        if (test && (eval || last)) {
+            progress_end_line(&pg);
+            evaluate_and_log(m, test, mf, step + 1, epoch + 1, cfg->quiet, &acc);
+        }
+        bool save = cfg->ckpt_every ? (step + 1) % cfg->ckpt_every == 0 : epoch_end;
+        if (save && !last && zoo_checkpoint_save(m, ckpt, step + 1, true)) {
+            rc = -1;
+            goto done;
+        }
+    }
+    progress_end_line(&pg);
+    snprintf(path, sizeof path, "%s/model.safetensors", cfg->out_dir);
+    if (zoo_checkpoint_save(m, path, total, false) || zoo_checkpoint_save(m, ckpt, total, true)) rc = -1;
+    else if (!cfg->quiet) printf("saved %s\n", path);
+    if (final_acc) *final_acc = acc;
+done:
+    fclose(mf);
+    free(x);
+    free(y);
+    zoo_loader_free(&loader);
+    return rc;
+fail_loader:
+    zoo_loader_free(&loader);
+    return -1;
+}

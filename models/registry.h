@@ -1,0 +1,16 @@
+/* The model zoo's index: every model package registers one zoo_model_def here, and
+ * the apps find models only through it. Adding a model = a folder + one line. */
+#ifndef ZOO_REGISTRY_H
+#define ZOO_REGISTRY_H
+
+#include "../core/train.h"
+
+/* NULL-terminated list of every model */
+extern const zoo_model_def *const zoo_models[];
+
+/* NULL when no model has that name */
+const zoo_model_def *zoo_model_lookup(const char *name);
+
+extern const zoo_model_def zoo_mlp_def;
+
+#endif

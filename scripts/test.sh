@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, build with warnings as errors, run every test
+# (CI's command), then the unit tests again under AddressSanitizer + UBSan.
+# Ends with one line "N passed, N failed" counted from meson's test logs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export ZOO_WITH_TORCH=1
+bash scripts/setup.sh build-test -Dwerror=true --buildtype=debugoptimized || exit 1
+
+status=0
+meson test -C build-test --print-errorlogs --no-rebuild --num-processes 2 || status=1
+
+if [ "${ZOO_SKIP_ASAN:-0}" != 1 ]; then
+  [ -f build-asan/build.ninja ] || meson setup build-asan -Dwerror=true --buildtype=debug \
+    -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
+  ninja -C build-asan || exit 1
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --suite unit --print-errorlogs --no-rebuild --num-processes 2 || status=1
+fi
+
+/usr/bin/python3 - build-test build-asan <<'PY'
+import json, os, sys
+passed = failed = skipped = 0
+for d in sys.argv[1:]:
+    log = os.path.join(d, "meson-logs", "testlog.json")
+    if not os.path.exists(log):
+        continue
+    for line in open(log):
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+PY
+exit $status
