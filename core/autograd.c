@@ -75,7 +75,7 @@ void zoo__grad_end(zoo_tensor *t, zoo_tensor *g) {
 
 void zoo__grad_accumulate(zoo_tensor *t, zoo_tensor *g) {
     if (!zoo__wants_grad(t)) return;
-    ZOO_ASSERT(g->numel == t->numel);
+    ZOO_ASSERT(zoo_shape_eq(g->shape, t->shape));
     if (!t->persistent && !t->grad) {
         t->grad = g; /* shared, so never written in place */
         t->grad_owned = false;

@@ -55,14 +55,6 @@ static zoo_shape broadcast_shape(const char *op, const zoo_tensor *a, const zoo_
     return r;
 }
 
-zoo_tensor *zoo_sum_to(zoo_tensor *x, zoo_shape shape) {
-    if (zoo_shape_eq(x->shape, shape)) return x;
-    zoo_shape padded = pad_shape(shape, x->shape.ndim);
-    zoo_tensor *out = zoo_tensor_new(ZOO_F32, padded);
-    K(reduce, ZOO_REDUCE_SUM, x, out);
-    return view(out, shape);
-}
-
 static void binary_backward(zoo_node *n) {
     zoo_tensor *a = n->in[0], *b = n->in[1], *g = n->out->grad;
     zoo_binary_op op = (zoo_binary_op)n->i[0];
@@ -175,7 +167,7 @@ static void gemm_into_grad(zoo_tensor *target, zoo_tensor *a, zoo_tensor *b, boo
     int nd = target->shape.ndim;
     zoo_tensor *tmp = zoo_tensor_new(ZOO_F32, zoo_shape3(batch, target->shape.d[nd - 2], target->shape.d[nd - 1]));
     K(gemm, a, b, tmp, ta, tb, 1.0f, 0.0f);
-    zoo__grad_accumulate(target, zoo_sum(tmp, 0, false));
+    zoo__grad_accumulate(target, view(zoo_sum(tmp, 0, false), target->shape));
 }
 
 static void matmul_backward(zoo_node *n) {
@@ -271,6 +263,21 @@ static zoo_tensor *reduce(const char *name, zoo_reduce_op op, zoo_tensor *x, zoo
         nd->saved[0] = out;
     }
     return res;
+}
+
+zoo_tensor *zoo_sum_to(zoo_tensor *x, zoo_shape shape) {
+    check_f32("sum_to", x);
+    if (zoo_shape_eq(x->shape, shape)) return x;
+    bool ok = shape.ndim >= 1 && shape.ndim <= x->shape.ndim;
+    zoo_shape keep = ok ? pad_shape(shape, x->shape.ndim) : x->shape;
+    for (int i = 0; ok && i < x->shape.ndim; i++) ok = keep.d[i] == x->shape.d[i] || keep.d[i] == 1;
+    if (!ok) {
+        char buf[96], msg[160];
+        snprintf(msg, sizeof msg, "cannot sum to %s: it does not broadcast to the input",
+                 zoo_shape_str(shape, buf, sizeof buf));
+        zoo__shape_error("sum_to", msg, x, NULL);
+    }
+    return reduce("sum_to", ZOO_REDUCE_SUM, x, keep, shape);
 }
 
 static zoo_tensor *reduce_axis(const char *name, zoo_reduce_op op, zoo_tensor *x, int axis, bool keepdim) {

@@ -63,11 +63,8 @@ void zoo_optim_step(zoo_optimizer *o) {
     for (int i = 0; i < o->params->n; i++) {
         zoo_param *p = &o->params->params[i];
         zoo_tensor *w = p->t;
-        if (!w->requires_grad) continue;
-        if (w->grad_zero) { /* unused this step: its gradient is zero */
-            zoo_tensor_fill(w->grad, 0.0f);
-            w->grad_zero = false;
-        }
+        /* no gradient since zero_grad: skipped, as torch.optim skips a None .grad */
+        if (!w->requires_grad || w->grad_zero) continue;
         if (c->kind == ZOO_OPTIM_SGD) {
             zoo_tensor *buf = c->momentum != 0.0f ? state_of(o, p->name, "momentum_buffer") : NULL;
             zoo_sgd_params sp = {.lr = c->lr, .momentum = c->momentum, .dampening = c->dampening,

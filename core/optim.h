@@ -35,7 +35,8 @@ typedef struct zoo_optimizer {
 /* state tensors are made for every parameter that requires grad when created */
 void zoo_optim_init(zoo_optimizer *o, zoo_module *params, zoo_optim_config cfg);
 void zoo_optim_free(zoo_optimizer *o);
-/* one update of every parameter that requires grad; frozen ones are untouched */
+/* one update of every parameter that requires grad and got a gradient since the
+ * last zero_grad; frozen and unused ones are untouched */
 void zoo_optim_step(zoo_optimizer *o);
 void zoo_optim_set_lr(zoo_optimizer *o, float lr);
 
@@ -48,7 +49,7 @@ typedef enum zoo_schedule_kind { ZOO_SCHED_CONSTANT, ZOO_SCHED_STEP, ZOO_SCHED_C
 typedef struct zoo_schedule {
     zoo_schedule_kind kind;
     float base_lr;
-    int64_t warmup;      /* linear warmup from 0 over this many steps (all kinds) */
+    int64_t warmup;      /* linear warmup: step s < warmup uses base_lr * (s + 1) / warmup */
     int64_t total;       /* cosine: steps to decay over (to min_lr) */
     int64_t step_size;   /* step: multiply by gamma every step_size steps */
     float gamma;

@@ -351,7 +351,10 @@ static void cpu_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_ten
         int axis = -1;
         for (int i = 0; i < 4; i++)
             if (od[i] != d[i]) axis = i;
-        if (axis < 0) axis = 3;
+        if (axis < 0) { /* the reduced axis has size 1: every index is 0 */
+            memset(out->data, 0, (size_t)out->numel * 4);
+            return;
+        }
         int64_t inner = 1, outer = 1;
         for (int i = axis + 1; i < 4; i++) inner *= d[i];
         for (int i = 0; i < axis; i++) outer *= d[i];
