@@ -35,6 +35,9 @@ static void add_flags(cli *c, const zoo_model_def *def) {
     cli_add(c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
     cli_add(c, "train-size", "N", "0", "use only the first N training examples (0: all)");
     cli_add(c, "test-size", "N", "0", "evaluate on the first N test examples (0: all)");
+    cli_add(c, "val-split", "FRAC", "0", "hold out this fraction of the training data for validation");
+    cli_add(c, "patience", "N", "0", "with --val-split: stop after N evaluations without a better validation "
+                                    "accuracy (0: never); the best weights become the model");
     cli_add(c, "out", "DIR", out, "output folder");
     cli_add(c, "resume", "CKPT", "", "continue the run saved in CKPT (a checkpoint.safetensors)");
     cli_add(c, "init-from", "CKPT", "", "start from the weights in CKPT whose names and shapes match");
@@ -117,6 +120,17 @@ int main(int argc, char **argv) {
     cli_load_data(&c, "test", &test);
     limit(&c, &train, "train-size");
     limit(&c, &test, "test-size");
+    double val_frac = cli_float(&c, "val-split", 0.0, 0.9);
+    cfg.patience = cli_int(&c, "patience", 0, 1 << 30);
+    if (cfg.patience && val_frac == 0.0) cli_usage_error(&c, "--patience needs --val-split");
+    zoo_dataset val = {0};
+    if (val_frac > 0.0) {
+        zoo_dataset rest;
+        if (zoo_dataset_split(&train, val_frac, cfg.seed, &rest, &val)) cli_die(c.prog, "%s", zoo_last_error());
+        zoo_dataset_free(&train);
+        train = rest;
+        cfg.val = &val;
+    }
     if (cfg.batch > train.n) cli_usage_error(&c, "--batch %lld is larger than the %lld training examples",
                                               (long long)cfg.batch, (long long)train.n);
 
@@ -155,6 +169,7 @@ int main(int argc, char **argv) {
     def->destroy(m);
     zoo_dataset_free(&train);
     zoo_dataset_free(&test);
+    zoo_dataset_free(&val);
     zoo_shutdown();
     return rc ? 1 : 0;
 }

@@ -363,7 +363,10 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
     if (!x || !y) zoo_fatal("out of host memory");
     zoo_loader_seek(&loader, step / per_epoch, step % per_epoch);
     progress pg = {.tty = isatty(2), .quiet = cfg->quiet, .t0 = now_s(), .first_step = step};
-    double acc = NAN;
+    double acc = NAN, best_val = -1.0;
+    int64_t since_best = 0;
+    char best_path[4096];
+    snprintf(best_path, sizeof best_path, "%s/best.safetensors", cfg->out_dir);
     int rc = 0;
     zoo_metrics mt = {0};
     zoo_model_set_training(m, true);
@@ -393,7 +396,33 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         if ((step + 1) % cfg->log_every == 0 || last) jsonl_write(mf, step + 1, epoch + 1, "lr", lr, &mt);
         progress_show(&pg, step + 1, total, epoch, cfg->batch, &mt, epoch_end || last);
         bool eval = cfg->eval_every ? (step + 1) % cfg->eval_every == 0 : epoch_end;
-        if (test && (eval || last)) {
+        if (cfg->val && (eval || last)) {
+            progress_end_line(&pg);
+            zoo_metrics vm = {0};
+            double vloss, vacc = zoo_evaluate(m, cfg->val, NULL, &vloss);
+            zoo_metrics_set(&vm, "val_acc", vacc);
+            zoo_metrics_set(&vm, "val_loss", vloss);
+            jsonl_write(mf, step + 1, epoch + 1, NULL, 0, &vm);
+            if (vacc > best_val) {
+                best_val = vacc;
+                since_best = 0;
+                if (zoo_checkpoint_save(m, best_path, step + 1, false)) {
+                    rc = -1;
+                    goto done;
+                }
+            } else {
+                since_best++;
+            }
+            if (!cfg->quiet)
+                printf("epoch %lld step %lld: validation accuracy %.2f%%%s\n", (long long)epoch + 1,
+                       (long long)step + 1, 100.0 * vacc, since_best ? "" : " (best so far, saved)");
+            if (cfg->patience > 0 && since_best >= cfg->patience) {
+                if (!cfg->quiet)
+                    printf("early stop: no better validation accuracy for %lld evaluations\n", (long long)since_best);
+                step++;
+                break;
+            }
+        } else if (test && (eval || last)) {
             progress_end_line(&pg);
             evaluate_and_log(m, test, mf, step + 1, epoch + 1, cfg->quiet, &acc);
         }
@@ -404,8 +433,19 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         }
     }
     progress_end_line(&pg);
+    if (zoo_checkpoint_save(m, ckpt, step, true)) {
+        rc = -1;
+        goto done;
+    }
+    if (cfg->val && best_val >= 0.0) { /* the final model is the best on validation */
+        zoo_st_file *bf = zoo_safetensors_open(best_path);
+        if (!bf || zoo_checkpoint_load_weights(m, bf)) rc = -1;
+        if (bf) zoo_safetensors_close(bf);
+        if (rc == 0 && test) evaluate_and_log(m, test, mf, step, (step - 1) / per_epoch + 1, cfg->quiet, &acc);
+        if (rc) goto done;
+    }
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->out_dir);
-    if (zoo_checkpoint_save(m, path, total, false) || zoo_checkpoint_save(m, ckpt, total, true)) rc = -1;
+    if (zoo_checkpoint_save(m, path, step, false)) rc = -1;
     else if (!cfg->quiet) printf("saved %s\n", path);
     if (final_acc) *final_acc = acc;
 done:

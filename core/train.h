@@ -138,6 +138,12 @@ typedef struct zoo_train_config {
     int64_t eval_every;        /* 0: at each epoch end */
     int64_t ckpt_every;        /* 0: at each epoch end */
     float clip;                /* global gradient norm bound, 0: off */
+    /* early stopping: with a validation set, the model is scored on it at every
+     * evaluation; the best weights are kept in OUT/best.safetensors and become the
+     * final model; after `patience` evaluations without improvement (0: never) the
+     * run stops */
+    const zoo_dataset *val;
+    int64_t patience;
     bool quiet;
 } zoo_train_config;
 

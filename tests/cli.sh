@@ -101,6 +101,22 @@ assert a["fc2.weight"] != b["fc2.weight"]
 PY
 expect 2 "freeze of an unknown layer" "$train" mlp "${tiny[@]}" --epochs 1 --freeze conv9 --out "$tmp/ft2"
 
+# early stopping keeps the best validation weights as the model
+expect 0 "early stopping" "$train" mlp "${tiny[@]}" --epochs 30 --lr 0.02 --val-split 0.2 --patience 2 --out "$tmp/es"
+py "$tmp/es/metrics.jsonl" "$tmp/es/model.safetensors" "$tmp/es/best.safetensors" <<'PY' && pass "early stopping stops and keeps the best" || fail "early stopping stops and keeps the best"
+import json, struct, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+vals = [r["val_acc"] for r in recs if "val_acc" in r]
+assert 3 <= len(vals) < 30, vals                      # it stopped early
+assert vals[-1] < max(vals) and vals[-2] < max(vals)   # after 2 evaluations without a better one
+def tensors(p):
+    raw = open(p, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    return raw[8 + n:]
+assert tensors(sys.argv[2]) == tensors(sys.argv[3])   # the model is the best checkpoint
+PY
+expect 2 "--patience needs --val-split" "$train" mlp "${tiny[@]}" --patience 2 --out "$tmp/es2"
+
 # the NaN guard stops a diverging run with a clear message
 expect 1 "divergence is caught" "$train" mlp "${tiny[@]}" --epochs 1 --optimizer sgd --lr 1000 --out "$tmp/nan"
 contains "divergence is explained" "diverged"
