@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void cli_add(cli *c, const char *name, const char *arg, const char *def, const char *help) {
     if (c->n == CLI_MAX_FLAGS) cli_die(c->prog, "too many flags");
@@ -152,7 +153,25 @@ zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_datase
     return a;
 }
 
+/* an MNIST-format folder holds train-images-idx3-ubyte(.gz) */
+static bool is_idx_folder(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    if (access(path, R_OK) == 0) return true;
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    return access(path, R_OK) == 0;
+}
+
 void cli_load_data(cli *c, const char *split, zoo_dataset *d) {
     const char *dir = cli_str(c, "data");
+    cli_flag *size = cli_find(c, "image-size");
+    if (size && !is_idx_folder(dir) && strcmp(dir, ZOO_FASHION_MNIST_DIR) != 0) {
+        /* a folder of pictures: every file is a training example */
+        if (strcmp(split, "train") != 0) cli_die(c->prog, "image folders have no test split");
+        int side = (int)cli_int(c, "image-size", 4, 4096), ch = (int)cli_int(c, "channels", 1, 3);
+        if (ch == 2) cli_usage_error(c, "--channels must be 1 or 3");
+        if (zoo_image_folder_load(dir, ch, side, side, d)) cli_die(c->prog, "%s", zoo_last_error());
+        return;
+    }
     if (zoo_mnist_load(dir, split, d)) cli_die(c->prog, "%s", zoo_last_error());
 }

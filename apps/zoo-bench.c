@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
     zoo_dataset train;
     cli_load_data(&c, "train", &train);
     zoo_model_args args = cli_model_args(&c, def, &train);
-    args.optim = zoo_optim_defaults(def->defaults.optimizer, def->defaults.lr);
+    args.optim = zoo_model_default_optim(def);
     zoo_model *m = def->create(&args);
     if (!m) cli_usage_error(&c, "%s", zoo_last_error());
 

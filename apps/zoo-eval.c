@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
     zoo_dataset test;
     cli_load_data(&c, "test", &test);
     zoo_model_args args = cli_model_args(&c, def, &test);
-    args.optim = zoo_optim_defaults(def->defaults.optimizer, def->defaults.lr);
+    args.optim = zoo_model_default_optim(def);
     if (zoo_checkpoint_args(f, def, &args)) cli_die(c.prog, "%s", zoo_last_error());
     zoo_model *m = def->create(&args);
     if (!m) cli_die(c.prog, "%s", zoo_last_error());

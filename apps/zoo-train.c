@@ -10,7 +10,9 @@ static const char *usage = "usage: zoo-train MODEL [options]\n\ntrains MODEL and
                            "metrics under --out";
 
 static void add_flags(cli *c, const zoo_model_def *def) {
-    static char epochs[32], batch[32], lr[32], out[256];
+    static char epochs[32], batch[32], lr[32], out[256], beta1[32], sample_every[32];
+    snprintf(beta1, sizeof beta1, "%g", def->defaults.beta1 > 0 ? def->defaults.beta1 : 0.9f);
+    snprintf(sample_every, sizeof sample_every, "%lld", (long long)def->defaults.sample_every);
     snprintf(epochs, sizeof epochs, "%lld", (long long)def->defaults.epochs);
     snprintf(batch, sizeof batch, "%lld", (long long)def->defaults.batch);
     snprintf(lr, sizeof lr, "%g", def->defaults.lr);
@@ -23,7 +25,7 @@ static void add_flags(cli *c, const zoo_model_def *def) {
     cli_add(c, "momentum", "M", "0", "SGD momentum");
     cli_add(c, "nesterov", NULL, NULL, "SGD with Nesterov momentum");
     cli_add(c, "weight-decay", "WD", "", "weight decay (default: 0, AdamW 0.01)");
-    cli_add(c, "beta1", "B", "0.9", "Adam beta1");
+    cli_add(c, "beta1", "B", beta1, "Adam beta1");
     cli_add(c, "beta2", "B", "0.999", "Adam beta2");
     cli_add(c, "schedule", "NAME", "constant", "learning-rate schedule: constant, step or cosine");
     cli_add(c, "warmup", "N", "0", "linear warm-up steps");
@@ -32,7 +34,9 @@ static void add_flags(cli *c, const zoo_model_def *def) {
     cli_add(c, "min-lr", "LR", "0", "cosine schedule: final learning rate");
     cli_add(c, "clip", "NORM", "0", "clip gradients to this global L2 norm (0: off)");
     cli_add(c, "seed", "N", "0", "seed for initialization, data order and dropout");
-    cli_add(c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
+    cli_add(c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder, or a folder of images");
+    cli_add(c, "image-size", "N", "28", "image folders: resize every picture to N x N");
+    cli_add(c, "channels", "C", "1", "image folders: 1 (grayscale) or 3 (RGB)");
     cli_add(c, "train-size", "N", "0", "use only the first N training examples (0: all)");
     cli_add(c, "test-size", "N", "0", "evaluate on the first N test examples (0: all)");
     cli_add(c, "val-split", "FRAC", "0", "hold out this fraction of the training data for validation");
@@ -45,6 +49,8 @@ static void add_flags(cli *c, const zoo_model_def *def) {
     cli_add(c, "log-every", "N", "10", "write a metrics record every N steps");
     cli_add(c, "eval-every", "N", "0", "evaluate every N steps (0: every epoch)");
     cli_add(c, "ckpt-every", "N", "0", "checkpoint every N steps (0: every epoch)");
+    if (def->write_samples)
+        cli_add(c, "sample-every", "N", sample_every, "write OUT/samples/step_NNNNNN.png every N steps (0: never)");
     cli_add(c, "backend", "NAME", "cpu", "cpu or vulkan (or set ZOO_BACKEND)");
     cli_add(c, "threads", "N", "0", "CPU threads (0: one per core)");
     cli_add(c, "quiet", NULL, NULL, "print only errors and the final accuracy");
@@ -107,6 +113,7 @@ int main(int argc, char **argv) {
         .eval_every = cli_int(&c, "eval-every", 0, (long long)1 << 40),
         .ckpt_every = cli_int(&c, "ckpt-every", 0, (long long)1 << 40),
         .clip = (float)cli_float(&c, "clip", 0.0, 1e9),
+        .sample_every = def->write_samples ? cli_int(&c, "sample-every", 0, (long long)1 << 40) : 0,
         .quiet = cli_on(&c, "quiet"),
     };
     zoo_optim_config optim = optim_from_flags(&c);
@@ -115,9 +122,9 @@ int main(int argc, char **argv) {
     if (cfg.resume && *cli_str(&c, "init-from")) cli_usage_error(&c, "--resume and --init-from exclude each other");
 
     cli_init_backend(&c);
-    zoo_dataset train, test;
+    zoo_dataset train, test = {0};
     cli_load_data(&c, "train", &train);
-    cli_load_data(&c, "test", &test);
+    if (def->predict) cli_load_data(&c, "test", &test);
     limit(&c, &train, "train-size");
     limit(&c, &test, "test-size");
     double val_frac = cli_float(&c, "val-split", 0.0, 0.9);
@@ -162,9 +169,9 @@ int main(int argc, char **argv) {
                (long long)zoo_model_numel(m), cli_str(&c, "data"), (long long)train.n, (long long)total,
                (long long)cfg.batch, zoo_optim_kind_name(optim.kind), zoo_backend_name());
     double acc = 0;
-    int rc = zoo_train(m, &train, &test, &cfg, &acc);
+    int rc = zoo_train(m, &train, def->predict ? &test : NULL, &cfg, &acc);
     if (rc) fprintf(stderr, "zoo-train: error: %s\n", zoo_last_error());
-    else printf("final test accuracy: %.2f%%\n", 100.0 * acc);
+    else if (def->predict) printf("final test accuracy: %.2f%%\n", 100.0 * acc);
     if (resume) zoo_safetensors_close(resume);
     def->destroy(m);
     zoo_dataset_free(&train);

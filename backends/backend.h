@@ -115,6 +115,35 @@ typedef struct zoo_sgd_params {
     bool first; /* first step: the momentum buffer takes the gradient as it is */
 } zoo_sgd_params;
 
+/* The geometry of a 2-d sliding window, convolution or pooling, in the convolution's
+ * direction: x [n, cin, h, w] -> y [n, cout, oh, ow] with weight [cout, cin, kh, kw].
+ * Output (oy, ox) reads input rows oy*stride_h - pad_h + ky*dil_h (ky < kh) and columns
+ * ox*stride_w - pad_w + kx*dil_w; rows and columns outside x are padding. The caller
+ * fills every field, oh = (h + 2*pad_h - dil_h*(kh - 1) - 1) / stride_h + 1 (likewise
+ * ow), all at least 1. Pooling has cin == cout == channels and dil 1. Plain int32 so
+ * it maps onto a push-constant block. */
+typedef struct zoo_conv2d_geom {
+    int32_t n, cin, h, w;
+    int32_t cout, oh, ow;
+    int32_t kh, kw;
+    int32_t stride_h, stride_w;
+    int32_t pad_h, pad_w;
+    int32_t dil_h, dil_w;
+} zoo_conv2d_geom;
+
+typedef enum zoo_pool_op {
+    ZOO_POOL_MAX, /* padding is -inf */
+    ZOO_POOL_AVG, /* divides by kh*kw, padding included (count_include_pad = True) */
+    ZOO_POOL_COUNT
+} zoo_pool_op;
+
+/* batch norm settings; the kernels read momentum and eps only in training */
+typedef struct zoo_batchnorm_params {
+    float momentum; /* running = (1 - momentum) * running + momentum * batch (PyTorch: 0.1) */
+    float eps;      /* added to the variance (PyTorch: 1e-5) */
+    int32_t training;
+} zoo_batchnorm_params;
+
 typedef struct zoo_backend_iface {
     /* lifecycle */
     const char *(*name)(void *ctx);
@@ -171,6 +200,56 @@ typedef struct zoo_backend_iface {
     /* Philox 4x32-10 keyed by seed; element i draws from counter offset + i (core/rng.h) */
     void (*rng_fill)(void *ctx, zoo_tensor *out, zoo_rng_dist dist, uint64_t seed, uint64_t offset,
                      float a, float b);
+    /* 2-d convolution family (PyTorch's conv2d, groups 1; g describes every tensor).
+     * x: [n, cin, h, w], w: [cout, cin, kh, kw], bias: [cout] or NULL -> y: [n, cout, oh, ow]:
+     * y[b, o, oy, ox] = bias[o] + sum over (i, ky, kx) of w[o, i, ky, kx] * x[b, i, iy, ix]
+     * at iy = oy*stride_h - pad_h + ky*dil_h, ix likewise; padding reads 0. */
+    void (*conv2d)(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_tensor *bias, zoo_tensor *y,
+                   const zoo_conv2d_geom *g);
+    /* The transpose of conv2d: dy: [n, cout, oh, ow], w: [cout, cin, kh, kw], bias: [cin] or
+     * NULL -> dx: [n, cin, h, w], overwritten: dx[b, i, iy, ix] = bias[i] + the sum of
+     * w[o, i, ky, kx] * dy[b, o, oy, ox] over every (o, oy, ox, ky, kx) that reads (iy, ix)
+     * in conv2d. It is conv2d's input gradient (bias NULL) and conv_transpose2d's forward,
+     * whose PyTorch weight [in, out, kh, kw] is this w (its in = cout here). */
+    void (*conv2d_backward_input)(void *ctx, const zoo_tensor *dy, const zoo_tensor *w, const zoo_tensor *bias,
+                                  zoo_tensor *dx, const zoo_conv2d_geom *g);
+    /* x: [n, cin, h, w], dy: [n, cout, oh, ow] -> dw: [cout, cin, kh, kw] = the sum over
+     * (b, oy, ox) of dy[b, o, oy, ox] * x[b, i, iy, ix] (iy, ix as in conv2d), and
+     * db: [cout] = the sum of dy over (b, oy, ox). Either output may be NULL (not wanted);
+     * both are overwritten. */
+    void (*conv2d_backward_weight)(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw,
+                                   zoo_tensor *db, const zoo_conv2d_geom *g);
+    /* x: [n, c, h, w] -> y: [n, c, oh, ow] (g->cin == g->cout == c). MAX also writes
+     * idx: int32 [n, c, oh, ow], the winner's index iy*w + ix in its [h, w] plane; the
+     * first maximum in row-major window order wins, a NaN wins over numbers (PyTorch's
+     * rule). AVG takes idx NULL. */
+    void (*pool2d)(void *ctx, zoo_pool_op op, const zoo_tensor *x, zoo_tensor *y, zoo_tensor *idx,
+                   const zoo_conv2d_geom *g);
+    /* dy: [n, c, oh, ow] (and idx from pool2d for MAX, NULL for AVG) -> dx: [n, c, h, w],
+     * overwritten. Each dx element is the sum, in increasing (oy, ox) order, of the dy of
+     * the windows that read it (MAX: that chose it), AVG's each divided by kh*kw. Written
+     * as a gather per dx element it needs no atomics. */
+    void (*pool2d_backward)(void *ctx, zoo_pool_op op, const zoo_tensor *dy, const zoo_tensor *idx,
+                            zoo_tensor *dx, const zoo_conv2d_geom *g);
+    /* Batch norm over axis 1: x: [n, c, ...] (inner = the product of the dims after c)
+     * -> y: x's shape; gamma, beta: [c] or NULL (1 and 0); save_mean, save_invstd: [c].
+     * Training: per-channel mean and biased variance over (n, inner) normalize x and go to
+     * save_mean and save_invstd = 1/sqrt(var + eps); running_mean and running_var (both
+     * or neither NULL) are updated in place with momentum, the variance unbiased (times
+     * m/(m-1), m = n*inner > 1), as PyTorch. Eval: running_mean and 1/sqrt(running_var +
+     * eps) normalize and are written to save_mean and save_invstd.
+     * y = (x - mean) * invstd * gamma + beta. */
+    void (*batchnorm)(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta,
+                      zoo_tensor *running_mean, zoo_tensor *running_var, zoo_tensor *y, zoo_tensor *save_mean,
+                      zoo_tensor *save_invstd, const zoo_batchnorm_params *p);
+    /* From x, dy (x's shape) and batchnorm's save_mean, save_invstd, with xhat = (x - mean)
+     * * invstd and sums over (n, inner): dgamma = sum(dy * xhat), dbeta = sum(dy); training:
+     * dx = gamma * invstd * (dy - sum(dy)/m - xhat * sum(dy * xhat)/m); eval: dx = gamma *
+     * invstd * dy. gamma NULL reads 1; each of dx, dgamma, dbeta may be NULL (not wanted);
+     * all are overwritten. */
+    void (*batchnorm_backward)(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
+                               const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
+                               zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p);
     /* fused optimizer updates over whole tensors; state tensors are updated in place */
     void (*sgd_update)(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *momentum_buf,
                        const zoo_sgd_params *p);

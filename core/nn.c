@@ -1,4 +1,5 @@
-/* The parameter container, Linear and Dropout. */
+/* The parameter container and the layers: Linear, Conv2d, ConvTranspose2d, BatchNorm2d
+ * and Dropout. */
 #include "nn.h"
 
 #include "ops.h"
@@ -86,6 +87,72 @@ zoo_linear_layer zoo_linear_new(zoo_module *m, const char *name, int in, int out
 }
 
 zoo_tensor *zoo_linear_forward(const zoo_linear_layer *l, zoo_tensor *x) { return zoo_linear(x, l->weight, l->bias); }
+
+/* ------------------------------------------------------------ Conv2d, ConvTranspose2d */
+
+/* "<name>.<what>" as a new parameter of m, uniform in [-bound, bound) */
+static zoo_tensor *uniform_param(zoo_module *m, const char *name, const char *what, zoo_shape s, float bound,
+                                 zoo_rng *init) {
+    char buf[ZOO_NAME_MAX + 16];
+    snprintf(buf, sizeof buf, "%s.%s", name, what);
+    zoo_tensor *t = zoo_module_param(m, buf, s);
+    zoo_rng_uniform(init, t, -bound, bound);
+    return t;
+}
+
+static zoo_conv2d_args square_args(int stride, int padding, int output_padding) {
+    return (zoo_conv2d_args){{stride, stride}, {padding, padding}, {1, 1}, {output_padding, output_padding}};
+}
+
+zoo_conv2d_layer zoo_conv2d_new(zoo_module *m, const char *name, int in, int out, int kernel, int stride, int padding,
+                                bool bias, zoo_rng *init) {
+    zoo_conv2d_layer l = {.args = square_args(stride, padding, 0)};
+    float bound = 1.0f / sqrtf((float)in * (float)kernel * (float)kernel);
+    l.weight = uniform_param(m, name, "weight", zoo_shape4(out, in, kernel, kernel), bound, init);
+    if (bias) l.bias = uniform_param(m, name, "bias", zoo_shape1(out), bound, init);
+    return l;
+}
+
+zoo_tensor *zoo_conv2d_forward(const zoo_conv2d_layer *l, zoo_tensor *x) {
+    return zoo_conv2d_ex(x, l->weight, l->bias, &l->args);
+}
+
+zoo_conv_transpose2d_layer zoo_conv_transpose2d_new(zoo_module *m, const char *name, int in, int out, int kernel,
+                                                    int stride, int padding, int output_padding, bool bias,
+                                                    zoo_rng *init) {
+    zoo_conv_transpose2d_layer l = {.args = square_args(stride, padding, output_padding)};
+    float bound = 1.0f / sqrtf((float)out * (float)kernel * (float)kernel);
+    l.weight = uniform_param(m, name, "weight", zoo_shape4(in, out, kernel, kernel), bound, init);
+    if (bias) l.bias = uniform_param(m, name, "bias", zoo_shape1(out), bound, init);
+    return l;
+}
+
+zoo_tensor *zoo_conv_transpose2d_forward(const zoo_conv_transpose2d_layer *l, zoo_tensor *x) {
+    return zoo_conv_transpose2d_ex(x, l->weight, l->bias, &l->args);
+}
+
+/* ------------------------------------------------------------ BatchNorm2d */
+
+zoo_batchnorm2d_layer zoo_batchnorm2d_new(zoo_module *m, const char *name, int channels) {
+    char buf[ZOO_NAME_MAX + 16];
+    zoo_batchnorm2d_layer l = {.momentum = 0.1f, .eps = 1e-5f};
+    zoo_shape s = zoo_shape1(channels);
+    snprintf(buf, sizeof buf, "%s.weight", name);
+    l.weight = zoo_module_param(m, buf, s);
+    zoo_tensor_fill(l.weight, 1.0f);
+    snprintf(buf, sizeof buf, "%s.bias", name);
+    l.bias = zoo_module_param(m, buf, s);
+    snprintf(buf, sizeof buf, "%s.running_mean", name);
+    l.running_mean = zoo_module_buffer(m, buf, s);
+    snprintf(buf, sizeof buf, "%s.running_var", name);
+    l.running_var = zoo_module_buffer(m, buf, s);
+    zoo_tensor_fill(l.running_var, 1.0f);
+    return l;
+}
+
+zoo_tensor *zoo_batchnorm2d_forward(const zoo_batchnorm2d_layer *l, zoo_tensor *x, bool training) {
+    return zoo_batch_norm2d(x, l->weight, l->bias, l->running_mean, l->running_var, training, l->momentum, l->eps);
+}
 
 /* ------------------------------------------------------------ Dropout */
 

@@ -3,6 +3,7 @@
 #ifndef ZOO_NN_H
 #define ZOO_NN_H
 
+#include "conv.h"
 #include "rng.h"
 #include "tensor.h"
 
@@ -46,6 +47,50 @@ typedef struct zoo_linear_layer {
 
 zoo_linear_layer zoo_linear_new(zoo_module *m, const char *name, int in, int out, bool bias, zoo_rng *init);
 zoo_tensor *zoo_linear_forward(const zoo_linear_layer *l, zoo_tensor *x);
+
+/* ------------------------------------------------------------ Conv2d, ConvTranspose2d */
+
+/* torch.nn.Conv2d (groups 1): weight [out, in, k, k], bias [out]; both initialized as
+ * PyTorch does (kaiming_uniform with a = sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+ * fan_in = in*k*k. args may be changed after creation (dilation, per-axis values). */
+typedef struct zoo_conv2d_layer {
+    zoo_tensor *weight, *bias; /* bias NULL without one */
+    zoo_conv2d_args args;
+} zoo_conv2d_layer;
+
+zoo_conv2d_layer zoo_conv2d_new(zoo_module *m, const char *name, int in, int out, int kernel, int stride, int padding,
+                                bool bias, zoo_rng *init);
+zoo_tensor *zoo_conv2d_forward(const zoo_conv2d_layer *l, zoo_tensor *x);
+
+/* torch.nn.ConvTranspose2d (groups 1): weight [in, out, k, k] (PyTorch's layout), bias
+ * [out]; both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with PyTorch's fan_in = out*k*k (it
+ * reads dim 1 of the weight). */
+typedef struct zoo_conv_transpose2d_layer {
+    zoo_tensor *weight, *bias;
+    zoo_conv2d_args args;
+} zoo_conv_transpose2d_layer;
+
+zoo_conv_transpose2d_layer zoo_conv_transpose2d_new(zoo_module *m, const char *name, int in, int out, int kernel,
+                                                    int stride, int padding, int output_padding, bool bias,
+                                                    zoo_rng *init);
+zoo_tensor *zoo_conv_transpose2d_forward(const zoo_conv_transpose2d_layer *l, zoo_tensor *x);
+
+/* ------------------------------------------------------------ BatchNorm2d */
+
+/* torch.nn.BatchNorm2d(channels) with affine and running statistics: weight (1s) and
+ * bias (0s) are parameters, running_mean (0s) and running_var (1s) buffers, named
+ * "<name>.weight", "<name>.bias", "<name>.running_mean", "<name>.running_var".
+ * PyTorch's state_dict also has "<name>.num_batches_tracked", an int64 scalar that only
+ * momentum=None uses; zoo has no int64 tensors and does not store it (load such a
+ * checkpoint into PyTorch with strict=False, or add the key). */
+typedef struct zoo_batchnorm2d_layer {
+    zoo_tensor *weight, *bias, *running_mean, *running_var;
+    float momentum, eps; /* 0.1 and 1e-5 */
+} zoo_batchnorm2d_layer;
+
+zoo_batchnorm2d_layer zoo_batchnorm2d_new(zoo_module *m, const char *name, int channels);
+/* training: batch statistics, and the running ones are updated; else the running ones */
+zoo_tensor *zoo_batchnorm2d_forward(const zoo_batchnorm2d_layer *l, zoo_tensor *x, bool training);
 
 /* ------------------------------------------------------------ Dropout */
 

@@ -346,6 +346,11 @@ zoo_tensor *zoo_reshape(zoo_tensor *x, zoo_shape shape) {
     return v;
 }
 
+zoo_tensor *zoo_detach(zoo_tensor *x) {
+    zoo_tensor_check(x, "detach");
+    return view(x, x->shape);
+}
+
 zoo_tensor *zoo_flatten(zoo_tensor *x) {
     zoo_tensor_check(x, "flatten");
     return zoo_reshape(x, zoo_shape2(x->shape.d[0], x->numel / x->shape.d[0]));

@@ -67,6 +67,9 @@ zoo_tensor *zoo_abs(zoo_tensor *x);
 zoo_tensor *zoo_softmax(zoo_tensor *x);
 zoo_tensor *zoo_log_softmax(zoo_tensor *x);
 
+/* the same values with no gradient path back to x (torch's x.detach()); a view */
+zoo_tensor *zoo_detach(zoo_tensor *x);
+
 /* ---- for ops defined in other files (loss.c, nn.c) ---- */
 zoo_tensor *zoo__unary(const char *name, zoo_unary_op op, zoo_tensor *x, float a, float b);
 /* exits with "<op>: <what>" plus the shapes of a and b */

@@ -4,6 +4,9 @@
 
 #include "../backends/arena.h"
 #include "autograd.h"
+#ifdef ZOO_HAVE_VULKAN
+#include "../backends/vulkan/vulkan.h"
+#endif
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -92,20 +95,19 @@ static zoo_backend *require_backend(void) {
     return rt.be;
 }
 
-zoo_backend *zoo_backend_vulkan_new(int threads) __attribute__((weak));
-
 int zoo_init(const char *name, int threads) {
     if (rt.be) zoo_shutdown();
     zoo_backend *be = NULL;
     if (!name || strcmp(name, "cpu") == 0) {
         be = zoo_backend_cpu_new(threads);
     } else if (strcmp(name, "vulkan") == 0) {
-        if (!zoo_backend_vulkan_new) {
-            zoo_set_error("the Vulkan backend is not part of this build of zoo "
-                          "(available backends: cpu)");
-            return -1;
-        }
+#ifdef ZOO_HAVE_VULKAN
         be = zoo_backend_vulkan_new(threads);
+#else
+        zoo_set_error("the Vulkan backend is not part of this build of zoo (available backends: cpu); "
+                      "rebuild with libvulkan-dev and glslc installed (meson setup -Dvulkan=enabled)");
+        return -1;
+#endif
     } else {
         zoo_set_error("unknown backend '%s' (expected cpu or vulkan)", name);
         return -1;

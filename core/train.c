@@ -45,6 +45,12 @@ void zoo_model_init(zoo_model *m, const zoo_model_def *def, const zoo_model_args
     m->input_std = 1.0f;
 }
 
+zoo_optim_config zoo_model_default_optim(const zoo_model_def *def) {
+    zoo_optim_config o = zoo_optim_defaults(def->defaults.optimizer, def->defaults.lr);
+    if (def->defaults.beta1 > 0.0f) o.beta1 = def->defaults.beta1;
+    return o;
+}
+
 void zoo_model_add_optimizers(zoo_model *m) {
     for (int i = 0; i < m->n_parts; i++) zoo_optim_init(&m->optim[i], &m->parts[i], m->args.optim);
 }
@@ -141,13 +147,16 @@ static char *options_json(const zoo_model *m) {
 }
 
 int zoo_checkpoint_save(const zoo_model *m, const char *path, int64_t step, bool with_optimizer) {
-    char step_s[32], mean_s[32], std_s[32], opath[4096];
+    char step_s[32], mean_s[32], std_s[32], shape_s[64], classes_s[32], opath[4096];
+    snprintf(shape_s, sizeof shape_s, "%d,%d,%d", m->args.c, m->args.h, m->args.w);
+    snprintf(classes_s, sizeof classes_s, "%d", m->args.n_classes);
     snprintf(step_s, sizeof step_s, "%lld", (long long)step);
     snprintf(mean_s, sizeof mean_s, "%.9g", m->input_mean);
     snprintf(std_s, sizeof std_s, "%.9g", m->input_std);
     char *config = options_json(m);
     zoo_kv meta[] = {{"format", "zoo-1"}, {"model", m->def->name}, {"config", config}, {"step", step_s},
-                     {"input_mean", mean_s}, {"input_std", std_s}};
+                     {"input_mean", mean_s}, {"input_std", std_s}, {"input_shape", shape_s},
+                     {"classes", classes_s}};
     int nmeta = (int)(sizeof meta / sizeof meta[0]);
     int total = 0, rc = 0;
     for (int p = 0; p < m->n_parts; p++) total += m->parts[p].n + m->optim[p].state.n;
@@ -183,6 +192,12 @@ int zoo_checkpoint_args(const zoo_st_file *f, const zoo_model_def *def, zoo_mode
         zoo_set_error("the checkpoint holds a %s model, not %s", model ? model : "(unnamed)", def->name);
         return -1;
     }
+    const char *shape = zoo_st_meta(f, "input_shape"), *classes = zoo_st_meta(f, "classes");
+    if (shape && sscanf(shape, "%d,%d,%d", &args->c, &args->h, &args->w) != 3) {
+        zoo_set_error("the checkpoint's input_shape '%s' is not C,H,W", shape);
+        return -1;
+    }
+    if (classes) args->n_classes = atoi(classes);
     const char *config = zoo_st_meta(f, "config");
     cJSON *o = config ? cJSON_Parse(config) : NULL;
     for (int i = 0; i < def->n_options; i++) {
@@ -357,6 +372,13 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         goto fail_loader;
     }
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg->out_dir);
+    if (m->def->write_samples && cfg->sample_every) {
+        snprintf(path, sizeof path, "%s/samples", cfg->out_dir);
+        if (make_dir(path)) {
+            fclose(mf);
+            goto fail_loader;
+        }
+    }
     int64_t pix = (int64_t)train->c * train->h * train->w;
     float *x = malloc((size_t)(cfg->batch * pix) * sizeof *x);
     int32_t *y = malloc((size_t)cfg->batch * sizeof *y);
@@ -425,6 +447,14 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         } else if (test && (eval || last)) {
             progress_end_line(&pg);
             evaluate_and_log(m, test, mf, step + 1, epoch + 1, cfg->quiet, &acc);
+        }
+        if (m->def->write_samples && cfg->sample_every && ((step + 1) % cfg->sample_every == 0 || last)) {
+            snprintf(path, sizeof path, "%s/samples/step_%06lld.png", cfg->out_dir, (long long)step + 1);
+            if (m->def->write_samples(m, path)) {
+                rc = -1;
+                goto done;
+            }
+            zoo_model_set_training(m, true);
         }
         bool save = cfg->ckpt_every ? (step + 1) % cfg->ckpt_every == 0 : epoch_end;
         if (save && !last && zoo_checkpoint_save(m, ckpt, step + 1, true)) {

@@ -67,6 +67,8 @@ typedef struct zoo_train_defaults {
     int64_t epochs, batch;
     float lr;
     zoo_optim_kind optimizer;
+    float beta1;          /* Adam's beta1; 0 means PyTorch's 0.9 */
+    int64_t sample_every; /* generative models: steps between sample grids */
 } zoo_train_defaults;
 
 struct zoo_model_def {
@@ -83,8 +85,12 @@ struct zoo_model_def {
     /* one training step (forward, backward, optimizer updates) inside the loop's
      * scope; step is 0-based and keys this step's randomness (dropout) */
     void (*train_step)(zoo_model *m, const zoo_batch *b, int64_t step, zoo_metrics *out);
-    /* class scores [n, classes] for x [n, c, h, w], no grad, eval mode */
+    /* classifiers: class scores [n, classes] for x [n, c, h, w], no grad, eval mode */
     zoo_tensor *(*predict)(zoo_model *m, zoo_tensor *x);
+    /* generative models: n new samples [n, c, h, w] with values in [-1, 1], eval mode */
+    zoo_tensor *(*generate)(zoo_model *m, int64_t n, zoo_rng *rng);
+    /* generative models: the progress grid (the same latents every time) as a PNG */
+    int (*write_samples)(zoo_model *m, const char *path);
 };
 
 /* ---------------------------------------------------------------- models */
@@ -93,6 +99,8 @@ struct zoo_model_def {
 void zoo_model_init(zoo_model *m, const zoo_model_def *def, const zoo_model_args *args);
 /* frees parts and optimizers (not m itself) */
 void zoo_model_release(zoo_model *m);
+/* the optimizer a model trains with by default (kind, lr, beta1 from its def) */
+zoo_optim_config zoo_model_default_optim(const zoo_model_def *def);
 /* creates optimizer i over part i with the args' optimizer config */
 void zoo_model_add_optimizers(zoo_model *m);
 zoo_tensor *zoo_model_find(const zoo_model *m, const char *name);
@@ -137,6 +145,7 @@ typedef struct zoo_train_config {
     int64_t log_every;         /* metrics record every N steps */
     int64_t eval_every;        /* 0: at each epoch end */
     int64_t ckpt_every;        /* 0: at each epoch end */
+    int64_t sample_every;      /* generative models: OUT/samples/step_NNNNNN.png every N steps (0: off) */
     float clip;                /* global gradient norm bound, 0: off */
     /* early stopping: with a validation set, the model is scored on it at every
      * evaluation; the best weights are kept in OUT/best.safetensors and become the

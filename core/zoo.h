@@ -4,7 +4,9 @@
 #define ZOO_H
 
 #include "autograd.h"
+#include "conv.h"
 #include "data.h"
+#include "image.h"
 #include "io.h"
 #include "loss.h"
 #include "nn.h"

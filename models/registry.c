@@ -5,6 +5,8 @@
 
 const zoo_model_def *const zoo_models[] = {
     &zoo_mlp_def,
+    &zoo_cnn_def,
+    &zoo_gan_def,
     NULL,
 };
 

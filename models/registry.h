@@ -12,5 +12,7 @@ extern const zoo_model_def *const zoo_models[];
 const zoo_model_def *zoo_model_lookup(const char *name);
 
 extern const zoo_model_def zoo_mlp_def;
+extern const zoo_model_def zoo_cnn_def;
+extern const zoo_model_def zoo_gan_def;
 
 #endif

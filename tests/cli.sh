@@ -117,19 +117,67 @@ assert tensors(sys.argv[2]) == tensors(sys.argv[3])   # the model is the best ch
 PY
 expect 2 "--patience needs --val-split" "$train" mlp "${tiny[@]}" --patience 2 --out "$tmp/es2"
 
+# the CNN: a short run, then transfer with its convolutions frozen
+expect 0 "cnn short run" "$train" cnn "${tiny[@]}" --epochs 1 --out "$tmp/cnn"
+expect 0 "cnn init-from, conv1,conv2 frozen" "$train" cnn "${tiny[@]}" --epochs 1 --init-from "$tmp/cnn/model.safetensors" --freeze conv1,conv2 --lr 0.003 --out "$tmp/cnnft"
+contains "cnn init-from loads all 8 tensors" "loaded 8 tensors"
+py "$tmp/cnn/model.safetensors" "$tmp/cnnft/model.safetensors" <<'PY' && pass "cnn frozen convolutions bit-identical" || fail "cnn frozen convolutions bit-identical"
+import json, struct, sys
+def load(p):
+    raw = open(p, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n])
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+for k in ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"):
+    assert a[k] == b[k], k
+assert a["fc1.weight"] != b["fc1.weight"] and a["fc2.bias"] != b["fc2.bias"]
+PY
+expect 0 "init-from across shapes" "$train" cnn "${tiny[@]}" --epochs 1 --init-from "$tmp/cnn/model.safetensors" --fc-hidden 64 --out "$tmp/cnn64"
+contains "mismatched shapes are reported and skipped" "checkpoint has \[128, 3136\], model has \[64, 3136\]"
+
+# the GAN: finite losses, progress grids that change, zoo-sample, image folders
+sample="$build/apps/zoo-sample"
+expect 0 "gan short run" "$train" gan --train-size 256 --batch 32 --steps 20 --sample-every 10 --seed 3 --quiet --out "$tmp/gan"
+for f in samples/step_000010.png samples/step_000020.png model.safetensors; do
+  if [ -s "$tmp/gan/$f" ]; then pass "gan writes $f"; else fail "gan writes $f"; fi
+done
+if ! cmp -s "$tmp/gan/samples/step_000010.png" "$tmp/gan/samples/step_000020.png"; then pass "gan samples change"; else fail "gan samples change"; fi
+py "$tmp/gan/metrics.jsonl" <<'PY' && pass "gan metrics finite, with D(x) and D(G(z))" || fail "gan metrics finite, with D(x) and D(G(z))"
+import json, math, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert recs and all(k in r for r in recs for k in ("d_loss", "g_loss", "d_real", "d_fake", "d_wins"))
+assert all(math.isfinite(r[k]) for r in recs for k in ("d_loss", "g_loss", "d_real", "d_fake"))
+PY
+expect 0 "zoo-sample grid and tiles" "$sample" gan --checkpoint "$tmp/gan/model.safetensors" --n 10 --cols 5 --out "$tmp/grid.png" --tiles "$tmp/tiles"
+py "$tmp/grid.png" "$tmp/tiles" <<'PY' && pass "zoo-sample grid is make_grid-sized, one tile per sample" || fail "zoo-sample grid is make_grid-sized, one tile per sample"
+import os, struct, sys
+w, h = struct.unpack(">II", open(sys.argv[1], "rb").read()[16:24])
+assert (w, h) == (5 * 30 + 2, 2 * 30 + 2), (w, h)
+assert len(os.listdir(sys.argv[2])) == 10
+PY
+expect 2 "zoo-sample refuses a classifier" "$sample" mlp --checkpoint "$tmp/a/model.safetensors"
+expect 1 "zoo-sample on the wrong model's checkpoint" "$sample" gan --checkpoint "$tmp/a/model.safetensors"
+expect 0 "gan on an image folder" "$train" gan --data "$src/assets/images/mixed" --image-size 12 --batch 2 --steps 2 --sample-every 2 --quiet --out "$tmp/ganimg"
+contains "unreadable images are skipped with a warning" "skipping"
+expect 1 "an image folder with no images" "$train" gan --data "$tmp/tiles/../gan/samples/.." --steps 1 --quiet --out "$tmp/ganbad"
+
 # the NaN guard stops a diverging run with a clear message
 expect 1 "divergence is caught" "$train" mlp "${tiny[@]}" --epochs 1 --optimizer sgd --lr 1000 --out "$tmp/nan"
 contains "divergence is explained" "diverged"
 
 # the PyTorch reference loads the checkpoint and agrees on accuracy
 if /usr/bin/python3 -c "import torch" 2>/dev/null; then
-  zoo_acc=$("$eval" mlp --checkpoint "$tmp/a/model.safetensors" | sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p')
-  torch_acc=$(/usr/bin/python3 "$src/tools/safetensors_eval.py" "$tmp/a/model.safetensors" | sed -n 's/pytorch_test_acc: //p')
-  if /usr/bin/python3 -c "import sys; sys.exit(0 if abs($zoo_acc/100 - $torch_acc) <= 0.0003 else 1)"; then
-    pass "PyTorch loads the checkpoint: $torch_acc vs zoo $zoo_acc%"
-  else
-    fail "PyTorch accuracy $torch_acc differs from zoo's $zoo_acc%"
-  fi
+  for run in mlp:a cnn:cnn; do
+    model=${run%%:*} dir=$tmp/${run##*:}
+    zoo_acc=$("$eval" "$model" --checkpoint "$dir/model.safetensors" | sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p')
+    torch_acc=$(/usr/bin/python3 "$src/tools/safetensors_eval.py" "$dir/model.safetensors" | sed -n 's/pytorch_test_acc: //p')
+    if /usr/bin/python3 -c "import sys; sys.exit(0 if abs(${zoo_acc:-0}/100 - ${torch_acc:-9}) <= 0.0003 else 1)"; then
+      pass "PyTorch loads the $model checkpoint: $torch_acc vs zoo $zoo_acc%"
+    else
+      fail "PyTorch accuracy ${torch_acc:-?} differs from zoo's ${zoo_acc:-?}% ($model)"
+    fi
+  done
 else
   echo "skip PyTorch comparison (python3-torch not installed)"
 fi

@@ -27,7 +27,7 @@ static double train_once(const learn_case *lc, const char *out_dir) {
     CHECK(zoo_dataset_head(&full_test, lc->test_n, &test) == 0);
     zoo_model_args args = {.c = train.c, .h = train.h, .w = train.w, .n_classes = 10, .seed = 1};
     for (int i = 0; i < def->n_options; i++) args.options[i] = def->options[i].default_value;
-    args.optim = zoo_optim_defaults(def->defaults.optimizer, def->defaults.lr);
+    args.optim = zoo_model_default_optim(def);
     zoo_model *m = def->create(&args);
     zoo_train_config cfg = {.epochs = lc->epochs, .batch = lc->batch, .seed = 1, .out_dir = out_dir,
                             .log_every = 10, .quiet = true,
@@ -44,6 +44,7 @@ static double train_once(const learn_case *lc, const char *out_dir) {
 
 static const learn_case cases[] = {
     {"mlp", 10000, 1000, 3, 64, 0.80},
+    {"cnn", 4000, 1000, 2, 64, 0.78},
 };
 
 TEST(every_model_learns_on_a_subset) {

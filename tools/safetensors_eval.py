@@ -75,6 +75,26 @@ class MLP(nn.Module):
         return x
 
 
+class CNN(nn.Module):
+    """zoo's cnn: conv1/conv2 (3x3, padding 1) each with ReLU and 2x2 max pooling,
+    then fc1 + ReLU (+ dropout, inactive in eval) and fc2."""
+
+    def __init__(self, t):
+        super().__init__()
+        c1, cin = t["conv1.weight"].shape[:2]
+        c2 = t["conv2.weight"].shape[0]
+        self.conv1 = nn.Conv2d(cin, c1, 3, padding=1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.fc1 = nn.Linear(*t["fc1.weight"].shape[::-1])
+        self.fc2 = nn.Linear(*t["fc2.weight"].shape[::-1])
+
+    def forward(self, x):
+        x = x.reshape(-1, 1, 28, 28)
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+
 def load_idx(path):
     with gzip.open(path, "rb") as f:
         raw = f.read()
@@ -100,16 +120,12 @@ def main():
         ap.error("CKPT is required")
 
     tensors, meta = read_safetensors(args.ckpt)
-    if meta.get("model") != "mlp":
-        sys.exit(f"unsupported model {meta.get('model')!r} (expected 'mlp')")
-    nfc = sum(1 for k in tensors if k.startswith("fc") and k.endswith(".weight"))
-    sizes = [tensors["fc1.weight"].shape[1]] + [tensors[f"fc{i}.weight"].shape[0] for i in range(1, nfc + 1)]
-    hidden = json.loads(meta.get("config", "{}")).get("hidden")
-    if isinstance(hidden, str):
-        hidden = hidden.split(",")
-    if hidden is not None and [int(h) for h in hidden] != sizes[1:-1]:
-        sys.exit(f"config {meta['config']} does not match weight shapes, layer sizes {sizes}")
-    model = MLP(sizes)
+    if meta.get("model") == "cnn":
+        model = CNN(tensors)
+    elif meta.get("model") == "mlp":
+        model = mlp_from(tensors, meta)
+    else:
+        sys.exit(f"unsupported model {meta.get('model')!r} (expected 'mlp' or 'cnn')")
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     model.eval()
 
@@ -120,6 +136,17 @@ def main():
         pred = model(torch.from_numpy(x)).argmax(1)
     acc = (pred == torch.from_numpy(y)).double().mean().item()
     print(f"pytorch_test_acc: {acc:.4f}")
+
+
+def mlp_from(tensors, meta):
+    nfc = sum(1 for k in tensors if k.startswith("fc") and k.endswith(".weight"))
+    sizes = [tensors["fc1.weight"].shape[1]] + [tensors[f"fc{i}.weight"].shape[0] for i in range(1, nfc + 1)]
+    hidden = json.loads(meta.get("config", "{}")).get("hidden")
+    if isinstance(hidden, str):
+        hidden = hidden.split(",")
+    if hidden is not None and [int(h) for h in hidden] != sizes[1:-1]:
+        sys.exit(f"config {meta['config']} does not match weight shapes, layer sizes {sizes}")
+    return MLP(sizes)
 
 
 if __name__ == "__main__":

@@ -580,6 +580,745 @@ static void cpu_adam_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad
     }
 }
 
+/* ---------------------------------------------------------------- convolution */
+
+/* Scratch for one kernel call comes from the arena and goes back before the call
+ * returns, so the blocks are reused from step to step (no page faults). */
+static float *scratch_alloc(cpu_ctx *c, size_t floats) {
+    float *p = cpu_arena_alloc(c, floats * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "zoo: error: out of memory for %zu MiB of convolution scratch\n", (floats * 4) >> 20);
+        exit(1);
+    }
+    return p;
+}
+
+/* below this many multiply-adds a convolution runs on one thread */
+#define CONV_PAR_MIN_MACS (1 << 18)
+
+static int64_t conv_macs(const zoo_conv2d_geom *g) {
+    return (int64_t)g->n * g->cout * g->oh * g->ow * g->cin * g->kh * g->kw;
+}
+
+/* 1x1, stride 1, no padding: an image is already its own column matrix */
+static bool conv_is_pointwise(const zoo_conv2d_geom *g) {
+    return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_h == 0 && g->pad_w == 0;
+}
+
+/* the range [*lo, *hi) of outputs o with 0 <= o*stride + off < size */
+static void valid_range(int32_t out, int32_t stride, int32_t off, int32_t size, int32_t *lo, int32_t *hi) {
+    int32_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int32_t h = size - off <= 0 ? 0 : (size - off - 1) / stride + 1;
+    *lo = l < out ? l : out;
+    *hi = h < out ? h : out;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* one image: x [cin, h, w] -> cols [cin*kh*kw, oh*ow], row (i*kh + ky)*kw + kx */
+static void im2col(const float *x, float *cols, const zoo_conv2d_geom *g) {
+    int64_t P = (int64_t)g->oh * g->ow;
+    for (int32_t i = 0; i < g->cin; i++)
+        for (int32_t ky = 0; ky < g->kh; ky++)
+            for (int32_t kx = 0; kx < g->kw; kx++) {
+                float *row = cols + ((int64_t)(i * g->kh + ky) * g->kw + kx) * P;
+                int32_t offx = kx * g->dil_w - g->pad_w, lo, hi;
+                valid_range(g->ow, g->stride_w, offx, g->w, &lo, &hi);
+                for (int32_t oy = 0; oy < g->oh; oy++) {
+                    float *dst = row + (int64_t)oy * g->ow;
+                    int32_t iy = oy * g->stride_h - g->pad_h + ky * g->dil_h;
+                    if (iy < 0 || iy >= g->h) {
+                        memset(dst, 0, (size_t)g->ow * 4);
+                        continue;
+                    }
+                    const float *src = x + ((int64_t)i * g->h + iy) * g->w + offx;
+                    for (int32_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                    if (g->stride_w == 1) memcpy(dst + lo, src + lo, (size_t)(hi - lo) * 4);
+                    else
+                        for (int32_t ox = lo; ox < hi; ox++) dst[ox] = src[(int64_t)ox * g->stride_w];
+                    for (int32_t ox = hi; ox < g->ow; ox++) dst[ox] = 0.0f;
+                }
+            }
+}
+
+/* the adjoint of im2col: dx [cin, h, w] += every cols entry at the pixel it came from */
+static void col2im(const float *cols, float *dx, const zoo_conv2d_geom *g) {
+    int64_t P = (int64_t)g->oh * g->ow;
+    for (int32_t i = 0; i < g->cin; i++)
+        for (int32_t ky = 0; ky < g->kh; ky++)
+            for (int32_t kx = 0; kx < g->kw; kx++) {
+                const float *row = cols + ((int64_t)(i * g->kh + ky) * g->kw + kx) * P;
+                int32_t offx = kx * g->dil_w - g->pad_w, lo, hi;
+                valid_range(g->ow, g->stride_w, offx, g->w, &lo, &hi);
+                for (int32_t oy = 0; oy < g->oh; oy++) {
+                    int32_t iy = oy * g->stride_h - g->pad_h + ky * g->dil_h;
+                    if (iy < 0 || iy >= g->h) continue;
+                    const float *src = row + (int64_t)oy * g->ow;
+                    float *dst = dx + ((int64_t)i * g->h + iy) * g->w + offx;
+                    if (g->stride_w == 1)
+                        for (int32_t ox = lo; ox < hi; ox++) dst[ox] += src[ox];
+                    else
+                        for (int32_t ox = lo; ox < hi; ox++) dst[(int64_t)ox * g->stride_w] += src[ox];
+                }
+            }
+}
+
+/* rows of `len` floats, row r set to v[r] (v NULL: zeros) */
+static void fill_rows(float *dst, const float *v, int64_t rows, int64_t len) {
+    for (int64_t r = 0; r < rows; r++) {
+        float b = v ? v[r] : 0.0f;
+        for (int64_t j = 0; j < len; j++) dst[r * len + j] = b;
+    }
+}
+
+/* sum of n floats in 8 interleaved lanes (vectorizable, and fixed-order) */
+static float sum8(const float *p, int64_t n) {
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += p[i + j];
+    for (int j = 0; i < n; i++, j++) acc[j] += p[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* db[o] = the sum of dy[b, o, :] over b (rows of P) */
+static void channel_sums(const float *dy, float *db, int64_t n, int64_t ch, int64_t P) {
+#pragma omp parallel for if (n * ch * P >= PAR_MIN) schedule(static)
+    for (int64_t o = 0; o < ch; o++) {
+        double acc = 0.0;
+        for (int64_t b = 0; b < n; b++) acc += sum8(dy + (b * ch + o) * P, P);
+        db[o] = (float)acc;
+    }
+}
+
+/* The weight gradient sums over images. For results that do not depend on the
+ * thread count, images are split into a fixed number of chunks (a function of the
+ * shapes alone); each chunk sums its images in order into its own partial, and the
+ * partials are added in chunk order. */
+#define WGRAD_MAX_CHUNKS 16
+#define WGRAD_MAX_PARTIAL_FLOATS (1 << 23)
+
+static int wgrad_chunks(int64_t n, int64_t wsize) {
+    int64_t k = n < WGRAD_MAX_CHUNKS ? n : WGRAD_MAX_CHUNKS;
+    while (k > 1 && k * wsize > WGRAD_MAX_PARTIAL_FLOATS) k--;
+    return (int)k;
+}
+
+/* dst[j] = the sum over k < nparts of parts[k * len + j], in order of k */
+static void sum_partials(const float *parts, int nparts, float *dst, int64_t len) {
+#pragma omp parallel for if (len * nparts >= PAR_MIN) schedule(static)
+    for (int64_t j = 0; j < len; j++) {
+        float s = parts[j];
+        for (int k = 1; k < nparts; k++) s += parts[k * len + j];
+        dst[j] = s;
+    }
+}
+
+/* ---------------------------------------------------------------- Winograd F(2x2, 3x3) */
+
+/* 3x3 stride-1 convolutions as Winograd's minimal filtering F(2x2, 3x3) (Lavin and
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", 2015): each 2x2 output
+ * tile is A^T [(G g G^T) . (B^T d B)] A for its 4x4 input tile d, 16 multiplies per
+ * tile and channel pair instead of 36. A chunk of images at a time becomes 16 sgemms
+ * [cout, cin] x [cin, tiles] between an input and an output transform. The input
+ * gradient is the same convolution with the kernels flipped and transposed; the
+ * weight gradient is the adjoint, G^T [sum over tiles of (A dy A^T) . V] G. The
+ * transforms' coefficients are 0, +-1 and +-1/2, so rounding stays at im2col's level.
+ *
+ * Layout: the transforms run as flat loops the compiler vectorizes. A plane is split
+ * by row and column parity into four zero-padded quarter planes with s = tw + 1
+ * columns, so input pixel (2ty + r, 2tx + c) of tile (ty, tx) sits at index
+ * ty*s + tx + (r/2)*s + c/2 of quarter (r%2, c%2): one fixed offset per pixel. Tiles
+ * are numbered ty*s + tx too; the one extra column of tiles per row (tx = tw) is
+ * computed and dropped, which costs 1/tw more sgemm work. */
+
+/* worth it when the channel products outweigh the transforms */
+static bool conv_is_winograd(const zoo_conv2d_geom *g) {
+    return g->kh == 3 && g->kw == 3 && g->stride_h == 1 && g->stride_w == 1 && g->dil_h == 1 && g->dil_w == 1 &&
+           g->pad_h <= 2 && g->pad_w <= 2 && g->cin >= 8 && g->cout >= 8;
+}
+
+/* one pass: input [n, ci, ih, iw] -> output [n, co, oh, ow], tiles of 2x2 outputs */
+typedef struct wino_dims {
+    int32_t n, ci, ih, iw, co, oh, ow, pad_h, pad_w;
+    int32_t th, tw, s;  /* tiles down and across; quarter-plane row length tw + 1 */
+    int64_t tiles;      /* tile slots per image, th * s */
+    int64_t quarter;    /* floats per quarter plane, (th + 2) * s */
+    int32_t per_chunk;  /* images per chunk: a function of the shapes only */
+    int32_t chunks;
+} wino_dims;
+
+/* about this many tiles per chunk: sgemms wide enough to run near peak */
+#define WINO_CHUNK_TILES 256
+
+static wino_dims wino_make(int32_t n, int32_t ci, int32_t ih, int32_t iw, int32_t co, int32_t oh, int32_t ow,
+                           int32_t pad_h, int32_t pad_w) {
+    wino_dims d = {n, ci, ih, iw, co, oh, ow, pad_h, pad_w, (oh + 1) / 2, (ow + 1) / 2, 0, 0, 0, 0, 0};
+    d.s = d.tw + 1;
+    d.tiles = (int64_t)d.th * d.s;
+    d.quarter = (int64_t)(d.th + 2) * d.s;
+    d.per_chunk = d.tiles >= WINO_CHUNK_TILES ? 1 : (int32_t)(WINO_CHUNK_TILES / d.tiles);
+    if (d.per_chunk > n) d.per_chunk = n;
+    d.chunks = (n + d.per_chunk - 1) / d.per_chunk;
+    return d;
+}
+
+/* per-thread scratch, in floats: V [16, ci, T], M [16, co, T], four quarter planes */
+static int64_t wino_scratch(const wino_dims *d) {
+    int64_t T = (int64_t)d->per_chunk * d->tiles;
+    return 16 * T * (d->ci + d->co) + 4 * d->quarter;
+}
+
+/* u[k * us] (k < 16) = (G g G^T)[k / 4][k % 4] for one row-major 3x3 kernel g */
+static void wino_kernel(const float g[9], float *u, int64_t us) {
+    float t[4][3];
+    for (int j = 0; j < 3; j++) {
+        t[0][j] = g[j];
+        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; i++) {
+        u[(4 * i + 0) * us] = t[i][0];
+        u[(4 * i + 1) * us] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        u[(4 * i + 2) * us] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        u[(4 * i + 3) * us] = t[i][2];
+    }
+}
+
+/* U [16, a, b] from w [cout, cin, 3, 3]: a = out, b = in; or, flipped for the input
+ * gradient, a = in, b = out and each kernel rotated by 180 degrees */
+static void wino_weights(const float *w, int32_t cout, int32_t cin, bool flip, float *u) {
+    int64_t plane = (int64_t)cout * cin;
+    for (int32_t o = 0; o < cout; o++)
+        for (int32_t i = 0; i < cin; i++) {
+            const float *k = w + ((int64_t)o * cin + i) * 9;
+            float g[9];
+            for (int j = 0; j < 9; j++) g[j] = flip ? k[8 - j] : k[j];
+            wino_kernel(g, u + (flip ? (int64_t)i * cout + o : (int64_t)o * cin + i), plane);
+        }
+}
+
+/* the four quarter planes q[(r%2)*2 + c%2] of one [h, w] plane, shifted by (off_h,
+ * off_w) (padding, or 0) and zero outside it */
+static void wino_split(const float *x, int32_t h, int32_t w, int32_t off_h, int32_t off_w, const wino_dims *d,
+                       float *q) {
+    memset(q, 0, (size_t)(4 * d->quarter) * 4);
+    for (int32_t iy = 0; iy < h; iy++) {
+        int32_t r = iy + off_h;
+        if (r < 0 || r >= 2 * (d->th + 2)) continue;
+        float *qe = q + ((r & 1) * 2) * d->quarter + (int64_t)(r >> 1) * d->s, *qo = qe + d->quarter;
+        const float *src = x + (int64_t)iy * w;
+        for (int32_t ix = 0; ix < w; ix++) {
+            int32_t c = ix + off_w;
+            if (c < 0 || c >= 2 * d->s) continue;
+            (c & 1 ? qo : qe)[c >> 1] = src[ix];
+        }
+    }
+}
+
+/* V [16, ci, T] = B^T d B for every channel and tile slot of nimg images of x */
+static void wino_input(const float *x, const wino_dims *d, int32_t nimg, float *v, float *q) {
+    int64_t T = (int64_t)nimg * d->tiles, plane = (int64_t)d->ci * T, s = d->s;
+    for (int32_t b = 0; b < nimg; b++)
+        for (int32_t c = 0; c < d->ci; c++) {
+            wino_split(x + ((int64_t)b * d->ci + c) * d->ih * d->iw, d->ih, d->iw, d->pad_h, d->pad_w, d, q);
+            const float *restrict ee = q, *restrict eo = q + d->quarter;
+            const float *restrict oe = q + 2 * d->quarter, *restrict oo = q + 3 * d->quarter;
+            float *restrict vt = v + (int64_t)c * T + (int64_t)b * d->tiles;
+            for (int64_t i = 0; i < d->tiles; i++) {
+                /* d[r][c] = quarter (r%2, c%2) at i + (r/2)*s + c/2 */
+                float dd[4][4] = {
+                    {ee[i], eo[i], ee[i + 1], eo[i + 1]},
+                    {oe[i], oo[i], oe[i + 1], oo[i + 1]},
+                    {ee[i + s], eo[i + s], ee[i + s + 1], eo[i + s + 1]},
+                    {oe[i + s], oo[i + s], oe[i + s + 1], oo[i + s + 1]},
+                };
+                float t[4][4];
+                for (int j = 0; j < 4; j++) { /* t = B^T d */
+                    t[0][j] = dd[0][j] - dd[2][j];
+                    t[1][j] = dd[1][j] + dd[2][j];
+                    t[2][j] = dd[2][j] - dd[1][j];
+                    t[3][j] = dd[1][j] - dd[3][j];
+                }
+                for (int k = 0; k < 4; k++) { /* V = t B */
+                    vt[(4 * k + 0) * plane + i] = t[k][0] - t[k][2];
+                    vt[(4 * k + 1) * plane + i] = t[k][1] + t[k][2];
+                    vt[(4 * k + 2) * plane + i] = t[k][2] - t[k][1];
+                    vt[(4 * k + 3) * plane + i] = t[k][1] - t[k][3];
+                }
+            }
+        }
+}
+
+/* y [nimg, co, oh, ow] = A^T M A (+ bias) from M [16, co, T], which is left zeroed
+ * (so the next chunk's sgemms can add to it without a clearing pass) */
+static void wino_output(float *m, const float *bias, const wino_dims *d, int32_t nimg, float *y, float *q) {
+    int64_t T = (int64_t)nimg * d->tiles, plane = (int64_t)d->co * T, s = d->s;
+    for (int32_t b = 0; b < nimg; b++)
+        for (int32_t o = 0; o < d->co; o++) {
+            float *restrict mt = m + (int64_t)o * T + (int64_t)b * d->tiles;
+            float *restrict y00 = q, *restrict y01 = q + d->quarter, *restrict y10 = q + 2 * d->quarter,
+                          *restrict y11 = q + 3 * d->quarter;
+            float bv = bias ? bias[o] : 0.0f;
+            for (int64_t i = 0; i < d->tiles; i++) {
+                float s0[4], s1[4];
+                for (int j = 0; j < 4; j++) { /* A^T M: rows (1, 1, 1, 0) and (0, 1, -1, -1) */
+                    float m0 = mt[j * plane + i], m1 = mt[(4 + j) * plane + i];
+                    float m2 = mt[(8 + j) * plane + i], m3 = mt[(12 + j) * plane + i];
+                    s0[j] = m0 + m1 + m2;
+                    s1[j] = m1 - m2 - m3;
+                }
+                y00[i] = s0[0] + s0[1] + s0[2] + bv;
+                y01[i] = s0[1] - s0[2] - s0[3] + bv;
+                y10[i] = s1[0] + s1[1] + s1[2] + bv;
+                y11[i] = s1[1] - s1[2] - s1[3] + bv;
+            }
+            for (int k = 0; k < 16; k++) memset(mt + k * plane, 0, (size_t)d->tiles * 4);
+            float *yo = y + ((int64_t)b * d->co + o) * d->oh * d->ow;
+            for (int32_t oy = 0; oy < d->oh; oy++) {
+                const float *re = q + ((oy & 1) * 2) * d->quarter + (int64_t)(oy >> 1) * s, *ro = re + d->quarter;
+                float *dst = yo + (int64_t)oy * d->ow;
+                for (int32_t ox = 0; ox < d->ow; ox++) dst[ox] = (ox & 1 ? ro : re)[ox >> 1];
+            }
+        }
+}
+
+/* dM [16, co, T] = A dy A^T for every output channel and tile slot of dy [nimg, co,
+ * oh, ow]; outputs past the edge, and the extra slots, read 0 */
+static void wino_output_adjoint(const float *dy, const wino_dims *d, int32_t nimg, float *dm, float *q) {
+    int64_t T = (int64_t)nimg * d->tiles, plane = (int64_t)d->co * T;
+    for (int32_t b = 0; b < nimg; b++)
+        for (int32_t o = 0; o < d->co; o++) {
+            wino_split(dy + ((int64_t)b * d->co + o) * d->oh * d->ow, d->oh, d->ow, 0, 0, d, q);
+            /* tiles at tx = tw read column 2tw, which wino_split leaves 0: keep it so */
+            const float *restrict a0 = q, *restrict a1 = q + d->quarter, *restrict b0 = q + 2 * d->quarter,
+                              *restrict b1 = q + 3 * d->quarter;
+            float *restrict mt = dm + (int64_t)o * T + (int64_t)b * d->tiles;
+            for (int64_t i = 0; i < d->tiles; i++) {
+                /* rows of A dy: (a), (a + b), (a - b), (-b); each row (u, v) -> (u, u + v, u - v, -v) */
+                float qq[4][2] = {{a0[i], a1[i]}, {a0[i] + b0[i], a1[i] + b1[i]}, {a0[i] - b0[i], a1[i] - b1[i]},
+                                  {-b0[i], -b1[i]}};
+                for (int r = 0; r < 4; r++) {
+                    float u = qq[r][0], w = qq[r][1];
+                    mt[(4 * r + 0) * plane + i] = u;
+                    mt[(4 * r + 1) * plane + i] = u + w;
+                    mt[(4 * r + 2) * plane + i] = u - w;
+                    mt[(4 * r + 3) * plane + i] = -w;
+                }
+            }
+        }
+}
+
+/* output [n, co, oh, ow] = the Winograd convolution of input [n, ci, ih, iw] with U
+ * [16, co, ci] (+ bias [co]); images in chunks, chunks in parallel */
+static void wino_conv(cpu_ctx *c, const float *x, const float *u, const float *bias, float *y, const wino_dims *d,
+                      bool par) {
+    size_t mark = cpu_arena_mark(c);
+    int64_t per = wino_scratch(d), T = (int64_t)d->per_chunk * d->tiles;
+    int nt = par ? c->threads : 1;
+    float *buf = scratch_alloc(c, (size_t)(nt * per));
+    for (int t = 0; t < nt; t++) memset(buf + t * per + 16 * T * d->ci, 0, (size_t)(16 * T * d->co) * 4);
+#pragma omp parallel for if (par) schedule(static)
+    for (int32_t ch = 0; ch < d->chunks; ch++) {
+        float *v = buf + omp_get_thread_num() * per, *m = v + 16 * T * d->ci, *q = m + 16 * T * d->co;
+        int32_t b0 = ch * d->per_chunk, nimg = d->n - b0 < d->per_chunk ? d->n - b0 : d->per_chunk;
+        int64_t t = (int64_t)nimg * d->tiles;
+        wino_input(x + (int64_t)b0 * d->ci * d->ih * d->iw, d, nimg, v, q);
+        for (int k = 0; k < 16; k++) /* beta 1: M is zero, and OpenBLAS skips its clearing pass */
+            sgemm_block(false, false, d->co, t, d->ci, 1.0f, u + (int64_t)k * d->co * d->ci, d->ci, v + k * t * d->ci,
+                        t, 1.0f, m + k * t * d->co, t);
+        wino_output(m, bias, d, nimg, y + (int64_t)b0 * d->co * d->oh * d->ow, q);
+    }
+    cpu_arena_reset(c, mark);
+}
+
+static void wino_conv2d(cpu_ctx *c, const float *x, const float *w, const float *bias, float *y,
+                        const zoo_conv2d_geom *g, bool par) {
+    size_t mark = cpu_arena_mark(c);
+    float *u = scratch_alloc(c, (size_t)16 * g->cout * g->cin);
+    wino_weights(w, g->cout, g->cin, false, u);
+    wino_dims d = wino_make(g->n, g->cin, g->h, g->w, g->cout, g->oh, g->ow, g->pad_h, g->pad_w);
+    wino_conv(c, x, u, bias, y, &d, par);
+    cpu_arena_reset(c, mark);
+}
+
+/* dx = the conv of dy with the flipped, transposed kernels and padding 2 - pad */
+static void wino_conv2d_backward_input(cpu_ctx *c, const float *dy, const float *w, const float *bias, float *dx,
+                                       const zoo_conv2d_geom *g, bool par) {
+    size_t mark = cpu_arena_mark(c);
+    float *u = scratch_alloc(c, (size_t)16 * g->cout * g->cin);
+    wino_weights(w, g->cout, g->cin, true, u);
+    wino_dims d = wino_make(g->n, g->cout, g->oh, g->ow, g->cin, g->h, g->w, 2 - g->pad_h, 2 - g->pad_w);
+    wino_conv(c, dy, u, bias, dx, &d, par);
+    cpu_arena_reset(c, mark);
+}
+
+/* dw [cout, cin, 3, 3] = G^T dU G with dU [16, cout, cin] = the sum over tiles of
+ * (A dy A^T) V^T: one partial per chunk, added in chunk order */
+static void wino_conv2d_backward_weight(cpu_ctx *c, const float *x, const float *dy, float *dw,
+                                        const zoo_conv2d_geom *g, bool par) {
+    wino_dims d = wino_make(g->n, g->cin, g->h, g->w, g->cout, g->oh, g->ow, g->pad_h, g->pad_w);
+    int64_t per = wino_scratch(&d), T = (int64_t)d.per_chunk * d.tiles, US = 16 * (int64_t)g->cout * g->cin;
+    size_t mark = cpu_arena_mark(c);
+    float *buf = scratch_alloc(c, (size_t)(c->threads * per));
+    float *parts = scratch_alloc(c, (size_t)(d.chunks * US)), *du = scratch_alloc(c, (size_t)US);
+#pragma omp parallel for if (par) schedule(static)
+    for (int32_t ch = 0; ch < d.chunks; ch++) {
+        float *v = buf + omp_get_thread_num() * per, *m = v + 16 * T * d.ci, *q = m + 16 * T * d.co;
+        int32_t b0 = ch * d.per_chunk, nimg = d.n - b0 < d.per_chunk ? d.n - b0 : d.per_chunk;
+        int64_t t = (int64_t)nimg * d.tiles;
+        wino_input(x + (int64_t)b0 * d.ci * d.ih * d.iw, &d, nimg, v, q);
+        wino_output_adjoint(dy + (int64_t)b0 * d.co * d.oh * d.ow, &d, nimg, m, q);
+        float *part = parts + ch * US;
+        for (int k = 0; k < 16; k++)
+            sgemm_block(false, true, d.co, d.ci, t, 1.0f, m + k * t * d.co, t, v + k * t * d.ci, t, 0.0f,
+                        part + (int64_t)k * d.co * d.ci, d.ci);
+    }
+    sum_partials(parts, d.chunks, du, US);
+    /* dw = G^T dU G per kernel; G^T rows: (1, 1/2, 1/2, 0), (0, 1/2, -1/2, 0), (0, 1/2, 1/2, 1) */
+    int64_t plane = (int64_t)g->cout * g->cin;
+    for (int64_t k = 0; k < plane; k++) {
+        float e[4][4], r[3][4];
+        for (int i = 0; i < 16; i++) e[i / 4][i % 4] = du[i * plane + k];
+        for (int j = 0; j < 4; j++) {
+            r[0][j] = e[0][j] + 0.5f * (e[1][j] + e[2][j]);
+            r[1][j] = 0.5f * (e[1][j] - e[2][j]);
+            r[2][j] = 0.5f * (e[1][j] + e[2][j]) + e[3][j];
+        }
+        float *o = dw + k * 9;
+        for (int i = 0; i < 3; i++) {
+            o[3 * i + 0] = r[i][0] + 0.5f * (r[i][1] + r[i][2]);
+            o[3 * i + 1] = 0.5f * (r[i][1] - r[i][2]);
+            o[3 * i + 2] = 0.5f * (r[i][1] + r[i][2]) + r[i][3];
+        }
+    }
+    cpu_arena_reset(c, mark);
+}
+
+/* Images run in parallel, each as im2col + one sgemm into its own output: every
+ * output element is computed by the same instructions whatever the thread count. */
+static void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_tensor *bias, zoo_tensor *y,
+                       const zoo_conv2d_geom *g) {
+    cpu_ctx *c = ctx;
+    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
+    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P;
+    bool pointwise = conv_is_pointwise(g), par = conv_macs(g) >= CONV_PAR_MIN_MACS && g->n > 1;
+    const float *pw = f32(w), *pb = bias ? f32(bias) : NULL;
+    if (conv_is_winograd(g)) {
+        wino_conv2d(c, f32(x), pw, pb, f32(y), g, par);
+        return;
+    }
+    size_t mark = cpu_arena_mark(c);
+    float *buf = pointwise ? NULL : scratch_alloc(c, (size_t)(c->threads * K * P));
+#pragma omp parallel for if (par) schedule(static)
+    for (int64_t b = 0; b < g->n; b++) {
+        const float *xb = f32(x) + b * xs;
+        float *yb = f32(y) + b * ys, *cols = pointwise ? NULL : buf + omp_get_thread_num() * K * P;
+        if (!pointwise) im2col(xb, cols, g);
+        if (pb) fill_rows(yb, pb, g->cout, P);
+        sgemm_block(false, false, g->cout, P, K, 1.0f, pw, K, pointwise ? xb : cols, P, pb ? 1.0f : 0.0f, yb, P);
+    }
+    cpu_arena_reset(c, mark);
+}
+
+static void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor *w, const zoo_tensor *bias,
+                                      zoo_tensor *dx, const zoo_conv2d_geom *g) {
+    cpu_ctx *c = ctx;
+    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow, HW = (int64_t)g->h * g->w;
+    int64_t xs = (int64_t)g->cin * HW, ys = (int64_t)g->cout * P;
+    bool pointwise = conv_is_pointwise(g), par = conv_macs(g) >= CONV_PAR_MIN_MACS && g->n > 1;
+    const float *pw = f32(w), *pb = bias ? f32(bias) : NULL;
+    if (conv_is_winograd(g)) {
+        wino_conv2d_backward_input(c, f32(dy), pw, pb, f32(dx), g, par);
+        return;
+    }
+    size_t mark = cpu_arena_mark(c);
+    float *buf = pointwise ? NULL : scratch_alloc(c, (size_t)(c->threads * K * P));
+#pragma omp parallel for if (par) schedule(static)
+    for (int64_t b = 0; b < g->n; b++) {
+        const float *dyb = f32(dy) + b * ys;
+        float *dxb = f32(dx) + b * xs;
+        if (pointwise) {
+            if (pb) fill_rows(dxb, pb, g->cin, HW);
+            sgemm_block(true, false, K, P, g->cout, 1.0f, pw, K, dyb, P, pb ? 1.0f : 0.0f, dxb, P);
+            continue;
+        }
+        float *cols = buf + omp_get_thread_num() * K * P;
+        sgemm_block(true, false, K, P, g->cout, 1.0f, pw, K, dyb, P, 0.0f, cols, P);
+        fill_rows(dxb, pb, g->cin, HW);
+        col2im(cols, dxb, g);
+    }
+    cpu_arena_reset(c, mark);
+}
+
+static void cpu_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw,
+                                       zoo_tensor *db, const zoo_conv2d_geom *g) {
+    cpu_ctx *c = ctx;
+    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
+    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P, WS = g->cout * K;
+    if (db) channel_sums(f32(dy), f32(db), g->n, g->cout, P);
+    if (!dw) return;
+    bool pointwise = conv_is_pointwise(g), par = conv_macs(g) >= CONV_PAR_MIN_MACS && g->n > 1;
+    if (conv_is_winograd(g)) {
+        wino_conv2d_backward_weight(c, f32(x), f32(dy), f32(dw), g, par);
+        return;
+    }
+    int nch = wgrad_chunks(g->n, WS);
+    size_t mark = cpu_arena_mark(c);
+    float *buf = pointwise ? NULL : scratch_alloc(c, (size_t)(c->threads * K * P));
+    float *parts = nch > 1 ? scratch_alloc(c, (size_t)(nch * WS)) : f32(dw);
+#pragma omp parallel for if (par) schedule(static)
+    for (int ch = 0; ch < nch; ch++) {
+        float *cols = pointwise ? NULL : buf + omp_get_thread_num() * K * P, *part = parts + ch * WS;
+        int64_t b0 = g->n * ch / nch, b1 = g->n * (ch + 1) / nch;
+        for (int64_t b = b0; b < b1; b++) {
+            const float *xb = f32(x) + b * xs;
+            if (!pointwise) im2col(xb, cols, g);
+            sgemm_block(false, true, g->cout, K, P, 1.0f, f32(dy) + b * ys, P, pointwise ? xb : cols, P,
+                        b == b0 ? 0.0f : 1.0f, part, K);
+        }
+    }
+    if (nch > 1) sum_partials(parts, nch, f32(dw), WS);
+    cpu_arena_reset(c, mark);
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+/* PyTorch's rule for the running maximum: a larger value or a NaN takes over
+ * (bitwise or: no branch, so loops of it vectorize) */
+static inline bool takes_max(float v, float best) { return (v > best) | (v != v); }
+
+/* 2x2 windows, stride 2, no padding: branch-free selects the compiler vectorizes */
+static void max_pool_plane_2x2(const float *restrict x, float *restrict y, int32_t *restrict idx, int32_t w,
+                               int32_t oh, int32_t ow) {
+    for (int32_t oy = 0; oy < oh; oy++) {
+        const float *r0 = x + (int64_t)2 * oy * w, *r1 = r0 + w;
+        float *yr = y + (int64_t)oy * ow;
+        int32_t *ir = idx + (int64_t)oy * ow, base = 2 * oy * w;
+        for (int32_t ox = 0; ox < ow; ox++) {
+            float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+            float best = a;
+            int32_t bi = 0;
+            bool t = takes_max(b, best);
+            best = t ? b : best;
+            bi = t ? 1 : bi;
+            t = takes_max(c, best);
+            best = t ? c : best;
+            bi = t ? w : bi;
+            t = takes_max(d, best);
+            best = t ? d : best;
+            bi = t ? w + 1 : bi;
+            yr[ox] = best;
+            ir[ox] = base + 2 * ox + bi;
+        }
+    }
+}
+
+/* one [h, w] plane -> one [oh, ow] plane */
+static void max_pool_plane(const float *x, float *y, int32_t *idx, const zoo_conv2d_geom *g) {
+    if (g->kh == 2 && g->kw == 2 && g->stride_h == 2 && g->stride_w == 2 && g->pad_h == 0 && g->pad_w == 0) {
+        max_pool_plane_2x2(x, y, idx, g->w, g->oh, g->ow);
+        return;
+    }
+    for (int32_t oy = 0; oy < g->oh; oy++) {
+        int32_t y0 = oy * g->stride_h - g->pad_h, y1 = y0 + g->kh;
+        y0 = y0 > 0 ? y0 : 0;
+        y1 = y1 < g->h ? y1 : g->h;
+        for (int32_t ox = 0; ox < g->ow; ox++) {
+            int32_t x0 = ox * g->stride_w - g->pad_w, x1 = x0 + g->kw;
+            x0 = x0 > 0 ? x0 : 0;
+            x1 = x1 < g->w ? x1 : g->w;
+            int32_t bi = y0 * g->w + x0;
+            float best = -INFINITY;
+            for (int32_t iy = y0; iy < y1; iy++)
+                for (int32_t ix = x0; ix < x1; ix++) {
+                    float v = x[iy * g->w + ix];
+                    bool t = takes_max(v, best);
+                    best = t ? v : best;
+                    bi = t ? iy * g->w + ix : bi;
+                }
+            y[oy * g->ow + ox] = best;
+            idx[oy * g->ow + ox] = bi;
+        }
+    }
+}
+
+static void avg_pool_plane(const float *x, float *y, const zoo_conv2d_geom *g) {
+    float inv = 1.0f / (float)(g->kh * g->kw);
+    for (int32_t oy = 0; oy < g->oh; oy++) {
+        int32_t y0 = oy * g->stride_h - g->pad_h, y1 = y0 + g->kh;
+        y0 = y0 > 0 ? y0 : 0;
+        y1 = y1 < g->h ? y1 : g->h;
+        for (int32_t ox = 0; ox < g->ow; ox++) {
+            int32_t x0 = ox * g->stride_w - g->pad_w, x1 = x0 + g->kw;
+            x0 = x0 > 0 ? x0 : 0;
+            x1 = x1 < g->w ? x1 : g->w;
+            float s = 0.0f;
+            for (int32_t iy = y0; iy < y1; iy++)
+                for (int32_t ix = x0; ix < x1; ix++) s += x[iy * g->w + ix];
+            y[oy * g->ow + ox] = s * inv;
+        }
+    }
+}
+
+static void cpu_pool2d(void *ctx, zoo_pool_op op, const zoo_tensor *x, zoo_tensor *y, zoo_tensor *idx,
+                       const zoo_conv2d_geom *g) {
+    (void)ctx;
+    int64_t planes = (int64_t)g->n * g->cin, HW = (int64_t)g->h * g->w, P = (int64_t)g->oh * g->ow;
+#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        if (op == ZOO_POOL_MAX) max_pool_plane(f32(x) + p * HW, f32(y) + p * P, i32(idx) + p * P, g);
+        else avg_pool_plane(f32(x) + p * HW, f32(y) + p * P, g);
+    }
+}
+
+static void cpu_pool2d_backward(void *ctx, zoo_pool_op op, const zoo_tensor *dy, const zoo_tensor *idx,
+                                zoo_tensor *dx, const zoo_conv2d_geom *g) {
+    (void)ctx;
+    int64_t planes = (int64_t)g->n * g->cin, HW = (int64_t)g->h * g->w, P = (int64_t)g->oh * g->ow;
+    float inv = 1.0f / (float)(g->kh * g->kw);
+#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *d = f32(dy) + p * P;
+        float *o = f32(dx) + p * HW;
+        memset(o, 0, (size_t)HW * 4);
+        if (op == ZOO_POOL_MAX) {
+            const int32_t *ix = i32(idx) + p * P;
+            for (int64_t j = 0; j < P; j++) o[ix[j]] += d[j];
+            continue;
+        }
+        for (int32_t oy = 0; oy < g->oh; oy++) {
+            int32_t y0 = oy * g->stride_h - g->pad_h, y1 = y0 + g->kh;
+            y0 = y0 > 0 ? y0 : 0;
+            y1 = y1 < g->h ? y1 : g->h;
+            for (int32_t ox = 0; ox < g->ow; ox++) {
+                int32_t x0 = ox * g->stride_w - g->pad_w, x1 = x0 + g->kw;
+                x0 = x0 > 0 ? x0 : 0;
+                x1 = x1 < g->w ? x1 : g->w;
+                float v = d[oy * g->ow + ox] * inv;
+                for (int32_t iy = y0; iy < y1; iy++)
+                    for (int32_t ix = x0; ix < x1; ix++) o[iy * g->w + ix] += v;
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- batch norm */
+
+/* sums over the (n, inner) elements of channel ch in x [n, c, inner], rows of inner
+ * floats in 8 lanes and rows added in double, so long reductions keep their digits */
+static double channel_sum(const float *x, int64_t n, int64_t c, int64_t inner, int64_t ch) {
+    double acc = 0.0;
+    for (int64_t b = 0; b < n; b++) acc += sum8(x + (b * c + ch) * inner, inner);
+    return acc;
+}
+
+static double channel_sq_dev(const float *x, int64_t n, int64_t c, int64_t inner, int64_t ch, float mean) {
+    double acc = 0.0;
+    for (int64_t b = 0; b < n; b++) {
+        const float *r = x + (b * c + ch) * inner;
+        float a[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= inner; i += 8)
+            for (int j = 0; j < 8; j++) a[j] += (r[i + j] - mean) * (r[i + j] - mean);
+        for (int j = 0; i < inner; i++, j++) a[j] += (r[i] - mean) * (r[i] - mean);
+        acc += ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+    }
+    return acc;
+}
+
+/* sum of dy * (x - mean) over channel ch */
+static double channel_dot_dev(const float *x, const float *dy, int64_t n, int64_t c, int64_t inner, int64_t ch,
+                              float mean) {
+    double acc = 0.0;
+    for (int64_t b = 0; b < n; b++) {
+        const float *r = x + (b * c + ch) * inner, *d = dy + (b * c + ch) * inner;
+        float a[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= inner; i += 8)
+            for (int j = 0; j < 8; j++) a[j] += d[i + j] * (r[i + j] - mean);
+        for (int j = 0; i < inner; i++, j++) a[j] += d[i] * (r[i] - mean);
+        acc += ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+    }
+    return acc;
+}
+
+static void bn_dims(const zoo_tensor *x, int64_t *n, int64_t *c, int64_t *inner) {
+    *n = x->shape.d[0];
+    *c = x->shape.d[1];
+    *inner = x->numel / (*n * *c);
+}
+
+static void cpu_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta,
+                          zoo_tensor *running_mean, zoo_tensor *running_var, zoo_tensor *y, zoo_tensor *save_mean,
+                          zoo_tensor *save_invstd, const zoo_batchnorm_params *p) {
+    (void)ctx;
+    int64_t n, c, inner;
+    bn_dims(x, &n, &c, &inner);
+    int64_t m = n * inner;
+    const float *px = f32(x);
+    float *py = f32(y);
+#pragma omp parallel for if (x->numel >= PAR_MIN) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++) {
+        float mean, invstd;
+        if (p->training) {
+            mean = (float)(channel_sum(px, n, c, inner, ch) / (double)m);
+            double var = channel_sq_dev(px, n, c, inner, ch, mean) / (double)m;
+            invstd = (float)(1.0 / sqrt(var + (double)p->eps));
+            if (running_mean) {
+                float *rm = f32(running_mean) + ch, *rv = f32(running_var) + ch;
+                float unbiased = (float)(var * (double)m / (double)(m - 1));
+                *rm = (1.0f - p->momentum) * *rm + p->momentum * mean;
+                *rv = (1.0f - p->momentum) * *rv + p->momentum * unbiased;
+            }
+        } else {
+            mean = f32(running_mean)[ch];
+            invstd = 1.0f / sqrtf(f32(running_var)[ch] + p->eps);
+        }
+        f32(save_mean)[ch] = mean;
+        f32(save_invstd)[ch] = invstd;
+        float scale = invstd * (gamma ? f32(gamma)[ch] : 1.0f);
+        float shift = (beta ? f32(beta)[ch] : 0.0f) - mean * scale;
+        for (int64_t b = 0; b < n; b++) {
+            const float *r = px + (b * c + ch) * inner;
+            float *o = py + (b * c + ch) * inner;
+            for (int64_t i = 0; i < inner; i++) o[i] = r[i] * scale + shift;
+        }
+    }
+}
+
+static void cpu_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
+                                   const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
+                                   zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p) {
+    (void)ctx;
+    int64_t n, c, inner;
+    bn_dims(x, &n, &c, &inner);
+    int64_t m = n * inner;
+    const float *px = f32(x), *pd = f32(dy);
+#pragma omp parallel for if (x->numel >= PAR_MIN) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++) {
+        float mean = f32(save_mean)[ch], invstd = f32(save_invstd)[ch];
+        float g = gamma ? f32(gamma)[ch] : 1.0f;
+        bool need_sums = dgamma || dbeta || (dx && p->training);
+        float sum_dy = 0.0f, dot = 0.0f;
+        if (need_sums) {
+            sum_dy = (float)channel_sum(pd, n, c, inner, ch);
+            dot = (float)channel_dot_dev(px, pd, n, c, inner, ch, mean);
+        }
+        if (dgamma) f32(dgamma)[ch] = dot * invstd;
+        if (dbeta) f32(dbeta)[ch] = sum_dy;
+        if (!dx) continue;
+        /* training: dx = (dy - mean(dy) - (x - mean) * k) * invstd * gamma, k = dot * invstd^2 / m */
+        float k = p->training ? dot * invstd * invstd / (float)m : 0.0f;
+        float mdy = p->training ? sum_dy / (float)m : 0.0f, s = invstd * g;
+        for (int64_t b = 0; b < n; b++) {
+            const float *r = px + (b * c + ch) * inner, *d = pd + (b * c + ch) * inner;
+            float *o = f32(dx) + (b * c + ch) * inner;
+            for (int64_t i = 0; i < inner; i++) o[i] = (d[i] - mdy - (r[i] - mean) * k) * s;
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- the vtable */
 
 zoo_backend *zoo_backend_cpu_new(int threads) {
@@ -622,6 +1361,13 @@ zoo_backend *zoo_backend_cpu_new(int threads) {
         .cross_entropy_backward = cpu_cross_entropy_backward,
         .permute = cpu_permute,
         .rng_fill = cpu_rng_fill,
+        .conv2d = cpu_conv2d,
+        .conv2d_backward_input = cpu_conv2d_backward_input,
+        .conv2d_backward_weight = cpu_conv2d_backward_weight,
+        .pool2d = cpu_pool2d,
+        .pool2d_backward = cpu_pool2d_backward,
+        .batchnorm = cpu_batchnorm,
+        .batchnorm_backward = cpu_batchnorm_backward,
         .sgd_update = cpu_sgd_update,
         .adam_update = cpu_adam_update,
     };

@@ -1,0 +1,30 @@
+#version 450
+// Random fill: element i takes Philox counter offset + i under key seed, exactly as
+// cpu.c does, so uniform and Bernoulli fills equal the CPU's bit for bit and normal
+// fills differ only by the rounding of log, sqrt and cos.
+//   uniform: U[a, b)   normal: N(a, b^2) by Box-Muller   bernoulli: b with probability a, else 0
+#extension GL_GOOGLE_include_directive : require
+layout(local_size_x_id = 0, local_size_x = 256) in;
+#include "common.glsl"
+#include "philox.glsl"
+
+layout(push_constant) uniform Push { uint n, dist, seed_lo, seed_hi, offset_lo, offset_hi; float a, b; } p;
+layout(binding = 0) buffer O { float o[]; };
+
+void main() {
+    uint i = vk_index();
+    if (i >= p.n) return;
+    uvec4 r = philox4x32(uvec2(p.seed_lo, p.seed_hi), philox_counter(uvec2(p.offset_lo, p.offset_hi), i));
+    precise float v;
+    if (p.dist == RNG_NORMAL) {
+        float u1 = (float(r.x >> 8) + 1.0) * (1.0 / 16777216.0); // (0, 1]
+        float u2 = philox_unit(r.y);
+        float radius = sqrt(-2.0 * log(u1));
+        v = p.a + p.b * radius * cos(6.2831853071795864 * u2);
+    } else if (p.dist == RNG_BERNOULLI) {
+        v = philox_unit(r.x) < p.a ? p.b : 0.0;
+    } else {
+        v = p.a + (p.b - p.a) * philox_unit(r.x);
+    }
+    o[i] = v;
+}

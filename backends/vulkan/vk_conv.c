@@ -1,0 +1,250 @@
+/* The convolution family on Vulkan, with cpu.c's semantics: conv2d and its two
+ * gradients as im2col (or col2im) plus the tiled gemm, pooling and batch norm as
+ * their own shaders. Scratch (column matrices, per-channel sums) comes from the arena
+ * and is released before the call returns; the barrier tracking in vk_exec.c keeps
+ * later users of those bytes behind the dispatches recorded here. */
+#include "vk_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* column matrices of at most this many bytes: a batch of images goes through
+ * im2col and gemm in chunks of images that fit */
+#define COLS_MAX_BYTES ((int64_t)32 << 20)
+
+static uint32_t u32(int64_t v) {
+    ZOO_ASSERT(v >= 0 && v <= INT32_MAX);
+    return (uint32_t)v;
+}
+
+/* bytes of scratch that stay valid until the matching vk_arena_reset */
+static vk_addr scratch(vk_ctx *c, int64_t floats) {
+    vk_addr a = vk_arena_alloc(c, (size_t)floats * 4);
+    if (!a) {
+        fprintf(stderr, "zoo: error: out of Vulkan memory for %lld MiB of convolution scratch\n",
+                (long long)((floats * 4) >> 20));
+        exit(1);
+    }
+    return a;
+}
+
+static vk_arg arg(vk_addr a, int64_t floats, bool write) { return (vk_arg){a, (VkDeviceSize)floats * 4, write}; }
+
+/* a tensor header over device bytes, for reusing the elementwise kernels */
+static zoo_tensor view(vk_addr a, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    zoo_tensor t = {.shape = {ndim, {d0, d1, d2, 1}}, .dtype = ZOO_F32, .data = (void *)(uintptr_t)a};
+    t.numel = d0 * d1 * d2;
+    return t;
+}
+
+/* y [n, ch, plane] += bias [ch] */
+static void add_channel_bias(vk_ctx *c, const zoo_tensor *y, const zoo_tensor *bias, int64_t n, int64_t ch,
+                             int64_t plane) {
+    zoo_tensor yv = view(vk_addr_of(y), 3, n, ch, plane), bv = view(vk_addr_of(bias), 2, ch, 1, 1);
+    vk_binary(c, ZOO_BINARY_ADD, &yv, &bv, &yv);
+}
+
+static bool is_pointwise(const zoo_conv2d_geom *g) {
+    return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_h == 0 && g->pad_w == 0;
+}
+
+/* images per chunk so that one chunk's columns [images, K, P] fit COLS_MAX_BYTES */
+static int64_t chunk_images(const zoo_conv2d_geom *g) {
+    int64_t per_image = (int64_t)g->cin * g->kh * g->kw * g->oh * g->ow * 4;
+    int64_t k = COLS_MAX_BYTES / per_image;
+    if (k < 1) k = 1;
+    return k < g->n ? k : g->n;
+}
+
+/* cols [nb, K, P] = the column matrices of images b0 .. b0 + nb - 1 of x */
+static void im2col(vk_ctx *c, const zoo_tensor *x, vk_addr cols, int64_t b0, int64_t nb, const zoo_conv2d_geom *g) {
+    int64_t count = nb * g->cin * g->kh * g->kw * g->oh * g->ow;
+    struct {
+        zoo_conv2d_geom g;
+        uint32_t b0, count;
+    } push = {*g, u32(b0), u32(count)};
+    vk_arg args[2] = {vk_in(x), arg(cols, count, true)};
+    vk_dispatch_threads(c, VK_SH_IM2COL, args, 2, &push, sizeof push, (uint64_t)count);
+}
+
+/* ---------------------------------------------------------------- conv2d */
+
+void vk_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_tensor *bias, zoo_tensor *y,
+               const zoo_conv2d_geom *g) {
+    vk_ctx *c = ctx;
+    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow, per = chunk_images(g);
+    bool pointwise = is_pointwise(g);
+    size_t mark = vk_arena_mark(c);
+    vk_addr cols = pointwise ? 0 : scratch(c, per * K * P);
+    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
+        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
+        if (!pointwise) im2col(c, x, cols, b0, nb, g);
+        /* y_b [cout, P] = w [cout, K] cols_b [K, P]; a 1x1 image is its own columns */
+        vk_gemm_args a = {
+            .a = vk_in(w), .b = pointwise ? vk_in(x) : arg(cols, nb * K * P, false), .c = vk_out(y),
+            .m = g->cout, .n = P, .k = K, .batch = nb,
+            .off_b = pointwise ? b0 * K * P : 0, .off_c = b0 * g->cout * P,
+            .stride_a = 0, .stride_b = K * P, .stride_c = g->cout * P,
+            .alpha = 1.0f, .beta = 0.0f,
+        };
+        vk_gemm_run(c, &a);
+    }
+    if (bias) add_channel_bias(c, y, bias, g->n, g->cout, P);
+    vk_arena_reset(c, mark);
+}
+
+/* ---------------------------------------------------------------- its gradients */
+
+void vk_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor *w, const zoo_tensor *bias,
+                              zoo_tensor *dx, const zoo_conv2d_geom *g) {
+    vk_ctx *c = ctx;
+    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow, per = chunk_images(g);
+    int64_t HW = (int64_t)g->h * g->w;
+    /* cols_b [K, P] = w^T [K, cout] dy_b [cout, P] */
+    vk_gemm_args a = {
+        .a = vk_in(w), .b = vk_in(dy), .m = K, .n = P, .k = g->cout, .ta = true,
+        .stride_a = 0, .stride_b = g->cout * P, .stride_c = K * P, .alpha = 1.0f, .beta = 0.0f,
+    };
+    if (is_pointwise(g)) { /* the columns are dx itself */
+        a.c = vk_out(dx);
+        a.batch = g->n;
+        vk_gemm_run(c, &a);
+        if (bias) add_channel_bias(c, dx, bias, g->n, g->cin, HW);
+        return;
+    }
+    size_t mark = vk_arena_mark(c);
+    vk_addr cols = scratch(c, per * K * P);
+    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
+        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
+        a.c = arg(cols, nb * K * P, true);
+        a.batch = nb;
+        a.off_b = b0 * g->cout * P;
+        vk_gemm_run(c, &a);
+        struct {
+            zoo_conv2d_geom g;
+            uint32_t b0, count, has_bias;
+        } push = {*g, u32(b0), u32(nb * g->cin * HW), bias != NULL};
+        vk_arg args[3] = {arg(cols, nb * K * P, false), bias ? vk_in(bias) : vk_in(dx), vk_out(dx)};
+        vk_dispatch_threads(c, VK_SH_COL2IM, args, 3, &push, sizeof push, (uint64_t)push.count);
+    }
+    vk_arena_reset(c, mark);
+}
+
+void vk_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw,
+                               zoo_tensor *db, const zoo_conv2d_geom *g) {
+    vk_ctx *c = ctx;
+    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow, per = chunk_images(g);
+    if (db) { /* the sum of dy over images and pixels */
+        zoo_tensor dyv = view(vk_addr_of(dy), 3, g->n, g->cout, P), dbv = view(vk_addr_of(db), 3, 1, g->cout, 1);
+        vk_reduce(c, ZOO_REDUCE_SUM, &dyv, &dbv);
+    }
+    if (!dw) return;
+    bool pointwise = is_pointwise(g);
+    size_t mark = vk_arena_mark(c);
+    vk_addr cols = pointwise ? 0 : scratch(c, per * K * P);
+    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
+        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
+        if (!pointwise) im2col(c, x, cols, b0, nb, g);
+        /* dw [cout, K] (+)= the sum over the chunk's images of dy_b [cout, P] cols_b^T [P, K] */
+        vk_gemm_args a = {
+            .a = vk_in(dy), .b = pointwise ? vk_in(x) : arg(cols, nb * K * P, false), .c = vk_out(dw),
+            .m = g->cout, .n = K, .k = P, .tb = true, .batch = 1, .sum_batches = nb,
+            .off_a = b0 * g->cout * P, .off_b = pointwise ? b0 * K * P : 0,
+            .stride_a = g->cout * P, .stride_b = K * P,
+            .alpha = 1.0f, .beta = b0 == 0 ? 0.0f : 1.0f,
+        };
+        vk_gemm_run(c, &a);
+    }
+    vk_arena_reset(c, mark);
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+typedef struct pool_push {
+    zoo_conv2d_geom g;
+    uint32_t count, is_max;
+} pool_push;
+
+void vk_pool2d(void *ctx, zoo_pool_op op, const zoo_tensor *x, zoo_tensor *y, zoo_tensor *idx,
+               const zoo_conv2d_geom *g) {
+    bool is_max = op == ZOO_POOL_MAX;
+    pool_push push = {*g, u32(y->numel), is_max};
+    /* AVG has no idx: y stands in for the unused binding */
+    vk_arg args[3] = {vk_in(x), vk_out(y), is_max ? vk_out(idx) : vk_out(y)};
+    vk_dispatch_threads(ctx, VK_SH_POOL2D, args, 3, &push, sizeof push, (uint64_t)y->numel);
+}
+
+void vk_pool2d_backward(void *ctx, zoo_pool_op op, const zoo_tensor *dy, const zoo_tensor *idx, zoo_tensor *dx,
+                        const zoo_conv2d_geom *g) {
+    bool is_max = op == ZOO_POOL_MAX;
+    pool_push push = {*g, u32(dx->numel), is_max};
+    vk_arg args[3] = {vk_in(dy), is_max ? vk_in(idx) : vk_in(dy), vk_out(dx)};
+    vk_dispatch_threads(ctx, VK_SH_POOL2D_BACKWARD, args, 3, &push, sizeof push, (uint64_t)dx->numel);
+}
+
+/* ---------------------------------------------------------------- batch norm */
+
+static void bn_dims(const zoo_tensor *x, int64_t *n, int64_t *ch, int64_t *inner) {
+    *n = x->shape.d[0];
+    *ch = x->shape.d[1];
+    *inner = x->numel / (*n * *ch);
+}
+
+/* one workgroup per channel, whose invocations each loop `passes` times over their
+ * share of the channel's m elements */
+static void per_channel(vk_ctx *c, vk_shader sh, const vk_arg *args, int nargs, const void *push, size_t bytes,
+                        int64_t channels, int64_t m, int passes) {
+    uint64_t local = vk_pipeline_get(c, sh)->local[0];
+    vk_check_loops(c, (uint64_t)passes * ((uint64_t)m / local + 1) + 16, "batch norm");
+    vk_dispatch_groups(c, sh, args, nargs, push, bytes, (uint64_t)channels);
+}
+
+void vk_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta,
+                  zoo_tensor *running_mean, zoo_tensor *running_var, zoo_tensor *y, zoo_tensor *save_mean,
+                  zoo_tensor *save_invstd, const zoo_batchnorm_params *p) {
+    vk_ctx *c = ctx;
+    int64_t n, ch, inner;
+    bn_dims(x, &n, &ch, &inner);
+    bool running = running_mean != NULL;
+    ZOO_ASSERT(p->training || running); /* eval normalizes with the running statistics */
+    struct {
+        uint32_t n, c, inner, training, has_running;
+        float momentum, eps;
+    } stats = {u32(n), u32(ch), u32(inner), p->training != 0, running, p->momentum, p->eps};
+    /* without running statistics save_mean and save_invstd stand in for their bindings */
+    vk_arg sargs[5] = {vk_in(x), vk_out(running ? running_mean : save_mean),
+                       vk_out(running ? running_var : save_invstd), vk_out(save_mean), vk_out(save_invstd)};
+    per_channel(c, VK_SH_BATCHNORM_STATS, sargs, 5, &stats, sizeof stats, ch, n * inner, 2);
+
+    struct {
+        uint32_t count, c, inner, has_gamma, has_beta;
+    } apply = {u32(x->numel), u32(ch), u32(inner), gamma != NULL, beta != NULL};
+    vk_arg aargs[6] = {vk_in(x), vk_in(gamma ? gamma : x), vk_in(beta ? beta : x), vk_in(save_mean),
+                       vk_in(save_invstd), vk_out(y)};
+    vk_dispatch_threads(c, VK_SH_BATCHNORM_APPLY, aargs, 6, &apply, sizeof apply, (uint64_t)x->numel);
+}
+
+void vk_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
+                           const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
+                           zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p) {
+    vk_ctx *c = ctx;
+    int64_t n, ch, inner;
+    bn_dims(x, &n, &ch, &inner);
+    size_t mark = vk_arena_mark(c);
+    vk_addr sums = scratch(c, 2 * ch); /* (sum dy, sum dy (x - mean)) per channel */
+    struct {
+        uint32_t n, c, inner, has_dgamma, has_dbeta;
+    } stats = {u32(n), u32(ch), u32(inner), dgamma != NULL, dbeta != NULL};
+    vk_arg sargs[7] = {vk_in(x),        vk_in(dy), vk_in(save_mean), vk_in(save_invstd), arg(sums, 2 * ch, true),
+                       dgamma ? vk_out(dgamma) : arg(sums, 2 * ch, true), dbeta ? vk_out(dbeta) : arg(sums, 2 * ch, true)};
+    per_channel(c, VK_SH_BATCHNORM_BACKWARD_STATS, sargs, 7, &stats, sizeof stats, ch, n * inner, 1);
+    if (dx) {
+        struct {
+            uint32_t count, c, inner, m, training, has_gamma;
+        } push = {u32(x->numel), u32(ch), u32(inner), u32(n * inner), p->training != 0, gamma != NULL};
+        vk_arg args[7] = {vk_in(x),           vk_in(dy), vk_in(gamma ? gamma : x), vk_in(save_mean),
+                          vk_in(save_invstd), arg(sums, 2 * ch, false), vk_out(dx)};
+        vk_dispatch_threads(c, VK_SH_BATCHNORM_BACKWARD_DX, args, 7, &push, sizeof push, (uint64_t)x->numel);
+    }
+    vk_arena_reset(c, mark);
+}

@@ -1,0 +1,499 @@
+/* The Vulkan backend's vtable: every kernel of backends/backend.h as one or a few
+ * recorded dispatches, with cpu.c's semantics (cpu.c is the reference; the shader
+ * comments say where the arithmetic is the CPU's bit for bit). Nothing here waits for
+ * the device except download and sync. */
+#include "vk_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the shaders number the ops as backend.h does (shaders/common.glsl) */
+_Static_assert(ZOO_UNARY_COPY == 0 && ZOO_UNARY_ABS == 12 && ZOO_UNARY_COUNT == 13,
+               "unary ops changed: update shaders/common.glsl and unary*.comp");
+_Static_assert(ZOO_BINARY_EQ == 4 && ZOO_BINARY_COUNT == 5, "binary ops changed: update shaders/common.glsl");
+_Static_assert(ZOO_REDUCE_MAX == 2 && ZOO_REDUCE_ARGMAX == 3 && ZOO_REDUCE_COUNT == 4,
+               "reduce ops changed: update shaders/common.glsl");
+_Static_assert(ZOO_RNG_UNIFORM == 0 && ZOO_RNG_NORMAL == 1 && ZOO_RNG_BERNOULLI == 2,
+               "rng distributions changed: update shaders/common.glsl");
+_Static_assert(sizeof(void *) == 8, "tensor handles hold 64-bit device addresses");
+
+/* ---------------------------------------------------------------- helpers */
+
+static size_t tensor_bytes(const zoo_tensor *t) { return (size_t)t->numel * 4; }
+
+/* shaders index with 32-bit uints */
+static uint32_t u32(int64_t v) {
+    ZOO_ASSERT(v >= 0 && v <= INT32_MAX);
+    return (uint32_t)v;
+}
+
+vk_arg vk_in(const zoo_tensor *t) {
+    u32(t->numel);
+    return (vk_arg){vk_addr_of(t), tensor_bytes(t), false};
+}
+
+vk_arg vk_out(const zoo_tensor *t) {
+    u32(t->numel);
+    return (vk_arg){vk_addr_of(t), tensor_bytes(t), true};
+}
+
+static vk_arg in(const zoo_tensor *t) { return vk_in(t); }
+static vk_arg out(const zoo_tensor *t) { return vk_out(t); }
+
+/* t's dims right-aligned into 4, leading 1s */
+static void dims4(const zoo_tensor *t, int64_t d[4]) {
+    int off = 4 - t->shape.ndim;
+    for (int i = 0; i < 4; i++) d[i] = i < off ? 1 : t->shape.d[i - off];
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static const char *vk_name(void *ctx) {
+    (void)ctx;
+    return "vulkan";
+}
+
+static void vk_destroy(vk_ctx *c) {
+    vk_exec_destroy(c);
+    vk_pipelines_destroy(c);
+    vk_memory_destroy(c);
+    vk_device_destroy(c);
+    free(c);
+}
+
+static void vk_shutdown(void *ctx) { vk_destroy(ctx); }
+
+static void vk_set_threads(void *ctx, int n) {
+    (void)ctx;
+    (void)n; /* a CPU implementation picks its own (lavapipe: LP_NUM_THREADS) */
+}
+
+static void *to_ptr(vk_addr a) { return (void *)(uintptr_t)a; }
+
+static void *vk_be_alloc(void *ctx, size_t bytes) { return to_ptr(vk_alloc(ctx, bytes)); }
+static void vk_be_free(void *ctx, void *data) { vk_free(ctx, (vk_addr)(uintptr_t)data); }
+static void *vk_be_arena_alloc(void *ctx, size_t bytes) { return to_ptr(vk_arena_alloc(ctx, bytes)); }
+static size_t vk_be_arena_mark(void *ctx) { return vk_arena_mark(ctx); }
+static void vk_be_arena_reset(void *ctx, size_t mark) { vk_arena_reset(ctx, mark); }
+static size_t vk_peak_bytes(void *ctx) { return ((vk_ctx *)ctx)->peak; }
+
+/* ---------------------------------------------------------------- transfers */
+
+/* through staging in pieces the staging buffer holds; no wait unless it fills up */
+static void vk_upload(void *ctx, zoo_tensor *dst, const void *src, size_t bytes, size_t offset) {
+    vk_ctx *c = ctx;
+    ZOO_ASSERT(offset + bytes <= tensor_bytes(dst));
+    size_t cap = vk_staging_capacity(c);
+    for (size_t done = 0; done < bytes;) {
+        size_t piece = bytes - done < cap ? bytes - done : cap;
+        vk_addr s = vk_staging_alloc(c, piece);
+        memcpy(vk_staging_host(c, s), (const char *)src + done, piece);
+        vk_copy(c, s, vk_addr_of(dst) + offset + done, piece, false);
+        done += piece;
+    }
+}
+
+/* one submit and wait per piece (usually one) */
+static void vk_download(void *ctx, const zoo_tensor *src, void *dst, size_t bytes, size_t offset) {
+    vk_ctx *c = ctx;
+    ZOO_ASSERT(offset + bytes <= tensor_bytes(src));
+    size_t cap = vk_staging_capacity(c);
+    for (size_t done = 0; done < bytes;) {
+        size_t piece = bytes - done < cap ? bytes - done : cap;
+        vk_addr s = vk_staging_alloc(c, piece);
+        vk_copy(c, vk_addr_of(src) + offset + done, s, piece, true);
+        vk_wait(c);
+        memcpy((char *)dst + done, vk_staging_host(c, s), piece);
+        done += piece;
+    }
+}
+
+static void vk_be_fill(void *ctx, zoo_tensor *t, float value) {
+    uint32_t word;
+    if (t->dtype == ZOO_I32) {
+        int32_t v = (int32_t)value;
+        memcpy(&word, &v, 4);
+    } else {
+        memcpy(&word, &value, 4);
+    }
+    vk_fill(ctx, vk_addr_of(t), tensor_bytes(t), word);
+}
+
+static void vk_be_flush(void *ctx) { vk_flush(ctx); }
+static void vk_be_sync(void *ctx) { vk_wait(ctx); }
+
+/* ---------------------------------------------------------------- gemm */
+
+/* rows and cols of the last two dims; leading dims fold into the batch */
+static void mat_dims(const zoo_tensor *t, int64_t *batch, int64_t *rows, int64_t *cols) {
+    int nd = t->shape.ndim;
+    *cols = nd >= 1 ? t->shape.d[nd - 1] : 1;
+    *rows = nd >= 2 ? t->shape.d[nd - 2] : 1;
+    *batch = t->numel / (*rows * *cols);
+}
+
+/* a gemm.comp invocation loops about this often per 16-wide step along K (measured
+ * on lavapipe, whose loop budget it counts against) */
+#define GEMM_LOOPS_PER_STEP 12
+/* K steps one invocation takes at most when summing over batches; longer sums are
+ * split into dispatches that accumulate (beta 1) */
+#define GEMM_MAX_SUM_STEPS 4096
+
+static void gemm_dispatch(vk_ctx *c, const vk_gemm_args *g);
+
+void vk_gemm_run(vk_ctx *c, const vk_gemm_args *g) {
+    int64_t steps = (g->k + 15) / 16;
+    vk_check_loops(c, (uint64_t)(steps * GEMM_LOOPS_PER_STEP), "a matrix product");
+    int64_t per = g->sum_batches > 1 ? GEMM_MAX_SUM_STEPS / steps : 0;
+    if (g->sum_batches <= 1 || per >= g->sum_batches) {
+        gemm_dispatch(c, g);
+        return;
+    }
+    if (per < 1) per = 1;
+    for (int64_t z = 0; z < g->sum_batches; z += per) {
+        vk_gemm_args piece = *g;
+        piece.sum_batches = g->sum_batches - z < per ? g->sum_batches - z : per;
+        piece.off_a = g->off_a + z * g->stride_a;
+        piece.off_b = g->off_b + z * g->stride_b;
+        if (z > 0) piece.beta = 1.0f;
+        gemm_dispatch(c, &piece);
+    }
+}
+
+static void gemm_dispatch(vk_ctx *c, const vk_gemm_args *g) {
+    const vk_pipeline *p = vk_pipeline_get(c, VK_SH_GEMM);
+    uint64_t tile_m = p->local[1] * 4, tile_n = p->local[0] * 4; /* TM = TN = 4 in gemm.comp */
+    uint64_t gx = ((uint64_t)g->n + tile_n - 1) / tile_n, gy = ((uint64_t)g->m + tile_m - 1) / tile_m;
+    const uint32_t *max = c->props.limits.maxComputeWorkGroupCount;
+    ZOO_ASSERT(gx <= max[0] && gy <= max[1] && (g->sum_batches <= 1 || g->batch == 1));
+    struct {
+        uint32_t m, n, k, ta, tb, stride_a, stride_b, stride_c, off_a, off_b, off_c, sum_batches;
+        float alpha, beta;
+    } push = {u32(g->m),        u32(g->n),        u32(g->k),        g->ta,     g->tb,
+              u32(g->stride_a), u32(g->stride_b), u32(g->stride_c), 0,         0,
+              0,                g->sum_batches > 1 ? u32(g->sum_batches) : 1,   g->alpha, g->beta};
+    vk_arg args[3] = {g->a, g->b, g->c};
+    /* batches past the grid's z limit go in further dispatches */
+    for (int64_t base = 0; base < g->batch; base += max[2]) {
+        int64_t nb = g->batch - base < max[2] ? g->batch - base : max[2];
+        push.off_a = u32(g->off_a + base * g->stride_a);
+        push.off_b = u32(g->off_b + base * g->stride_b);
+        push.off_c = u32(g->off_c + base * g->stride_c);
+        vk_dispatch(c, VK_SH_GEMM, args, 3, &push, sizeof push, (uint32_t)gx, (uint32_t)gy, (uint32_t)nb);
+    }
+}
+
+static void vk_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *cm, bool ta, bool tb,
+                    float alpha, float beta) {
+    int64_t ba, ar, ac, bb, br, bc, batch, cr, cc;
+    mat_dims(a, &ba, &ar, &ac);
+    mat_dims(b, &bb, &br, &bc);
+    mat_dims(cm, &batch, &cr, &cc);
+    int64_t m = ta ? ac : ar, k = ta ? ar : ac, n = tb ? br : bc;
+    vk_gemm_args g = {
+        .a = in(a), .b = in(b), .c = out(cm),
+        .m = m, .n = n, .k = k, .ta = ta, .tb = tb, .batch = batch,
+        .stride_a = ba == 1 ? 0 : m * k, .stride_b = bb == 1 ? 0 : k * n, .stride_c = m * n,
+        .alpha = alpha, .beta = beta,
+    };
+    vk_gemm_run(ctx, &g);
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+typedef struct unary_push {
+    uint32_t n, op;
+    float a, b;
+} unary_push;
+
+static void vk_unary(void *ctx, zoo_unary_op op, const zoo_tensor *x, zoo_tensor *y, float a, float b) {
+    vk_ctx *c = ctx;
+    if (op == ZOO_UNARY_COPY) {
+        if (x->data != y->data) vk_copy(c, vk_addr_of(x), vk_addr_of(y), tensor_bytes(x), false);
+        return;
+    }
+    unary_push push = {u32(x->numel), op, a, b};
+    vk_arg args[2] = {in(x), out(y)};
+    vk_dispatch_threads(c, VK_SH_UNARY, args, 2, &push, sizeof push, x->numel);
+}
+
+static void vk_unary_backward(void *ctx, zoo_unary_op op, const zoo_tensor *x, const zoo_tensor *y,
+                              const zoo_tensor *dy, zoo_tensor *dx, float a, float b) {
+    unary_push push = {u32(x->numel), op, a, b};
+    /* no y: x stands in for the binding, which the ops that read y never lack */
+    vk_arg args[4] = {in(x), in(y ? y : x), in(dy), out(dx)};
+    vk_dispatch_threads(ctx, VK_SH_UNARY_BACKWARD, args, 4, &push, sizeof push, x->numel);
+}
+
+/* How binary.comp reads an operand t of out: 0 same layout, 1 a repeating trailing
+ * block of len elements (t's leading dims 1, the rest out's), 2 by strides. */
+static uint32_t operand_mode(const zoo_tensor *t, const int64_t od[4], int64_t n, uint32_t s[4]) {
+    int64_t d[4];
+    dims4(t, d);
+    if (t->numel == n) return 0;
+    int first = 0;
+    while (first < 4 && d[first] == 1) first++;
+    bool trailing = true;
+    for (int i = first; i < 4; i++) trailing = trailing && d[i] == od[i];
+    if (trailing) return 1;
+    int64_t stride = 1;
+    for (int i = 3; i >= 0; i--) {
+        s[i] = d[i] == 1 && od[i] != 1 ? 0 : u32(stride);
+        stride *= d[i];
+    }
+    return 2;
+}
+
+void vk_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *o) {
+    int64_t od[4];
+    dims4(o, od);
+    uint32_t sa[4] = {0}, sb[4] = {0};
+    uint32_t ma = operand_mode(a, od, o->numel, sa), mb = operand_mode(b, od, o->numel, sb);
+    struct {
+        uint32_t n, op, mode_a, mode_b, len_a, len_b, d1, d2, d3, sa[4], sb[4];
+    } push = {u32(o->numel), op, ma, mb, u32(a->numel), u32(b->numel), u32(od[1]), u32(od[2]), u32(od[3]),
+              {sa[0], sa[1], sa[2], sa[3]}, {sb[0], sb[1], sb[2], sb[3]}};
+    vk_arg args[3] = {in(a), in(b), out(o)};
+    vk_dispatch_threads(ctx, VK_SH_BINARY, args, 3, &push, sizeof push, o->numel);
+}
+
+/* ---------------------------------------------------------------- reduce */
+
+/* reduce.comp and argmax.comp run one invocation per output (reduce: the CPU's order,
+ * bit-exact); over long lengths that leaves a GPU idle (and runs into lavapipe's loop
+ * budget), so the _wg shaders give each output a workgroup instead */
+#define REDUCE_WG_MIN_LEN 4096
+
+static void argmax(vk_ctx *c, const zoo_tensor *x, zoo_tensor *o, const int64_t d[4], const int64_t od[4]) {
+    int axis = -1;
+    for (int i = 0; i < 4; i++)
+        if (od[i] != d[i]) axis = i;
+    if (axis < 0) { /* the reduced axis has size 1: every index is 0 */
+        vk_fill(c, vk_addr_of(o), tensor_bytes(o), 0);
+        return;
+    }
+    int64_t inner = 1;
+    for (int i = axis + 1; i < 4; i++) inner *= d[i];
+    struct {
+        uint32_t n_out, len, inner;
+    } push = {u32(o->numel), u32(d[axis]), u32(inner)};
+    vk_arg args[2] = {in(x), out(o)};
+    if (d[axis] < REDUCE_WG_MIN_LEN) {
+        vk_dispatch_threads(c, VK_SH_ARGMAX, args, 2, &push, sizeof push, o->numel);
+        return;
+    }
+    uint64_t local = vk_pipeline_get(c, VK_SH_ARGMAX_WG)->local[0];
+    vk_check_loops(c, (uint64_t)d[axis] / local + 16, "argmax");
+    vk_dispatch_groups(c, VK_SH_ARGMAX_WG, args, 2, &push, sizeof push, o->numel);
+}
+
+void vk_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *o) {
+    vk_ctx *c = ctx;
+    int64_t d[4], od[4];
+    dims4(x, d);
+    int off = 4 - x->shape.ndim;
+    for (int i = 0; i < 4; i++) od[i] = i < off ? 1 : o->shape.d[i - off];
+    if (op == ZOO_REDUCE_ARGMAX) {
+        argmax(c, x, o, d, od);
+        return;
+    }
+    bool last_only = od[3] == 1 && d[3] > 1 && od[0] == d[0] && od[1] == d[1] && od[2] == d[2];
+    struct {
+        uint32_t d[4], od[4], n_out, op, last_only;
+        float inv;
+    } push = {{u32(d[0]), u32(d[1]), u32(d[2]), u32(d[3])},
+              {u32(od[0]), u32(od[1]), u32(od[2]), u32(od[3])},
+              u32(o->numel),
+              op,
+              last_only,
+              (float)o->numel / (float)x->numel};
+    vk_arg args[2] = {in(x), out(o)};
+    int64_t len = x->numel / o->numel;
+    if (len < REDUCE_WG_MIN_LEN) {
+        vk_dispatch_threads(c, VK_SH_REDUCE, args, 2, &push, sizeof push, o->numel);
+        return;
+    }
+    uint64_t local = vk_pipeline_get(c, VK_SH_REDUCE_WG)->local[0];
+    vk_check_loops(c, (uint64_t)len / local + 16, "a reduction");
+    vk_dispatch_groups(c, VK_SH_REDUCE_WG, args, 2, &push, sizeof push, o->numel);
+}
+
+/* ---------------------------------------------------------------- softmax, losses */
+
+static int64_t last_dim(const zoo_tensor *t) { return t->shape.d[t->shape.ndim - 1]; }
+
+static void vk_softmax(void *ctx, const zoo_tensor *x, zoo_tensor *y, bool log) {
+    int64_t cols = last_dim(x), rows = x->numel / cols;
+    struct {
+        uint32_t rows, cols, log;
+    } push = {u32(rows), u32(cols), log};
+    vk_arg args[2] = {in(x), out(y)};
+    vk_check_loops(ctx, 3 * (uint64_t)cols, "softmax");
+    vk_dispatch_threads(ctx, VK_SH_SOFTMAX, args, 2, &push, sizeof push, rows);
+}
+
+static void vk_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tensor *dy, zoo_tensor *dx, bool log) {
+    int64_t cols = last_dim(y), rows = y->numel / cols;
+    struct {
+        uint32_t rows, cols, log;
+    } push = {u32(rows), u32(cols), log};
+    vk_arg args[3] = {in(y), in(dy), out(dx)};
+    vk_check_loops(ctx, 2 * (uint64_t)cols, "softmax backward");
+    vk_dispatch_threads(ctx, VK_SH_SOFTMAX_BACKWARD, args, 3, &push, sizeof push, rows);
+}
+
+typedef struct rows_push {
+    uint32_t rows, cols;
+} rows_push;
+
+static void vk_nll(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels, zoo_tensor *losses) {
+    rows_push push = {u32(logp->shape.d[0]), u32(logp->shape.d[1])};
+    vk_arg args[3] = {in(logp), in(labels), out(losses)};
+    vk_dispatch_threads(ctx, VK_SH_NLL, args, 3, &push, sizeof push, push.rows);
+}
+
+static void vk_nll_backward(void *ctx, const zoo_tensor *labels, const zoo_tensor *dlosses, zoo_tensor *dlogp) {
+    rows_push push = {u32(dlogp->shape.d[0]), u32(dlogp->shape.d[1])};
+    vk_arg args[3] = {in(labels), in(dlosses), out(dlogp)};
+    vk_dispatch_threads(ctx, VK_SH_NLL_BACKWARD, args, 3, &push, sizeof push, dlogp->numel);
+}
+
+static void vk_cross_entropy_backward(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels,
+                                      const zoo_tensor *dlosses, zoo_tensor *dx) {
+    rows_push push = {u32(logp->shape.d[0]), u32(logp->shape.d[1])};
+    vk_arg args[4] = {in(logp), in(labels), in(dlosses), out(dx)};
+    vk_dispatch_threads(ctx, VK_SH_CROSS_ENTROPY_BACKWARD, args, 4, &push, sizeof push, dx->numel);
+}
+
+/* ---------------------------------------------------------------- permute */
+
+static void vk_permute(void *ctx, const zoo_tensor *x, zoo_tensor *o, const int *perm) {
+    int nd = x->shape.ndim;
+    int64_t xs[4], s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        xs[i] = s;
+        s *= x->shape.d[i];
+    }
+    int64_t d[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
+    for (int i = 0; i < nd; i++) {
+        d[4 - nd + i] = o->shape.d[i];
+        st[4 - nd + i] = xs[perm[i]];
+    }
+    struct {
+        uint32_t n, d1, d2, d3, s[4];
+    } push = {u32(o->numel), u32(d[1]), u32(d[2]), u32(d[3]), {u32(st[0]), u32(st[1]), u32(st[2]), u32(st[3])}};
+    vk_arg args[2] = {in(x), out(o)};
+    vk_dispatch_threads(ctx, VK_SH_PERMUTE, args, 2, &push, sizeof push, o->numel);
+}
+
+/* ---------------------------------------------------------------- random */
+
+static void vk_rng_fill(void *ctx, zoo_tensor *o, zoo_rng_dist dist, uint64_t seed, uint64_t offset, float a,
+                        float b) {
+    struct {
+        uint32_t n, dist, seed_lo, seed_hi, offset_lo, offset_hi;
+        float a, b;
+    } push = {u32(o->numel), dist, (uint32_t)seed, (uint32_t)(seed >> 32), (uint32_t)offset, (uint32_t)(offset >> 32),
+              a, b};
+    vk_arg args[1] = {out(o)};
+    vk_dispatch_threads(ctx, VK_SH_RNG, args, 1, &push, sizeof push, o->numel);
+}
+
+/* ---------------------------------------------------------------- optimizers */
+
+static void vk_sgd_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *mbuf,
+                          const zoo_sgd_params *p) {
+    struct {
+        uint32_t n, has_buf, first, nesterov;
+        float lr, momentum, dampening, wd;
+    } push = {u32(param->numel), mbuf != NULL, p->first, p->nesterov, p->lr, p->momentum, p->dampening,
+              p->weight_decay};
+    /* without momentum the buffer binding is unused; param stands in */
+    vk_arg args[3] = {out(param), in(grad), out(mbuf ? mbuf : param)};
+    vk_dispatch_threads(ctx, VK_SH_SGD, args, 3, &push, sizeof push, param->numel);
+}
+
+static void vk_adam_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *m, zoo_tensor *v,
+                           const zoo_adam_params *p) {
+    /* the per-step scalars exactly as cpu.c computes them */
+    float bc1 = 1.0f - powf(p->beta1, (float)p->step);
+    float bc2 = 1.0f - powf(p->beta2, (float)p->step);
+    struct {
+        uint32_t n;
+        float b1, b2, eps, wd, decay, step_size, inv_sqrt_bc2;
+    } push = {u32(param->numel),
+              p->beta1,
+              p->beta2,
+              p->eps,
+              p->decoupled ? 0.0f : p->weight_decay,
+              p->decoupled ? 1.0f - p->lr * p->weight_decay : 1.0f,
+              p->lr / bc1,
+              1.0f / sqrtf(bc2)};
+    vk_arg args[4] = {out(param), in(grad), out(m), out(v)};
+    vk_dispatch_threads(ctx, VK_SH_ADAM, args, 4, &push, sizeof push, param->numel);
+}
+
+/* ---------------------------------------------------------------- the vtable */
+
+int zoo_vulkan_get_stats(const zoo_backend *be, zoo_vulkan_stats *out_stats) {
+    if (!be || be->iface.name != vk_name) return -1;
+    *out_stats = ((const vk_ctx *)be->ctx)->stats;
+    return 0;
+}
+
+zoo_backend *zoo_backend_vulkan_new(int threads) {
+    (void)threads;
+    zoo_backend *be = calloc(1, sizeof *be);
+    vk_ctx *c = calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        zoo_set_error("out of host memory creating the Vulkan backend");
+        return NULL;
+    }
+    if (!vk_device_init(c) || !vk_memory_init(c) || !vk_exec_init(c) || !vk_pipelines_init(c)) {
+        vk_destroy(c);
+        free(be);
+        return NULL;
+    }
+    be->ctx = c;
+    be->iface = (zoo_backend_iface){
+        .name = vk_name,
+        .shutdown = vk_shutdown,
+        .set_threads = vk_set_threads,
+        .alloc = vk_be_alloc,
+        .free = vk_be_free,
+        .arena_alloc = vk_be_arena_alloc,
+        .arena_mark = vk_be_arena_mark,
+        .arena_reset = vk_be_arena_reset,
+        .peak_bytes = vk_peak_bytes,
+        .upload = vk_upload,
+        .download = vk_download,
+        .fill = vk_be_fill,
+        .flush = vk_be_flush,
+        .sync = vk_be_sync,
+        .gemm = vk_gemm,
+        .unary = vk_unary,
+        .unary_backward = vk_unary_backward,
+        .binary = vk_binary,
+        .reduce = vk_reduce,
+        .softmax = vk_softmax,
+        .softmax_backward = vk_softmax_backward,
+        .nll = vk_nll,
+        .nll_backward = vk_nll_backward,
+        .cross_entropy_backward = vk_cross_entropy_backward,
+        .permute = vk_permute,
+        .rng_fill = vk_rng_fill,
+        .conv2d = vk_conv2d,
+        .conv2d_backward_input = vk_conv2d_backward_input,
+        .conv2d_backward_weight = vk_conv2d_backward_weight,
+        .pool2d = vk_pool2d,
+        .pool2d_backward = vk_pool2d_backward,
+        .batchnorm = vk_batchnorm,
+        .batchnorm_backward = vk_batchnorm_backward,
+        .sgd_update = vk_sgd_update,
+        .adam_update = vk_adam_update,
+    };
+    return be;
+}

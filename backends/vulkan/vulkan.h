@@ -1,0 +1,43 @@
+/* The Vulkan backend's public face: its constructor, a device listing for the apps,
+ * and the counters zoo-bench reports. Plain C: including it needs no Vulkan headers.
+ * Built only when meson finds Vulkan (ZOO_HAVE_VULKAN is then defined for everything
+ * that links libzoo). */
+#ifndef ZOO_VULKAN_H
+#define ZOO_VULKAN_H
+
+#include "../backend.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* The backend on the device chosen as: ZOO_VULKAN_DEVICE=N if set (an index from
+ * zoo_vulkan_list_devices), else the first discrete GPU, else integrated, else any
+ * other (Mesa's lavapipe runs on the CPU). `threads` is unused: a CPU implementation
+ * takes its own (LP_NUM_THREADS for lavapipe).
+ * NULL with zoo_last_error() when there is no driver, no device, or device N does not
+ * exist. The caller frees with be->iface.shutdown(be->ctx) and free(be) (zoo_shutdown).
+ *
+ * ZOO_VULKAN_VALIDATE=1 turns on the Khronos validation layer with synchronization
+ * validation; any message it prints then ends the process with status 1. */
+zoo_backend *zoo_backend_vulkan_new(int threads);
+
+/* Prints one line per physical device to out: its index (for ZOO_VULKAN_DEVICE), name,
+ * type, driver and memory, with the one zoo would pick marked. Returns the number of
+ * devices (0 included), or -1 with zoo_last_error() when no Vulkan driver loads. */
+int zoo_vulkan_list_devices(FILE *out);
+
+/* Work done since the backend was created. A "dispatch" is one compute shader launch;
+ * transfers are copies and fills; a submit is one vkQueueSubmit (one per flush that
+ * has recorded work, so one per download or scope end). */
+typedef struct zoo_vulkan_stats {
+    uint64_t dispatches;
+    uint64_t transfers;
+    uint64_t barriers;
+    uint64_t submits;
+    uint64_t validation_messages; /* warnings and errors from the validation layer */
+} zoo_vulkan_stats;
+
+/* Fills *out and returns 0 when be is a Vulkan backend, else returns -1. */
+int zoo_vulkan_get_stats(const zoo_backend *be, zoo_vulkan_stats *out);
+
+#endif

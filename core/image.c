@@ -1,0 +1,376 @@
+/* PNG writing, image reading, sample grids and image-folder datasets (API in image.h).
+ * Host memory only; a write never leaves a half-written file at the path it writes to. */
+#include "image.h"
+
+#include "tensor.h"
+
+#include <png.h>
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* No image zoo makes is near this; it keeps every byte count inside an int. */
+#define IMAGE_MAX_BYTES INT32_MAX
+#define FOLDER_MAX_SIDE 65535
+
+static void *need(void *p) {
+    if (!p) zoo_fatal("out of host memory in image I/O");
+    return p;
+}
+
+/* w * h * c as bytes, or -1 when a side is not positive or the total is over the limit */
+static int64_t image_bytes(int64_t w, int64_t h, int64_t c) {
+    if (w < 1 || h < 1 || c < 1) return -1;
+    if (w > IMAGE_MAX_BYTES / h || w * h > IMAGE_MAX_BYTES / c) return -1;
+    return w * h * c;
+}
+
+/* ---------------------------------------------------------------- atomic files */
+
+/* The same recipe as checkpoints in io.c: a fresh temp file beside path (O_EXCL, so two
+ * writers of one path never share it), fsync, rename, then fsync the directory. */
+static FILE *create_temp(const char *path, char **tmp) {
+    size_t size = strlen(path) + 64;
+    char *name = need(malloc(size));
+    int err = 0;
+    for (int k = 0; k < 100; k++) {
+        snprintf(name, size, "%s.tmp%ld-%d", path, (long)getpid(), k);
+        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            err = errno;
+            if (err == EEXIST) continue;
+            break;
+        }
+        FILE *fp = fdopen(fd, "wb");
+        if (fp) {
+            *tmp = name;
+            return fp;
+        }
+        err = errno;
+        close(fd);
+        unlink(name);
+        break;
+    }
+    zoo_set_error("%s: cannot write: cannot create temporary file %s: %s", path, name, strerror(err));
+    free(name);
+    return NULL;
+}
+
+/* Makes the rename durable. Some file systems cannot sync a directory (EINVAL); the file
+ * itself is synced already, so that is not an error. */
+static int sync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = need(slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup("."));
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+    if (fd < 0 || fsync(fd) != 0) err = errno;
+    if (fd >= 0) close(fd);
+    if (err && err != EINVAL)
+        zoo_set_error("%s: written, but syncing its directory %s failed: %s", path, dir, strerror(err));
+    free(dir);
+    return err && err != EINVAL ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- PNG writing */
+
+/* libpng reports errors by calling this, which must not return: it keeps the message
+ * and jumps back to the setjmp in png_encode. */
+typedef struct png_status {
+    char message[200];
+    int errnum; /* errno when libpng gave up: a failed fwrite leaves the reason there */
+} png_status;
+
+static void png_on_error(png_structp png, png_const_charp msg) {
+    png_status *s = png_get_error_ptr(png);
+    s->errnum = errno;
+    snprintf(s->message, sizeof s->message, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg) {
+    (void)png;
+    (void)msg; /* nothing a caller can act on */
+}
+
+/* Encodes the image into fp. 0, or -1 with the message in *status. Nothing written
+ * after setjmp is read after the jump back, so no local needs to be volatile. */
+static int png_encode(FILE *fp, int width, int height, int channels, const uint8_t *pixels,
+                      png_status *status) {
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, status, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        snprintf(status->message, sizeof status->message, "out of memory for libpng");
+        png_destroy_write_struct(&png, NULL);
+        return -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return -1;
+    }
+    png_init_io(png, fp);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
+                 channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    size_t stride = (size_t)width * (size_t)channels;
+    for (int y = 0; y < height; y++) png_write_row(png, pixels + (size_t)y * stride);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+int zoo_png_write(const char *path, int width, int height, int channels, const uint8_t *pixels) {
+    if (!path) {
+        zoo_set_error("zoo_png_write: path is NULL");
+        return -1;
+    }
+    if ((channels != 1 && channels != 3) || !pixels || image_bytes(width, height, channels) < 0) {
+        zoo_set_error("%s: cannot write a PNG of %d x %d x %d from %s: sides must be positive, channels "
+                      "1 or 3, at most 2^31 bytes",
+                      path, width, height, channels, pixels ? "these pixels" : "NULL pixels");
+        return -1;
+    }
+    char *tmp = NULL;
+    FILE *fp = create_temp(path, &tmp);
+    if (!fp) return -1;
+
+    png_status status = {{0}, 0};
+    const char *step = "write";
+    int err = 0;
+    errno = 0; /* so png_on_error records this write's errno, not an older one */
+    if (png_encode(fp, width, height, channels, pixels, &status) != 0) err = status.errnum ? status.errnum : EIO;
+    if (!err && fflush(fp) != 0) err = errno;
+    if (!err && fsync(fileno(fp)) != 0) {
+        step = "sync";
+        err = errno;
+    }
+    if (fclose(fp) != 0 && !err) {
+        step = "close";
+        err = errno;
+    }
+    if (!err && rename(tmp, path) != 0) {
+        step = "rename";
+        err = errno;
+    }
+    if (err) {
+        if (status.message[0])
+            zoo_set_error("%s: cannot write: libpng failed on temporary file %s: %s (%s)", path, tmp,
+                          status.message, strerror(err));
+        else
+            zoo_set_error("%s: cannot write: could not %s temporary file %s: %s", path, step, tmp, strerror(err));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return sync_parent_dir(path);
+}
+
+/* ---------------------------------------------------------------- reading */
+
+uint8_t *zoo_image_read(const char *path, int *width, int *height, int *channels, int want_channels) {
+    if (!path || want_channels < 0 || want_channels > 4) {
+        zoo_set_error("zoo_image_read: %s%s", path ? path : "path is NULL",
+                      path ? ": want_channels must be 0 to 4" : "");
+        return NULL;
+    }
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        zoo_set_error("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        zoo_set_error("%s: not a regular file", path);
+        return NULL;
+    }
+    int w = 0, h = 0, file_channels = 0;
+    uint8_t *decoded = stbi_load_from_file(fp, &w, &h, &file_channels, want_channels);
+    fclose(fp);
+    if (!decoded) {
+        const char *why = stbi_failure_reason();
+        zoo_set_error("%s: not an image stb_image can decode (it says: %s)", path, why ? why : "no reason given");
+        return NULL;
+    }
+    int c = want_channels ? want_channels : file_channels;
+    int64_t bytes = image_bytes(w, h, c);
+    if (bytes < 0) {
+        stbi_image_free(decoded);
+        zoo_set_error("%s: %d x %d x %d is over 2^31 bytes", path, w, h, c);
+        return NULL;
+    }
+    /* a copy, so the caller's free() matches however libstb was built to allocate */
+    uint8_t *pixels = need(malloc((size_t)bytes));
+    memcpy(pixels, decoded, (size_t)bytes);
+    stbi_image_free(decoded);
+    *width = w;
+    *height = h;
+    *channels = c;
+    return pixels;
+}
+
+/* ---------------------------------------------------------------- grids */
+
+/* torchvision: clamp to [low, high], (v - low) / (high - low), then save_image's
+ * mul(255).add(0.5).clamp(0, 255) and the cast to uint8, which truncates. Same float32
+ * steps in the same order, so the bytes agree. */
+static uint8_t grid_byte(float v) {
+    if (!(v >= -1.0f)) v = -1.0f; /* NaN too */
+    if (v > 1.0f) v = 1.0f;
+    float p = (v + 1.0f) / 2.0f * 255.0f + 0.5f;
+    if (p > 255.0f) p = 255.0f;
+    return (uint8_t)p;
+}
+
+uint8_t *zoo_image_grid(const float *images, int n, int c, int h, int w, int cols, int pad,
+                        int *out_w, int *out_h) {
+    if (!images || n < 1 || (c != 1 && c != 3) || h < 1 || w < 1 || cols < 1 || pad < 0) {
+        zoo_set_error("zoo_image_grid: bad arguments: %d images of %d x %d x %d, %d columns, padding %d "
+                      "(need images, n, h, w, cols >= 1, c 1 or 3, padding >= 0)",
+                      n, c, h, w, cols, pad);
+        return NULL;
+    }
+    if (cols > n) cols = n;
+    int64_t rows = (n + (int64_t)cols - 1) / cols;
+    int64_t gw = (int64_t)cols * ((int64_t)w + pad) + pad, gh = rows * ((int64_t)h + pad) + pad;
+    int64_t bytes = image_bytes(gw, gh, c);
+    if (bytes < 0) {
+        zoo_set_error("zoo_image_grid: a grid of %lld x %lld x %d is over 2^31 bytes", (long long)gw,
+                      (long long)gh, c);
+        return NULL;
+    }
+    uint8_t *grid = need(calloc((size_t)bytes, 1));
+    for (int i = 0; i < n; i++) {
+        int64_t top = pad + (i / cols) * ((int64_t)h + pad), left = pad + (i % cols) * ((int64_t)w + pad);
+        const float *img = images + (int64_t)i * c * h * w;
+        for (int ch = 0; ch < c; ch++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    grid[((top + y) * gw + left + x) * c + ch] = grid_byte(img[((int64_t)ch * h + y) * w + x]);
+    }
+    *out_w = (int)gw;
+    *out_h = (int)gh;
+    return grid;
+}
+
+int zoo_png_write_grid(const char *path, const float *images, int n, int c, int h, int w, int cols) {
+    int gw, gh;
+    uint8_t *grid = zoo_image_grid(images, n, c, h, w, cols, 2, &gw, &gh);
+    if (!grid) return -1;
+    int rc = zoo_png_write(path, gw, gh, c, grid);
+    free(grid);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- folders */
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of dir's entries that do not start with '.', sorted; NULL with a message
+ * when dir cannot be read. The caller frees each name and the array. */
+static char **list_names(const char *dir, int *count) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        zoo_set_error("%s: cannot open image folder: %s", dir, strerror(errno));
+        return NULL;
+    }
+    int n = 0, cap = 16;
+    char **names = need(malloc((size_t)cap * sizeof *names));
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) names = need(realloc(names, (size_t)(cap *= 2) * sizeof *names));
+        names[n++] = need(strdup(e->d_name));
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    *count = n;
+    return names;
+}
+
+/* Decodes path into dst as c x h x w channels-first. 0; 1 when path is no regular file
+ * (skipped quietly); -1 with the reason in zoo_last_error(). */
+static int load_one(const char *path, int c, int h, int w, uint8_t *dst) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return 1;
+    int iw, ih, ic;
+    uint8_t *img = zoo_image_read(path, &iw, &ih, &ic, c);
+    if (!img) return -1;
+    if (iw != w || ih != h) {
+        uint8_t *resized = need(malloc((size_t)w * (size_t)h * (size_t)c));
+        if (!stbir_resize_uint8(img, iw, ih, 0, resized, w, h, 0, c)) {
+            free(resized);
+            free(img);
+            zoo_set_error("%s: resizing from %d x %d to %d x %d failed", path, iw, ih, w, h);
+            return -1;
+        }
+        free(img);
+        img = resized;
+    }
+    for (int ch = 0; ch < c; ch++)
+        for (int64_t p = 0; p < (int64_t)h * w; p++) dst[(int64_t)ch * h * w + p] = img[p * c + ch];
+    free(img);
+    return 0;
+}
+
+int zoo_image_folder_load(const char *dir, int c, int h, int w, zoo_dataset *out) {
+    if (!dir || (c != 1 && c != 3) || h < 1 || w < 1 || h > FOLDER_MAX_SIDE || w > FOLDER_MAX_SIDE) {
+        zoo_set_error("zoo_image_folder_load: %s: cannot load images as %d x %d x %d: channels must be 1 "
+                      "or 3, sides 1 to %d",
+                      dir ? dir : "(null folder)", c, h, w, FOLDER_MAX_SIDE);
+        return -1;
+    }
+    int count = 0;
+    char **names = list_names(dir, &count);
+    if (!names) return -1;
+
+    int64_t size = (int64_t)c * h * w;
+    uint8_t *pixels = need(malloc((size_t)(count > 0 ? count : 1) * (size_t)size));
+    int64_t n = 0;
+    int skipped = 0;
+    for (int i = 0; i < count; i++) {
+        size_t len = strlen(dir) + strlen(names[i]) + 2;
+        char *path = need(malloc(len));
+        snprintf(path, len, "%s/%s", dir, names[i]);
+        int rc = load_one(path, c, h, w, pixels + n * size);
+        if (rc == 0) n++;
+        if (rc < 0) {
+            /* zoo_image_read's message starts with the path already */
+            fprintf(stderr, "zoo: warning: skipping %s\n", zoo_last_error());
+            skipped++;
+        }
+        free(path);
+        free(names[i]);
+    }
+    free(names);
+
+    if (n == 0) {
+        free(pixels);
+        if (skipped)
+            zoo_set_error("%s: none of its %d files is an image zoo can decode (see the warnings above)", dir, skipped);
+        else
+            zoo_set_error("%s: no image files in this folder", dir);
+        return -1;
+    }
+    uint8_t *shrunk = realloc(pixels, (size_t)(n * size));
+    *out = (zoo_dataset){
+        .n = n,
+        .c = c,
+        .h = h,
+        .w = w,
+        .pixels = shrunk ? shrunk : pixels,
+        .labels = need(calloc((size_t)n, sizeof(int32_t))),
+        .n_classes = 1,
+    };
+    return 0;
+}

@@ -1,0 +1,117 @@
+/* Whole-model agreement between backends: the MLP trained for 200 steps from the same
+ * seed on the same batches, once on the CPU and once on Vulkan, sees the same loss at
+ * every step up to float rounding, and reaches the same test accuracy. Without a
+ * Vulkan backend (or device) it skips with status 77. */
+#include "test.h"
+
+#include "core/zoo.h"
+#include "models/registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STEPS 200
+#define BATCH 32
+#define TRAIN_N 2000
+#define TEST_N 1000
+#define HIDDEN "64"
+#define SEED 7
+
+#define MAX_REL_DIFF 1e-3   /* the bar; 1e-4 is the aim */
+#define MAX_ACC_DIFF 0.002  /* 0.2 points */
+
+typedef struct run_result {
+    double loss[STEPS];
+    double acc;
+} run_result;
+
+/* trains a fresh model on `backend`; -1 when that backend does not start */
+static int train_on(const char *backend, const zoo_dataset *train, const zoo_dataset *test, run_result *out) {
+    if (zoo_init(backend, 0)) return -1;
+    const zoo_model_def *def = zoo_model_lookup("mlp");
+    ZOO_ASSERT(def);
+    zoo_model_args args = {.c = train->c, .h = train->h, .w = train->w, .n_classes = train->n_classes, .seed = SEED};
+    args.options[0] = HIDDEN;
+    args.optim = zoo_optim_defaults(def->defaults.optimizer, def->defaults.lr);
+    zoo_model *m = def->create(&args);
+    ZOO_ASSERT(m);
+
+    int64_t pix = (int64_t)train->c * train->h * train->w;
+    float *x = malloc((size_t)(BATCH * pix) * sizeof *x);
+    int32_t *y = malloc(BATCH * sizeof *y);
+    ZOO_ASSERT(x && y);
+    zoo_loader loader;
+    zoo_loader_init(&loader, train, BATCH, true, true, SEED);
+    for (int64_t step = 0; step < STEPS; step++) {
+        int64_t n = zoo_loader_next(&loader, x, y);
+        if (n == 0) n = zoo_loader_next(&loader, x, y); /* the next epoch */
+        zoo_scope_begin();
+        zoo_batch b = {zoo_tensor_from_host(zoo_shape4(n, train->c, train->h, train->w), x),
+                       zoo_tensor_from_host_i32(zoo_shape1(n), y), n};
+        zoo_metrics mt = {0};
+        def->train_step(m, &b, step, &mt);
+        out->loss[step] = zoo_metrics_get(&mt, "loss");
+        zoo_scope_end();
+    }
+    out->acc = zoo_evaluate(m, test, NULL, NULL);
+    zoo_loader_free(&loader);
+    free(x);
+    free(y);
+    def->destroy(m);
+    zoo_shutdown();
+    return 0;
+}
+
+static void load(const char *split, int64_t count, zoo_dataset *out) {
+    zoo_dataset full;
+    if (zoo_mnist_load(NULL, split, &full) || zoo_dataset_head(&full, count, out)) {
+        fprintf(stderr, "%s\n", zoo_last_error());
+        exit(1);
+    }
+    zoo_dataset_free(&full);
+}
+
+int main(void) {
+    zoo_dataset train, test;
+    load("train", TRAIN_N, &train);
+    load("test", TEST_N, &test);
+
+    static run_result vk, cpu;
+    /* Vulkan first: without it there is nothing to compare, and the CPU run is spared */
+    if (train_on("vulkan", &train, &test, &vk)) {
+        printf("note: no Vulkan backend to compare with the CPU: %s\n", zoo_last_error());
+        zoo_dataset_free(&train);
+        zoo_dataset_free(&test);
+        if (getenv("ZOO_TEST_REQUIRE_VULKAN")) {
+            fprintf(stderr, "FAIL: ZOO_TEST_REQUIRE_VULKAN is set\n");
+            return 1;
+        }
+        return 77;
+    }
+    CHECK(train_on("cpu", &train, &test, &cpu) == 0);
+
+    printf("mlp hidden %s, batch %d, %d steps on %d Fashion-MNIST images, seed %d\n", HIDDEN, BATCH, STEPS, TRAIN_N,
+           SEED);
+    printf("%6s %12s %12s %10s\n", "step", "cpu loss", "vulkan loss", "rel diff");
+    double worst = 0;
+    int worst_step = 0;
+    for (int s = 0; s < STEPS; s++) {
+        double rel = fabs(vk.loss[s] - cpu.loss[s]) / fabs(cpu.loss[s]);
+        if (!(rel <= worst)) { /* NaN sticks */
+            worst = rel;
+            worst_step = s;
+        }
+        if (s % 20 == 0 || s == STEPS - 1 || !(rel <= MAX_REL_DIFF))
+            printf("%6d %12.7f %12.7f %10.2e%s\n", s, cpu.loss[s], vk.loss[s], rel,
+                   rel <= MAX_REL_DIFF ? "" : "  over the bar");
+    }
+    printf("largest relative loss difference: %.2e at step %d (bar %.0e, aim 1e-4)%s\n", worst, worst_step,
+           MAX_REL_DIFF, worst <= 1e-4 ? "" : "  above the aim");
+    printf("test accuracy on %d images: cpu %.2f%%, vulkan %.2f%% (difference %.2f points, bar %.1f)\n", TEST_N,
+           100 * cpu.acc, 100 * vk.acc, 100 * fabs(cpu.acc - vk.acc), 100 * MAX_ACC_DIFF);
+    CHECK(worst <= MAX_REL_DIFF);
+    CHECK(fabs(cpu.acc - vk.acc) <= MAX_ACC_DIFF + 1e-12);
+    zoo_dataset_free(&train);
+    zoo_dataset_free(&test);
+    TEST_EXIT();
+}
