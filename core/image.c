@@ -2,6 +2,8 @@
  * Host memory only; a write never leaves a half-written file at the path it writes to. */
 #include "image.h"
 
+#include "atomic.h"
+
 #include "tensor.h"
 
 #include <png.h>
@@ -32,51 +34,6 @@ static int64_t image_bytes(int64_t w, int64_t h, int64_t c) {
     if (w < 1 || h < 1 || c < 1) return -1;
     if (w > IMAGE_MAX_BYTES / h || w * h > IMAGE_MAX_BYTES / c) return -1;
     return w * h * c;
-}
-
-/* ---------------------------------------------------------------- atomic files */
-
-/* The same recipe as checkpoints in io.c: a fresh temp file beside path (O_EXCL, so two
- * writers of one path never share it), fsync, rename, then fsync the directory. */
-static FILE *create_temp(const char *path, char **tmp) {
-    size_t size = strlen(path) + 64;
-    char *name = need(malloc(size));
-    int err = 0;
-    for (int k = 0; k < 100; k++) {
-        snprintf(name, size, "%s.tmp%ld-%d", path, (long)getpid(), k);
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0) {
-            err = errno;
-            if (err == EEXIST) continue;
-            break;
-        }
-        FILE *fp = fdopen(fd, "wb");
-        if (fp) {
-            *tmp = name;
-            return fp;
-        }
-        err = errno;
-        close(fd);
-        unlink(name);
-        break;
-    }
-    zoo_set_error("%s: cannot write: cannot create temporary file %s: %s", path, name, strerror(err));
-    free(name);
-    return NULL;
-}
-
-/* Makes the rename durable. Some file systems cannot sync a directory (EINVAL); the file
- * itself is synced already, so that is not an error. */
-static int sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = need(slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup("."));
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
-    if (fd < 0 || fsync(fd) != 0) err = errno;
-    if (fd >= 0) close(fd);
-    if (err && err != EINVAL)
-        zoo_set_error("%s: written, but syncing its directory %s failed: %s", path, dir, strerror(err));
-    free(dir);
-    return err && err != EINVAL ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- PNG writing */
@@ -138,40 +95,15 @@ int zoo_png_write(const char *path, int width, int height, int channels, const u
                       path, width, height, channels, pixels ? "these pixels" : "NULL pixels");
         return -1;
     }
-    char *tmp = NULL;
-    FILE *fp = create_temp(path, &tmp);
-    if (!fp) return -1;
-
+    zoo_atomic_file f;
+    if (zoo__atomic_begin(&f, path)) return -1;
     png_status status = {{0}, 0};
-    const char *step = "write";
     int err = 0;
     errno = 0; /* so png_on_error records this write's errno, not an older one */
-    if (png_encode(fp, width, height, channels, pixels, &status) != 0) err = status.errnum ? status.errnum : EIO;
-    if (!err && fflush(fp) != 0) err = errno;
-    if (!err && fsync(fileno(fp)) != 0) {
-        step = "sync";
-        err = errno;
-    }
-    if (fclose(fp) != 0 && !err) {
-        step = "close";
-        err = errno;
-    }
-    if (!err && rename(tmp, path) != 0) {
-        step = "rename";
-        err = errno;
-    }
-    if (err) {
-        if (status.message[0])
-            zoo_set_error("%s: cannot write: libpng failed on temporary file %s: %s (%s)", path, tmp,
-                          status.message, strerror(err));
-        else
-            zoo_set_error("%s: cannot write: could not %s temporary file %s: %s", path, step, tmp, strerror(err));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return sync_parent_dir(path);
+    if (png_encode(f.fp, width, height, channels, pixels, &status) != 0) err = status.errnum ? status.errnum : EIO;
+    char what[240];
+    snprintf(what, sizeof what, "libpng failed: %s", status.message);
+    return zoo__atomic_commit(&f, err, status.message[0] ? what : NULL);
 }
 
 /* ---------------------------------------------------------------- reading */

@@ -2,6 +2,8 @@
  * never leaves a half-written file at the path it saves to. */
 #include "io.h"
 
+#include "atomic.h"
+
 #include <cJSON.h>
 
 #include <errno.h>
@@ -155,34 +157,6 @@ static char *build_header(const zoo_named *tensors, int n, const zoo_kv *meta, i
     return header;
 }
 
-/* Opens a new file beside path for writing; its name goes to *tmp (the caller frees). */
-static FILE *create_temp(const char *path, char **tmp) {
-    size_t size = strlen(path) + 64;
-    char *name = need(malloc(size));
-    int err = 0;
-    for (int k = 0; k < 100; k++) {
-        snprintf(name, size, "%s.tmp%ld-%d", path, (long)getpid(), k);
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0) {
-            err = errno;
-            if (err == EEXIST) continue; /* another save of the same path is under way */
-            break;
-        }
-        FILE *fp = fdopen(fd, "wb");
-        if (fp) {
-            *tmp = name;
-            return fp;
-        }
-        err = errno;
-        close(fd);
-        unlink(name);
-        break;
-    }
-    zoo_set_error("%s: cannot save: cannot create temporary file %s: %s", path, name, strerror(err));
-    free(name);
-    return NULL;
-}
-
 /* Writes the length, header and data; 0, or errno of the failed write. */
 static int write_contents(FILE *fp, const char *header, size_t hlen, const zoo_named *tensors, int n) {
     unsigned char len_le[8];
@@ -203,54 +177,18 @@ static int write_contents(FILE *fp, const char *header, size_t hlen, const zoo_n
     return err;
 }
 
-/* Makes the rename durable. Some file systems cannot sync a directory (EINVAL); the file
- * itself is synced already, so that is not an error. */
-static int sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = need(slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup("."));
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
-    if (fd < 0 || fsync(fd) != 0) err = errno;
-    if (fd >= 0) close(fd);
-    if (err && err != EINVAL)
-        zoo_set_error("%s: saved, but syncing its directory %s failed: %s", path, dir, strerror(err));
-    free(dir);
-    return err && err != EINVAL ? -1 : 0;
-}
-
 int zoo_safetensors_save(const char *path, const zoo_named *tensors, int n, const zoo_kv *meta, int nmeta) {
     if (check_save_args(path, tensors, n, meta, nmeta)) return -1;
     size_t hlen;
     char *header = build_header(tensors, n, meta, nmeta, &hlen);
-    char *tmp = NULL;
-    FILE *fp = create_temp(path, &tmp);
-    if (!fp) {
+    zoo_atomic_file f;
+    if (zoo__atomic_begin(&f, path)) {
         free(header);
         return -1;
     }
-    const char *step = "write";
-    int err = write_contents(fp, header, hlen, tensors, n);
+    int err = write_contents(f.fp, header, hlen, tensors, n);
     free(header);
-    if (!err && fflush(fp) != 0) err = errno;
-    if (!err && fsync(fileno(fp)) != 0) {
-        step = "sync";
-        err = errno;
-    }
-    if (fclose(fp) != 0 && !err) {
-        step = "close";
-        err = errno;
-    }
-    if (!err && rename(tmp, path) != 0) {
-        step = "rename";
-        err = errno;
-    }
-    if (err) {
-        zoo_set_error("%s: cannot save: could not %s temporary file %s: %s", path, step, tmp, strerror(err));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return sync_parent_dir(path);
+    return zoo__atomic_commit(&f, err, NULL);
 }
 
 /* ---------------------------------------------------------------- reading */
