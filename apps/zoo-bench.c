@@ -92,6 +92,20 @@ int main(int argc, char **argv) {
             }
         }
     }
+    if (def->generate) { /* a generative model's inference: new samples per second */
+        zoo_rng r2 = zoo_rng_new(args.seed);
+        for (int64_t s = 0; s < 4; s++) {
+            double t0 = now_s();
+            zoo_scope_begin();
+            zoo_tensor *img = def->generate(m, ibs, &r2);
+            zoo_tensor_download(img, x);
+            zoo_scope_end();
+            if (s >= 1) {
+                t_infer += now_s() - t0;
+                images += ibs;
+            }
+        }
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("model: %s\n", def->name);

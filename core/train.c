@@ -327,8 +327,17 @@ static void jsonl_write(FILE *f, int64_t step, int64_t epoch, const char *extra_
     fflush(f);
 }
 
+/* mkdir -p */
 static int make_dir(const char *dir) {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) break; /* reported below */
+        *p = '/';
+    }
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
     zoo_set_error("cannot create output directory %s: %s", dir, strerror(errno));
     return -1;
 }

@@ -68,8 +68,8 @@ head -c 300 "$tmp/a/model.safetensors" > "$tmp/trunc.safetensors"
 expect 1 "zoo-eval on a truncated file" "$eval" mlp --checkpoint "$tmp/trunc.safetensors"
 
 # --hidden changes the network and eval rebuilds it from the checkpoint
-expect 0 "--hidden 64" "$train" mlp "${tiny[@]}" --epochs 1 --hidden 64 --out "$tmp/h"
-expect 0 "eval rebuilds --hidden 64" "$eval" mlp --checkpoint "$tmp/h/model.safetensors"
+expect 0 "--hidden 64" "$train" mlp "${tiny[@]}" --epochs 1 --hidden 64 --out "$tmp/h/nested/dir"
+expect 0 "eval rebuilds --hidden 64" "$eval" mlp --checkpoint "$tmp/h/nested/dir/model.safetensors"
 
 # resume: 2 epochs, then 2 more from the checkpoint == 4 epochs straight
 expect 0 "4 epochs straight" "$train" mlp "${tiny[@]}" --epochs 4 --out "$tmp/full"
