@@ -2,6 +2,10 @@
  * "key: value" lines that bench/compare.sh sets beside PyTorch's. */
 #include "cli.h"
 
+#ifdef ZOO_HAVE_VULKAN
+#include "../backends/vulkan/vulkan.h"
+#endif
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *usage = "usage: zoo-bench MODEL [options]\n\nmeasures training steps/s, inference images/s and "
-                           "peak memory on real data";
+static const char *usage = "usage: zoo-bench MODEL [options]\n       zoo-bench --devices\n\nmeasures training "
+                           "steps/s, inference images/s and peak memory on real data; --devices lists the Vulkan "
+                           "devices";
 
 static double now_s(void) {
     struct timespec ts;
@@ -29,7 +34,39 @@ static void fill_batch(const zoo_dataset *d, const int32_t *order, int64_t i, in
     }
 }
 
+/* zoo-bench --devices: the Vulkan devices and which one zoo would pick */
+static int list_devices(void) {
+#ifdef ZOO_HAVE_VULKAN
+    int n = zoo_vulkan_list_devices(stdout);
+    if (n < 0) {
+        fprintf(stderr, "zoo-bench: error: %s\n", zoo_last_error());
+        return 1;
+    }
+    if (n == 0) printf("no Vulkan devices (for a software one: apt-get install mesa-vulkan-drivers)\n");
+    return 0;
+#else
+    fprintf(stderr, "zoo-bench: this build of zoo has no Vulkan backend\n");
+    return 1;
+#endif
+}
+
+/* dispatches and submits so far, when the backend counts them */
+static bool vulkan_counts(uint64_t *dispatches, uint64_t *submits) {
+#ifdef ZOO_HAVE_VULKAN
+    zoo_vulkan_stats st;
+    if (zoo_vulkan_get_stats(zoo_backend_current(), &st) == 0) {
+        *dispatches = st.dispatches;
+        *submits = st.submits;
+        return true;
+    }
+#endif
+    (void)dispatches;
+    (void)submits;
+    return false;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--devices") == 0) return list_devices();
     const zoo_model_def *def = cli_model("zoo-bench", argc, argv, usage);
     cli c = {.prog = "zoo-bench"};
     char batch[32];
@@ -62,7 +99,9 @@ int main(int argc, char **argv) {
     zoo_rng_shuffle(&r, order, train.n);
 
     double t_train = 0;
+    uint64_t d0 = 0, s0 = 0, d1 = 0, s1 = 0;
     for (int64_t s = 0; s < steps + 20; s++) {
+        if (s == 20) vulkan_counts(&d0, &s0);
         fill_batch(&train, order, s, bs, x, y); /* host-side batching is not timed */
         double t0 = now_s();
         zoo_scope_begin();
@@ -73,6 +112,7 @@ int main(int argc, char **argv) {
         zoo_scope_end();
         if (s >= 20) t_train += now_s() - t0;
     }
+    bool counted = vulkan_counts(&d1, &s1);
 
     double t_infer = 0;
     int64_t infer_batches = 20, images = 0;
@@ -116,6 +156,10 @@ int main(int argc, char **argv) {
     printf("train_ms_per_step: %.3f\n", 1e3 * t_train / (double)steps);
     printf("train_samples_per_s: %.0f\n", (double)(steps * bs) / t_train);
     if (images) printf("infer_images_per_s: %.0f\n", (double)images / t_infer);
+    if (counted) {
+        printf("dispatches_per_step: %.1f\n", (double)(d1 - d0) / (double)steps);
+        printf("submits_per_step: %.1f\n", (double)(s1 - s0) / (double)steps);
+    }
     printf("peak_tensor_mb: %.1f\n", (double)zoo_peak_bytes() / (1 << 20));
     printf("peak_rss_mb: %.1f\n", (double)ru.ru_maxrss / 1024.0);
     free(x);
