@@ -368,6 +368,51 @@ TEST(whole_tensor_reductions) {
     free(v);
 }
 
+/* A convolution's weight gradient sums over every image and pixel: 128 images of
+ * 28x28 is more than one shader invocation may loop through on lavapipe, so the sum
+ * is split into partial products; it must still equal the CPU's up to rounding. */
+TEST(long_weight_gradient_sums_match_the_cpu) {
+    zoo_conv2d_geom g = {128, 2, 28, 28, 8, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1};
+    int64_t nx = (int64_t)g.n * g.cin * g.h * g.w, ny = (int64_t)g.n * g.cout * g.oh * g.ow;
+    int64_t nw = (int64_t)g.cout * g.cin * g.kh * g.kw;
+    float *x = random_floats(nx, 3), *dy = random_floats(ny, 4), *want = malloc((size_t)nw * 4);
+    float *got = malloc((size_t)nw * 4), *db_want = malloc((size_t)g.cout * 4), *db_got = malloc((size_t)g.cout * 4);
+    zoo_backend *cpu = zoo_backend_cpu_new(1);
+    zoo_tensor hx = {.shape = {4, {g.n, g.cin, g.h, g.w}}, .numel = nx, .data = x};
+    zoo_tensor hdy = {.shape = {4, {g.n, g.cout, g.oh, g.ow}}, .numel = ny, .data = dy};
+    zoo_tensor hdw = {.shape = {4, {g.cout, g.cin, g.kh, g.kw}}, .numel = nw, .data = want};
+    zoo_tensor hdb = {.shape = {1, {g.cout, 1, 1, 1}}, .numel = g.cout, .data = db_want};
+    cpu->iface.conv2d_backward_weight(cpu->ctx, &hx, &hdy, &hdw, &hdb, &g);
+
+    zoo_scope_begin();
+    zoo_tensor *vx = zoo_tensor_from_host(hx.shape, x), *vdy = zoo_tensor_from_host(hdy.shape, dy);
+    zoo_tensor *vdw = zoo_tensor_new(ZOO_F32, hdw.shape), *vdb = zoo_tensor_new(ZOO_F32, hdb.shape);
+    be()->iface.conv2d_backward_weight(be()->ctx, vx, vdy, vdw, vdb, &g);
+    zoo_tensor_download(vdw, got);
+    zoo_tensor_download(vdb, db_got);
+    zoo_scope_end();
+
+    double err = 0.0, ref = 0.0;
+    for (int64_t i = 0; i < nw; i++) {
+        err += (double)(got[i] - want[i]) * (got[i] - want[i]);
+        ref += (double)want[i] * want[i];
+    }
+    for (int64_t i = 0; i < g.cout; i++) {
+        err += (double)(db_got[i] - db_want[i]) * (db_got[i] - db_want[i]);
+        ref += (double)db_want[i] * db_want[i];
+    }
+    printf("    weight gradient over %d images of %dx%d: nmse %.1e against the CPU\n", g.n, g.h, g.w, err / ref);
+    CHECK(err / ref < 1e-10);
+    cpu->iface.shutdown(cpu->ctx);
+    free(cpu);
+    free(x);
+    free(dy);
+    free(want);
+    free(got);
+    free(db_want);
+    free(db_got);
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
@@ -397,6 +442,7 @@ int main(int argc, char **argv) {
     RUN(one_flush_is_one_submit);
     RUN(dispatch_past_the_group_limit);
     RUN(whole_tensor_reductions);
+    RUN(long_weight_gradient_sums_match_the_cpu);
 
     zoo_vulkan_stats s = stats();
     printf("%llu dispatches, %llu transfers, %llu barriers, %llu submits, %llu validation messages\n",

@@ -5,28 +5,11 @@
  * later users of those bytes behind the dispatches recorded here. */
 #include "vk_internal.h"
 
-#include <stdio.h>
-#include <stdlib.h>
+#include <stdint.h>
 
 /* column matrices of at most this many bytes: a batch of images goes through
  * im2col and gemm in chunks of images that fit */
 #define COLS_MAX_BYTES ((int64_t)32 << 20)
-
-static uint32_t u32(int64_t v) {
-    ZOO_ASSERT(v >= 0 && v <= INT32_MAX);
-    return (uint32_t)v;
-}
-
-/* bytes of scratch that stay valid until the matching vk_arena_reset */
-static vk_addr scratch(vk_ctx *c, int64_t floats) {
-    vk_addr a = vk_arena_alloc(c, (size_t)floats * 4);
-    if (!a) {
-        fprintf(stderr, "zoo: error: out of Vulkan memory for %lld MiB of convolution scratch\n",
-                (long long)((floats * 4) >> 20));
-        exit(1);
-    }
-    return a;
-}
 
 static vk_arg arg(vk_addr a, int64_t floats, bool write) { return (vk_arg){a, (VkDeviceSize)floats * 4, write}; }
 
@@ -62,7 +45,7 @@ static void im2col(vk_ctx *c, const zoo_tensor *x, vk_addr cols, int64_t b0, int
     struct {
         zoo_conv2d_geom g;
         uint32_t b0, count;
-    } push = {*g, u32(b0), u32(count)};
+    } push = {*g, vk_u32(b0), vk_u32(count)};
     vk_arg args[2] = {vk_in(x), arg(cols, count, true)};
     vk_dispatch_threads(c, VK_SH_IM2COL, args, 2, &push, sizeof push, (uint64_t)count);
 }
@@ -75,7 +58,7 @@ void vk_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_te
     int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow, per = chunk_images(g);
     bool pointwise = is_pointwise(g);
     size_t mark = vk_arena_mark(c);
-    vk_addr cols = pointwise ? 0 : scratch(c, per * K * P);
+    vk_addr cols = pointwise ? 0 : vk_arena_scratch(c, per * K * P);
     for (int64_t b0 = 0; b0 < g->n; b0 += per) {
         int64_t nb = g->n - b0 < per ? g->n - b0 : per;
         if (!pointwise) im2col(c, x, cols, b0, nb, g);
@@ -113,7 +96,7 @@ void vk_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor 
         return;
     }
     size_t mark = vk_arena_mark(c);
-    vk_addr cols = scratch(c, per * K * P);
+    vk_addr cols = vk_arena_scratch(c, per * K * P);
     for (int64_t b0 = 0; b0 < g->n; b0 += per) {
         int64_t nb = g->n - b0 < per ? g->n - b0 : per;
         a.c = arg(cols, nb * K * P, true);
@@ -123,7 +106,7 @@ void vk_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor 
         struct {
             zoo_conv2d_geom g;
             uint32_t b0, count, has_bias;
-        } push = {*g, u32(b0), u32(nb * g->cin * HW), bias != NULL};
+        } push = {*g, vk_u32(b0), vk_u32(nb * g->cin * HW), bias != NULL};
         vk_arg args[3] = {arg(cols, nb * K * P, false), bias ? vk_in(bias) : vk_in(dx), vk_out(dx)};
         vk_dispatch_threads(c, VK_SH_COL2IM, args, 3, &push, sizeof push, (uint64_t)push.count);
     }
@@ -141,7 +124,7 @@ void vk_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor 
     if (!dw) return;
     bool pointwise = is_pointwise(g);
     size_t mark = vk_arena_mark(c);
-    vk_addr cols = pointwise ? 0 : scratch(c, per * K * P);
+    vk_addr cols = pointwise ? 0 : vk_arena_scratch(c, per * K * P);
     for (int64_t b0 = 0; b0 < g->n; b0 += per) {
         int64_t nb = g->n - b0 < per ? g->n - b0 : per;
         if (!pointwise) im2col(c, x, cols, b0, nb, g);
@@ -168,7 +151,7 @@ typedef struct pool_push {
 void vk_pool2d(void *ctx, zoo_pool_op op, const zoo_tensor *x, zoo_tensor *y, zoo_tensor *idx,
                const zoo_conv2d_geom *g) {
     bool is_max = op == ZOO_POOL_MAX;
-    pool_push push = {*g, u32(y->numel), is_max};
+    pool_push push = {*g, vk_u32(y->numel), is_max};
     /* AVG has no idx: y stands in for the unused binding */
     vk_arg args[3] = {vk_in(x), vk_out(y), is_max ? vk_out(idx) : vk_out(y)};
     vk_dispatch_threads(ctx, VK_SH_POOL2D, args, 3, &push, sizeof push, (uint64_t)y->numel);
@@ -177,7 +160,7 @@ void vk_pool2d(void *ctx, zoo_pool_op op, const zoo_tensor *x, zoo_tensor *y, zo
 void vk_pool2d_backward(void *ctx, zoo_pool_op op, const zoo_tensor *dy, const zoo_tensor *idx, zoo_tensor *dx,
                         const zoo_conv2d_geom *g) {
     bool is_max = op == ZOO_POOL_MAX;
-    pool_push push = {*g, u32(dx->numel), is_max};
+    pool_push push = {*g, vk_u32(dx->numel), is_max};
     vk_arg args[3] = {vk_in(dy), is_max ? vk_in(idx) : vk_in(dy), vk_out(dx)};
     vk_dispatch_threads(ctx, VK_SH_POOL2D_BACKWARD, args, 3, &push, sizeof push, (uint64_t)dx->numel);
 }
@@ -210,7 +193,7 @@ void vk_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const
     struct {
         uint32_t n, c, inner, training, has_running;
         float momentum, eps;
-    } stats = {u32(n), u32(ch), u32(inner), p->training != 0, running, p->momentum, p->eps};
+    } stats = {vk_u32(n), vk_u32(ch), vk_u32(inner), p->training != 0, running, p->momentum, p->eps};
     /* without running statistics save_mean and save_invstd stand in for their bindings */
     vk_arg sargs[5] = {vk_in(x), vk_out(running ? running_mean : save_mean),
                        vk_out(running ? running_var : save_invstd), vk_out(save_mean), vk_out(save_invstd)};
@@ -218,7 +201,7 @@ void vk_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const
 
     struct {
         uint32_t count, c, inner, has_gamma, has_beta;
-    } apply = {u32(x->numel), u32(ch), u32(inner), gamma != NULL, beta != NULL};
+    } apply = {vk_u32(x->numel), vk_u32(ch), vk_u32(inner), gamma != NULL, beta != NULL};
     vk_arg aargs[6] = {vk_in(x), vk_in(gamma ? gamma : x), vk_in(beta ? beta : x), vk_in(save_mean),
                        vk_in(save_invstd), vk_out(y)};
     vk_dispatch_threads(c, VK_SH_BATCHNORM_APPLY, aargs, 6, &apply, sizeof apply, (uint64_t)x->numel);
@@ -231,17 +214,17 @@ void vk_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy,
     int64_t n, ch, inner;
     bn_dims(x, &n, &ch, &inner);
     size_t mark = vk_arena_mark(c);
-    vk_addr sums = scratch(c, 2 * ch); /* (sum dy, sum dy (x - mean)) per channel */
+    vk_addr sums = vk_arena_scratch(c, 2 * ch); /* (sum dy, sum dy (x - mean)) per channel */
     struct {
         uint32_t n, c, inner, has_dgamma, has_dbeta;
-    } stats = {u32(n), u32(ch), u32(inner), dgamma != NULL, dbeta != NULL};
+    } stats = {vk_u32(n), vk_u32(ch), vk_u32(inner), dgamma != NULL, dbeta != NULL};
     vk_arg sargs[7] = {vk_in(x),        vk_in(dy), vk_in(save_mean), vk_in(save_invstd), arg(sums, 2 * ch, true),
                        dgamma ? vk_out(dgamma) : arg(sums, 2 * ch, true), dbeta ? vk_out(dbeta) : arg(sums, 2 * ch, true)};
     per_channel(c, VK_SH_BATCHNORM_BACKWARD_STATS, sargs, 7, &stats, sizeof stats, ch, n * inner, 1);
     if (dx) {
         struct {
             uint32_t count, c, inner, m, training, has_gamma;
-        } push = {u32(x->numel), u32(ch), u32(inner), u32(n * inner), p->training != 0, gamma != NULL};
+        } push = {vk_u32(x->numel), vk_u32(ch), vk_u32(inner), vk_u32(n * inner), p->training != 0, gamma != NULL};
         vk_arg args[7] = {vk_in(x),           vk_in(dy), vk_in(gamma ? gamma : x), vk_in(save_mean),
                           vk_in(save_invstd), arg(sums, 2 * ch, false), vk_out(dx)};
         vk_dispatch_threads(c, VK_SH_BATCHNORM_BACKWARD_DX, args, 7, &push, sizeof push, (uint64_t)x->numel);

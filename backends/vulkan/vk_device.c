@@ -1,6 +1,11 @@
 /* Vulkan instance and device: driver loading, the validation layer when asked for,
  * device choice (discrete > integrated > virtual > CPU, or ZOO_VULKAN_DEVICE) and the
- * listing the apps print. Nothing here records commands or allocates tensors. */
+ * listing the apps print. Nothing here records commands or allocates tensors.
+ *
+ * The instance is made once per process and kept: backends come and go (tests switch
+ * often) while loading the drivers costs a good part of a second, and a driver
+ * unloaded mid-process takes with it the globals that point at its own allocations,
+ * which leak checkers then report. Devices are made and destroyed per backend. */
 #include "vk_internal.h"
 
 #include <stdio.h>
@@ -49,15 +54,22 @@ void vk__check(VkResult r, const char *call, const char *file, int line) {
 
 /* ---------------------------------------------------------------- validation */
 
+static struct {
+    VkInstance instance; /* VK_NULL_HANDLE until the first successful creation */
+    VkDebugUtilsMessengerEXT messenger;
+    bool validate; /* ZOO_VULKAN_VALIDATE=1 when the instance was made */
+    uint64_t messages;
+} process;
+
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
                                                  VkDebugUtilsMessageTypeFlagsEXT types,
                                                  const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
     (void)types;
-    vk_ctx *c = user;
-    c->stats.validation_messages++;
+    (void)user;
+    process.messages++;
     const char *level = severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? "error" : "warning";
     fprintf(stderr, "zoo: Vulkan validation %s: %s\n", level, data->pMessage ? data->pMessage : "(no text)");
-    if (c->validation_fatal) {
+    if (process.validate) {
         /* a test run: the first message fails it, before the bad command does harm */
         fprintf(stderr, "zoo: error: stopping at the first validation message (ZOO_VULKAN_VALIDATE=1)\n");
         fflush(stdout);
@@ -67,15 +79,16 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
     return VK_FALSE;
 }
 
-static VkDebugUtilsMessengerCreateInfoEXT messenger_info(vk_ctx *c) {
+uint64_t vk_validation_messages(void) { return process.messages; }
+
+static VkDebugUtilsMessengerCreateInfoEXT messenger_info(void) {
     return (VkDebugUtilsMessengerCreateInfoEXT){
         .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
         .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
         /* not GENERAL: that is the loader narrating, e.g. the driver search that
-           create_instance already turns into one clear error */
+           process_instance already turns into one clear error */
         .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
         .pfnUserCallback = on_message,
-        .pUserData = c,
     };
 }
 
@@ -103,9 +116,15 @@ static bool has_layer(const char *name) {
     return found;
 }
 
-/* c == NULL: a bare instance for listing devices (no messenger, no validation) */
-static bool create_instance(vk_ctx *c, VkInstance *out) {
-    bool validate = c && c->validation_fatal;
+/* the process's instance, made on the first call (false with the error set when no
+ * driver loads; the next call tries again) */
+static bool process_instance(VkInstance *out) {
+    if (process.instance) {
+        *out = process.instance;
+        return true;
+    }
+    const char *env = getenv("ZOO_VULKAN_VALIDATE");
+    bool validate = env && strcmp(env, "1") == 0;
     if (validate && !has_layer(VALIDATION_LAYER)) {
         zoo_set_error("ZOO_VULKAN_VALIDATE=1 needs the Khronos validation layer, which is not installed "
                       "(apt-get install vulkan-validationlayers)");
@@ -113,7 +132,7 @@ static bool create_instance(vk_ctx *c, VkInstance *out) {
     }
     const char *exts[4], *layers[1];
     uint32_t next = 0, nlayers = 0;
-    bool debug_utils = c && has_extension(NULL, VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+    bool debug_utils = has_extension(NULL, VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
     if (debug_utils) exts[next++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
     VkInstanceCreateFlags flags = 0;
     /* lists devices that are not fully conformant, such as MoltenVK on macOS */
@@ -131,7 +150,7 @@ static bool create_instance(vk_ctx *c, VkInstance *out) {
     const void *chain = NULL;
     if (debug_utils) {
         /* chained here too, so messages from instance creation itself are seen */
-        mi = messenger_info(c);
+        mi = messenger_info();
         chain = &mi;
     }
     if (validate) {
@@ -161,7 +180,8 @@ static bool create_instance(vk_ctx *c, VkInstance *out) {
         .enabledExtensionCount = next,
         .ppEnabledExtensionNames = exts,
     };
-    VkResult r = vkCreateInstance(&ci, NULL, out);
+    VkInstance inst;
+    VkResult r = vkCreateInstance(&ci, NULL, &inst);
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER) {
         zoo_set_error("no Vulkan device found: no Vulkan driver could be loaded (vkCreateInstance returned "
                       "VK_ERROR_INCOMPATIBLE_DRIVER); " SOFTWARE_HINT);
@@ -173,23 +193,14 @@ static bool create_instance(vk_ctx *c, VkInstance *out) {
     }
     if (debug_utils) {
         PFN_vkCreateDebugUtilsMessengerEXT create =
-            (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(*out, "vkCreateDebugUtilsMessengerEXT");
-        if (create) VK_CHECK(create(*out, &mi, NULL, &c->messenger));
+            (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(inst, "vkCreateDebugUtilsMessengerEXT");
+        if (create) VK_CHECK(create(inst, &mi, NULL, &process.messenger));
     }
+    process.instance = *out = inst;
+    process.validate = validate;
     return true;
 }
 
-static void destroy_instance(vk_ctx *c) {
-    if (!c->instance) return;
-    if (c->messenger) {
-        PFN_vkDestroyDebugUtilsMessengerEXT destroy =
-            (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(c->instance, "vkDestroyDebugUtilsMessengerEXT");
-        if (destroy) destroy(c->instance, c->messenger, NULL);
-        c->messenger = VK_NULL_HANDLE;
-    }
-    vkDestroyInstance(c->instance, NULL);
-    c->instance = VK_NULL_HANDLE;
-}
 
 /* ---------------------------------------------------------------- device choice */
 
@@ -295,13 +306,10 @@ static uint64_t device_memory_bytes(VkPhysicalDevice pd) {
 
 int zoo_vulkan_list_devices(FILE *out) {
     VkInstance inst;
-    if (!create_instance(NULL, &inst)) return -1;
+    if (!process_instance(&inst)) return -1;
     VkPhysicalDevice *pds;
     uint32_t n;
-    if (!enumerate(inst, &pds, &n)) {
-        vkDestroyInstance(inst, NULL);
-        return -1;
-    }
+    if (!enumerate(inst, &pds, &n)) return -1;
     int pick = requested_device();
     if (pick < 0 || pick >= (int)n) pick = pick_default(pds, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -314,7 +322,6 @@ int zoo_vulkan_list_devices(FILE *out) {
     }
     if (n == 0) fprintf(out, "no Vulkan devices; " SOFTWARE_HINT "\n");
     free(pds);
-    vkDestroyInstance(inst, NULL);
     return (int)n;
 }
 
@@ -362,7 +369,6 @@ static bool choose_device(vk_ctx *c) {
     c->queue_family = (uint32_t)compute_family(c->phys);
     vkGetPhysicalDeviceProperties(c->phys, &c->props);
     vkGetPhysicalDeviceMemoryProperties(c->phys, &c->mem_props);
-    snprintf(c->name, sizeof c->name, "vulkan (%s)", c->props.deviceName);
     bool llvmpipe = c->props.vendorID == VK_VENDOR_ID_MESA && c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     c->loop_budget = llvmpipe ? 65535 : 0;
     return true;
@@ -391,9 +397,7 @@ static bool device_has_extension(VkPhysicalDevice pd, const char *name) {
 }
 
 bool vk_device_init(vk_ctx *c) {
-    const char *v = getenv("ZOO_VULKAN_VALIDATE");
-    c->validation_fatal = v && strcmp(v, "1") == 0;
-    if (!create_instance(c, &c->instance)) return false;
+    if (!process_instance(&c->instance)) return false;
     if (!choose_device(c)) return false;
     float priority = 1.0f;
     VkDeviceQueueCreateInfo qi = {
@@ -425,5 +429,4 @@ bool vk_device_init(vk_ctx *c) {
 void vk_device_destroy(vk_ctx *c) {
     if (c->device) vkDestroyDevice(c->device, NULL);
     c->device = VK_NULL_HANDLE;
-    destroy_instance(c);
 }

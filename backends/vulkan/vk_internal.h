@@ -40,6 +40,12 @@ static inline int vk_addr_chunk(vk_addr a) {
 static inline uint64_t vk_addr_offset(vk_addr a) { return a & ((UINT64_C(1) << VK_ADDR_CHUNK_SHIFT) - 1); }
 static inline vk_addr vk_addr_of(const zoo_tensor *t) { return (vk_addr)(uintptr_t)t->data; }
 
+/* a count or index for a shader, which works in 32-bit uints */
+static inline uint32_t vk_u32(int64_t v) {
+    ZOO_ASSERT(v >= 0 && v <= INT32_MAX);
+    return (uint32_t)v;
+}
+
 /* ---------------------------------------------------------------- memory */
 
 /* One VkBuffer with its memory. Device chunks hold tensors; the staging chunk is host
@@ -118,23 +124,23 @@ typedef enum vk_shader {
 typedef struct vk_pipeline {
     VkPipeline pipeline;
     int bindings;
-    uint32_t local[3]; /* workgroup size, given to the shader as specialization constants */
+    /* specialization constants: the workgroup size (ids 0, 1; z stays 1) and, for gemm,
+       the rows and columns of C each invocation computes (ids 2, 3) */
+    uint32_t local[3];
+    uint32_t tile[2];
 } vk_pipeline;
 
 /* ---------------------------------------------------------------- the context */
 
 typedef struct vk_ctx {
     /* device (vk_device.c) */
-    VkInstance instance;
-    VkDebugUtilsMessengerEXT messenger;
-    bool validation_fatal; /* ZOO_VULKAN_VALIDATE=1 */
+    VkInstance instance; /* the process's, never destroyed (vk_device.c says why) */
     VkPhysicalDevice phys;
     VkPhysicalDeviceProperties props;
     VkPhysicalDeviceMemoryProperties mem_props;
     VkDevice device;
     VkQueue queue;
     uint32_t queue_family;
-    char name[300];
     /* lavapipe ends a shader invocation after this many loop iterations in all (Mesa's
        LP_MAX_TGSI_LOOP_ITERATIONS, shared by every loop of the shader), silently
        leaving its results short; 0 on devices without such a limit */
@@ -177,10 +183,13 @@ typedef struct vk_ctx {
 
 /* ---------------------------------------------------------------- vk_device.c */
 
-/* Creates instance (with validation when asked), picks the device, creates it and its
- * queue. false with zoo_last_error() on failure; vk_device_destroy cleans up either way. */
+/* Makes the process's instance if there is none yet (with validation when asked),
+ * picks the device, creates it and its queue. false with zoo_last_error() on failure;
+ * vk_device_destroy cleans up either way. */
 bool vk_device_init(vk_ctx *c);
 void vk_device_destroy(vk_ctx *c);
+/* messages the validation layer has sent this process */
+uint64_t vk_validation_messages(void);
 
 /* exits with a clear message when one invocation would loop `iterations` times on a
  * device with a loop budget (see vk_ctx.loop_budget), rather than compute wrong numbers */
@@ -193,6 +202,9 @@ void vk_memory_destroy(vk_ctx *c);
 vk_addr vk_alloc(vk_ctx *c, size_t bytes);         /* 0 when out of device memory */
 void vk_free(vk_ctx *c, vk_addr a);
 vk_addr vk_arena_alloc(vk_ctx *c, size_t bytes);   /* 0 when out of device memory */
+/* a kernel's temporary floats, valid until it resets the arena to its mark; exits
+ * with a message when the device is out of memory */
+vk_addr vk_arena_scratch(vk_ctx *c, int64_t floats);
 size_t vk_arena_mark(vk_ctx *c);
 void vk_arena_reset(vk_ctx *c, size_t mark);
 /* a staging region of `bytes` (at most vk_staging_capacity), flushing and waiting

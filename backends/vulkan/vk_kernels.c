@@ -22,24 +22,16 @@ _Static_assert(sizeof(void *) == 8, "tensor handles hold 64-bit device addresses
 
 static size_t tensor_bytes(const zoo_tensor *t) { return (size_t)t->numel * 4; }
 
-/* shaders index with 32-bit uints */
-static uint32_t u32(int64_t v) {
-    ZOO_ASSERT(v >= 0 && v <= INT32_MAX);
-    return (uint32_t)v;
-}
-
+/* (the shaders index a tensor's elements with 32-bit uints) */
 vk_arg vk_in(const zoo_tensor *t) {
-    u32(t->numel);
+    vk_u32(t->numel);
     return (vk_arg){vk_addr_of(t), tensor_bytes(t), false};
 }
 
 vk_arg vk_out(const zoo_tensor *t) {
-    u32(t->numel);
+    vk_u32(t->numel);
     return (vk_arg){vk_addr_of(t), tensor_bytes(t), true};
 }
-
-static vk_arg in(const zoo_tensor *t) { return vk_in(t); }
-static vk_arg out(const zoo_tensor *t) { return vk_out(t); }
 
 /* t's dims right-aligned into 4, leading 1s */
 static void dims4(const zoo_tensor *t, int64_t d[4]) {
@@ -136,52 +128,74 @@ static void mat_dims(const zoo_tensor *t, int64_t *batch, int64_t *rows, int64_t
 /* a gemm.comp invocation loops about this often per 16-wide step along K (measured
  * on lavapipe, whose loop budget it counts against) */
 #define GEMM_LOOPS_PER_STEP 12
-/* K steps one invocation takes at most when summing over batches; longer sums are
- * split into dispatches that accumulate (beta 1) */
+/* K steps one invocation takes at most when summing over batches */
 #define GEMM_MAX_SUM_STEPS 4096
+/* a batch sum is split into partial products until there are about this many
+ * workgroups, so that a small C summed over many batches still fills the device */
+#define GEMM_SUM_MIN_GROUPS 128
 
-static void gemm_dispatch(vk_ctx *c, const vk_gemm_args *g);
+typedef struct gemm_push {
+    uint32_t m, n, k, ta, tb, stride_a, stride_b, stride_c, off_a, off_b, off_c, sum_batches, sum_end;
+    float alpha, beta;
+} gemm_push;
+
+/* `outputs` matrices of C, output g summing batches g*per .. of the product */
+static void gemm_dispatch(vk_ctx *c, const vk_gemm_args *g, vk_arg dst, int64_t off_c, int64_t stride_c,
+                          int64_t outputs, int64_t per, int64_t end, float alpha, float beta) {
+    const vk_pipeline *p = vk_pipeline_get(c, VK_SH_GEMM);
+    uint64_t tile_m = p->local[1] * p->tile[0], tile_n = p->local[0] * p->tile[1];
+    uint64_t gx = ((uint64_t)g->n + tile_n - 1) / tile_n, gy = ((uint64_t)g->m + tile_m - 1) / tile_m;
+    const uint32_t *max = c->props.limits.maxComputeWorkGroupCount;
+    ZOO_ASSERT(gx <= max[0] && gy <= max[1]);
+    vk_arg args[3] = {g->a, g->b, dst};
+    /* outputs past the grid's z limit go in further dispatches */
+    for (int64_t base = 0; base < outputs; base += max[2]) {
+        int64_t nz = outputs - base < max[2] ? outputs - base : max[2];
+        gemm_push push = {vk_u32(g->m),      vk_u32(g->n),      vk_u32(g->k),      g->ta,
+                          g->tb,          vk_u32(g->stride_a), vk_u32(g->stride_b), vk_u32(stride_c),
+                          vk_u32(g->off_a + base * per * g->stride_a), vk_u32(g->off_b + base * per * g->stride_b),
+                          vk_u32(off_c + base * stride_c), vk_u32(per), vk_u32(end - base * per), alpha, beta};
+        vk_dispatch(c, VK_SH_GEMM, args, 3, &push, sizeof push, (uint32_t)gx, (uint32_t)gy, (uint32_t)nz);
+    }
+}
 
 void vk_gemm_run(vk_ctx *c, const vk_gemm_args *g) {
     int64_t steps = (g->k + 15) / 16;
     vk_check_loops(c, (uint64_t)(steps * GEMM_LOOPS_PER_STEP), "a matrix product");
-    int64_t per = g->sum_batches > 1 ? GEMM_MAX_SUM_STEPS / steps : 0;
-    if (g->sum_batches <= 1 || per >= g->sum_batches) {
-        gemm_dispatch(c, g);
+    if (g->sum_batches <= 1) {
+        gemm_dispatch(c, g, g->c, g->off_c, g->stride_c, g->batch, 1, g->batch, g->alpha, g->beta);
         return;
     }
-    if (per < 1) per = 1;
-    for (int64_t z = 0; z < g->sum_batches; z += per) {
-        vk_gemm_args piece = *g;
-        piece.sum_batches = g->sum_batches - z < per ? g->sum_batches - z : per;
-        piece.off_a = g->off_a + z * g->stride_a;
-        piece.off_b = g->off_b + z * g->stride_b;
-        if (z > 0) piece.beta = 1.0f;
-        gemm_dispatch(c, &piece);
-    }
-}
-
-static void gemm_dispatch(vk_ctx *c, const vk_gemm_args *g) {
+    /* a batch sum: partial sums over runs of `per` batches, then their sum in order */
+    ZOO_ASSERT(g->batch == 1 && g->off_c == 0 && g->alpha == 1.0f && (g->beta == 0.0f || g->beta == 1.0f));
     const vk_pipeline *p = vk_pipeline_get(c, VK_SH_GEMM);
-    uint64_t tile_m = p->local[1] * 4, tile_n = p->local[0] * 4; /* TM = TN = 4 in gemm.comp */
-    uint64_t gx = ((uint64_t)g->n + tile_n - 1) / tile_n, gy = ((uint64_t)g->m + tile_m - 1) / tile_m;
-    const uint32_t *max = c->props.limits.maxComputeWorkGroupCount;
-    ZOO_ASSERT(gx <= max[0] && gy <= max[1] && (g->sum_batches <= 1 || g->batch == 1));
-    struct {
-        uint32_t m, n, k, ta, tb, stride_a, stride_b, stride_c, off_a, off_b, off_c, sum_batches;
-        float alpha, beta;
-    } push = {u32(g->m),        u32(g->n),        u32(g->k),        g->ta,     g->tb,
-              u32(g->stride_a), u32(g->stride_b), u32(g->stride_c), 0,         0,
-              0,                g->sum_batches > 1 ? u32(g->sum_batches) : 1,   g->alpha, g->beta};
-    vk_arg args[3] = {g->a, g->b, g->c};
-    /* batches past the grid's z limit go in further dispatches */
-    for (int64_t base = 0; base < g->batch; base += max[2]) {
-        int64_t nb = g->batch - base < max[2] ? g->batch - base : max[2];
-        push.off_a = u32(g->off_a + base * g->stride_a);
-        push.off_b = u32(g->off_b + base * g->stride_b);
-        push.off_c = u32(g->off_c + base * g->stride_c);
-        vk_dispatch(c, VK_SH_GEMM, args, 3, &push, sizeof push, (uint32_t)gx, (uint32_t)gy, (uint32_t)nb);
+    int64_t tiles = ((g->n + p->local[0] * p->tile[1] - 1) / (p->local[0] * p->tile[1])) *
+                    ((g->m + p->local[1] * p->tile[0] - 1) / (p->local[1] * p->tile[0]));
+    int64_t parts = (GEMM_SUM_MIN_GROUPS + tiles - 1) / tiles;
+    int64_t per = (g->sum_batches + parts - 1) / parts;
+    if (per * steps > GEMM_MAX_SUM_STEPS) per = GEMM_MAX_SUM_STEPS / steps > 0 ? GEMM_MAX_SUM_STEPS / steps : 1;
+    parts = (g->sum_batches + per - 1) / per;
+    if (parts == 1) {
+        gemm_dispatch(c, g, g->c, g->off_c, 0, 1, per, g->sum_batches, 1.0f, g->beta);
+        return;
     }
+    size_t mark = vk_arena_mark(c);
+    int64_t mn = g->m * g->n;
+    vk_addr partial = vk_arena_scratch(c, parts * mn);
+    gemm_dispatch(c, g, (vk_arg){partial, (VkDeviceSize)(parts * mn) * 4, true}, 0, mn, parts, per,
+                  g->sum_batches, 1.0f, 0.0f);
+    /* C (+)= the partials summed over their first axis, in order (reduce.comp) */
+    zoo_tensor pt = {.shape = {2, {parts, mn, 1, 1}}, .numel = parts * mn, .data = (void *)(uintptr_t)partial};
+    zoo_tensor ct = {.shape = {2, {1, mn, 1, 1}}, .numel = mn, .data = (void *)(uintptr_t)g->c.addr};
+    if (g->beta == 0.0f) {
+        vk_reduce(c, ZOO_REDUCE_SUM, &pt, &ct);
+    } else {
+        zoo_tensor st = ct;
+        st.data = (void *)(uintptr_t)vk_arena_scratch(c, mn);
+        vk_reduce(c, ZOO_REDUCE_SUM, &pt, &st);
+        vk_binary(c, ZOO_BINARY_ADD, &ct, &st, &ct);
+    }
+    vk_arena_reset(c, mark);
 }
 
 static void vk_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *cm, bool ta, bool tb,
@@ -192,7 +206,7 @@ static void vk_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_ten
     mat_dims(cm, &batch, &cr, &cc);
     int64_t m = ta ? ac : ar, k = ta ? ar : ac, n = tb ? br : bc;
     vk_gemm_args g = {
-        .a = in(a), .b = in(b), .c = out(cm),
+        .a = vk_in(a), .b = vk_in(b), .c = vk_out(cm),
         .m = m, .n = n, .k = k, .ta = ta, .tb = tb, .batch = batch,
         .stride_a = ba == 1 ? 0 : m * k, .stride_b = bb == 1 ? 0 : k * n, .stride_c = m * n,
         .alpha = alpha, .beta = beta,
@@ -213,16 +227,16 @@ static void vk_unary(void *ctx, zoo_unary_op op, const zoo_tensor *x, zoo_tensor
         if (x->data != y->data) vk_copy(c, vk_addr_of(x), vk_addr_of(y), tensor_bytes(x), false);
         return;
     }
-    unary_push push = {u32(x->numel), op, a, b};
-    vk_arg args[2] = {in(x), out(y)};
+    unary_push push = {vk_u32(x->numel), op, a, b};
+    vk_arg args[2] = {vk_in(x), vk_out(y)};
     vk_dispatch_threads(c, VK_SH_UNARY, args, 2, &push, sizeof push, x->numel);
 }
 
 static void vk_unary_backward(void *ctx, zoo_unary_op op, const zoo_tensor *x, const zoo_tensor *y,
                               const zoo_tensor *dy, zoo_tensor *dx, float a, float b) {
-    unary_push push = {u32(x->numel), op, a, b};
+    unary_push push = {vk_u32(x->numel), op, a, b};
     /* no y: x stands in for the binding, which the ops that read y never lack */
-    vk_arg args[4] = {in(x), in(y ? y : x), in(dy), out(dx)};
+    vk_arg args[4] = {vk_in(x), vk_in(y ? y : x), vk_in(dy), vk_out(dx)};
     vk_dispatch_threads(ctx, VK_SH_UNARY_BACKWARD, args, 4, &push, sizeof push, x->numel);
 }
 
@@ -239,7 +253,7 @@ static uint32_t operand_mode(const zoo_tensor *t, const int64_t od[4], int64_t n
     if (trailing) return 1;
     int64_t stride = 1;
     for (int i = 3; i >= 0; i--) {
-        s[i] = d[i] == 1 && od[i] != 1 ? 0 : u32(stride);
+        s[i] = d[i] == 1 && od[i] != 1 ? 0 : vk_u32(stride);
         stride *= d[i];
     }
     return 2;
@@ -252,9 +266,9 @@ void vk_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tenso
     uint32_t ma = operand_mode(a, od, o->numel, sa), mb = operand_mode(b, od, o->numel, sb);
     struct {
         uint32_t n, op, mode_a, mode_b, len_a, len_b, d1, d2, d3, sa[4], sb[4];
-    } push = {u32(o->numel), op, ma, mb, u32(a->numel), u32(b->numel), u32(od[1]), u32(od[2]), u32(od[3]),
+    } push = {vk_u32(o->numel), op, ma, mb, vk_u32(a->numel), vk_u32(b->numel), vk_u32(od[1]), vk_u32(od[2]), vk_u32(od[3]),
               {sa[0], sa[1], sa[2], sa[3]}, {sb[0], sb[1], sb[2], sb[3]}};
-    vk_arg args[3] = {in(a), in(b), out(o)};
+    vk_arg args[3] = {vk_in(a), vk_in(b), vk_out(o)};
     vk_dispatch_threads(ctx, VK_SH_BINARY, args, 3, &push, sizeof push, o->numel);
 }
 
@@ -277,8 +291,8 @@ static void argmax(vk_ctx *c, const zoo_tensor *x, zoo_tensor *o, const int64_t 
     for (int i = axis + 1; i < 4; i++) inner *= d[i];
     struct {
         uint32_t n_out, len, inner;
-    } push = {u32(o->numel), u32(d[axis]), u32(inner)};
-    vk_arg args[2] = {in(x), out(o)};
+    } push = {vk_u32(o->numel), vk_u32(d[axis]), vk_u32(inner)};
+    vk_arg args[2] = {vk_in(x), vk_out(o)};
     if (d[axis] < REDUCE_WG_MIN_LEN) {
         vk_dispatch_threads(c, VK_SH_ARGMAX, args, 2, &push, sizeof push, o->numel);
         return;
@@ -302,13 +316,13 @@ void vk_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *o) 
     struct {
         uint32_t d[4], od[4], n_out, op, last_only;
         float inv;
-    } push = {{u32(d[0]), u32(d[1]), u32(d[2]), u32(d[3])},
-              {u32(od[0]), u32(od[1]), u32(od[2]), u32(od[3])},
-              u32(o->numel),
+    } push = {{vk_u32(d[0]), vk_u32(d[1]), vk_u32(d[2]), vk_u32(d[3])},
+              {vk_u32(od[0]), vk_u32(od[1]), vk_u32(od[2]), vk_u32(od[3])},
+              vk_u32(o->numel),
               op,
               last_only,
               (float)o->numel / (float)x->numel};
-    vk_arg args[2] = {in(x), out(o)};
+    vk_arg args[2] = {vk_in(x), vk_out(o)};
     int64_t len = x->numel / o->numel;
     if (len < REDUCE_WG_MIN_LEN) {
         vk_dispatch_threads(c, VK_SH_REDUCE, args, 2, &push, sizeof push, o->numel);
@@ -327,8 +341,8 @@ static void vk_softmax(void *ctx, const zoo_tensor *x, zoo_tensor *y, bool log) 
     int64_t cols = last_dim(x), rows = x->numel / cols;
     struct {
         uint32_t rows, cols, log;
-    } push = {u32(rows), u32(cols), log};
-    vk_arg args[2] = {in(x), out(y)};
+    } push = {vk_u32(rows), vk_u32(cols), log};
+    vk_arg args[2] = {vk_in(x), vk_out(y)};
     vk_check_loops(ctx, 3 * (uint64_t)cols, "softmax");
     vk_dispatch_threads(ctx, VK_SH_SOFTMAX, args, 2, &push, sizeof push, rows);
 }
@@ -337,8 +351,8 @@ static void vk_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tensor
     int64_t cols = last_dim(y), rows = y->numel / cols;
     struct {
         uint32_t rows, cols, log;
-    } push = {u32(rows), u32(cols), log};
-    vk_arg args[3] = {in(y), in(dy), out(dx)};
+    } push = {vk_u32(rows), vk_u32(cols), log};
+    vk_arg args[3] = {vk_in(y), vk_in(dy), vk_out(dx)};
     vk_check_loops(ctx, 2 * (uint64_t)cols, "softmax backward");
     vk_dispatch_threads(ctx, VK_SH_SOFTMAX_BACKWARD, args, 3, &push, sizeof push, rows);
 }
@@ -348,21 +362,21 @@ typedef struct rows_push {
 } rows_push;
 
 static void vk_nll(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels, zoo_tensor *losses) {
-    rows_push push = {u32(logp->shape.d[0]), u32(logp->shape.d[1])};
-    vk_arg args[3] = {in(logp), in(labels), out(losses)};
+    rows_push push = {vk_u32(logp->shape.d[0]), vk_u32(logp->shape.d[1])};
+    vk_arg args[3] = {vk_in(logp), vk_in(labels), vk_out(losses)};
     vk_dispatch_threads(ctx, VK_SH_NLL, args, 3, &push, sizeof push, push.rows);
 }
 
 static void vk_nll_backward(void *ctx, const zoo_tensor *labels, const zoo_tensor *dlosses, zoo_tensor *dlogp) {
-    rows_push push = {u32(dlogp->shape.d[0]), u32(dlogp->shape.d[1])};
-    vk_arg args[3] = {in(labels), in(dlosses), out(dlogp)};
+    rows_push push = {vk_u32(dlogp->shape.d[0]), vk_u32(dlogp->shape.d[1])};
+    vk_arg args[3] = {vk_in(labels), vk_in(dlosses), vk_out(dlogp)};
     vk_dispatch_threads(ctx, VK_SH_NLL_BACKWARD, args, 3, &push, sizeof push, dlogp->numel);
 }
 
 static void vk_cross_entropy_backward(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels,
                                       const zoo_tensor *dlosses, zoo_tensor *dx) {
-    rows_push push = {u32(logp->shape.d[0]), u32(logp->shape.d[1])};
-    vk_arg args[4] = {in(logp), in(labels), in(dlosses), out(dx)};
+    rows_push push = {vk_u32(logp->shape.d[0]), vk_u32(logp->shape.d[1])};
+    vk_arg args[4] = {vk_in(logp), vk_in(labels), vk_in(dlosses), vk_out(dx)};
     vk_dispatch_threads(ctx, VK_SH_CROSS_ENTROPY_BACKWARD, args, 4, &push, sizeof push, dx->numel);
 }
 
@@ -382,8 +396,8 @@ static void vk_permute(void *ctx, const zoo_tensor *x, zoo_tensor *o, const int 
     }
     struct {
         uint32_t n, d1, d2, d3, s[4];
-    } push = {u32(o->numel), u32(d[1]), u32(d[2]), u32(d[3]), {u32(st[0]), u32(st[1]), u32(st[2]), u32(st[3])}};
-    vk_arg args[2] = {in(x), out(o)};
+    } push = {vk_u32(o->numel), vk_u32(d[1]), vk_u32(d[2]), vk_u32(d[3]), {vk_u32(st[0]), vk_u32(st[1]), vk_u32(st[2]), vk_u32(st[3])}};
+    vk_arg args[2] = {vk_in(x), vk_out(o)};
     vk_dispatch_threads(ctx, VK_SH_PERMUTE, args, 2, &push, sizeof push, o->numel);
 }
 
@@ -394,9 +408,9 @@ static void vk_rng_fill(void *ctx, zoo_tensor *o, zoo_rng_dist dist, uint64_t se
     struct {
         uint32_t n, dist, seed_lo, seed_hi, offset_lo, offset_hi;
         float a, b;
-    } push = {u32(o->numel), dist, (uint32_t)seed, (uint32_t)(seed >> 32), (uint32_t)offset, (uint32_t)(offset >> 32),
+    } push = {vk_u32(o->numel), dist, (uint32_t)seed, (uint32_t)(seed >> 32), (uint32_t)offset, (uint32_t)(offset >> 32),
               a, b};
-    vk_arg args[1] = {out(o)};
+    vk_arg args[1] = {vk_out(o)};
     vk_dispatch_threads(ctx, VK_SH_RNG, args, 1, &push, sizeof push, o->numel);
 }
 
@@ -407,10 +421,10 @@ static void vk_sgd_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad, 
     struct {
         uint32_t n, has_buf, first, nesterov;
         float lr, momentum, dampening, wd;
-    } push = {u32(param->numel), mbuf != NULL, p->first, p->nesterov, p->lr, p->momentum, p->dampening,
+    } push = {vk_u32(param->numel), mbuf != NULL, p->first, p->nesterov, p->lr, p->momentum, p->dampening,
               p->weight_decay};
     /* without momentum the buffer binding is unused; param stands in */
-    vk_arg args[3] = {out(param), in(grad), out(mbuf ? mbuf : param)};
+    vk_arg args[3] = {vk_out(param), vk_in(grad), vk_out(mbuf ? mbuf : param)};
     vk_dispatch_threads(ctx, VK_SH_SGD, args, 3, &push, sizeof push, param->numel);
 }
 
@@ -422,7 +436,7 @@ static void vk_adam_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad,
     struct {
         uint32_t n;
         float b1, b2, eps, wd, decay, step_size, inv_sqrt_bc2;
-    } push = {u32(param->numel),
+    } push = {vk_u32(param->numel),
               p->beta1,
               p->beta2,
               p->eps,
@@ -430,7 +444,7 @@ static void vk_adam_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad,
               p->decoupled ? 1.0f - p->lr * p->weight_decay : 1.0f,
               p->lr / bc1,
               1.0f / sqrtf(bc2)};
-    vk_arg args[4] = {out(param), in(grad), out(m), out(v)};
+    vk_arg args[4] = {vk_out(param), vk_in(grad), vk_out(m), vk_out(v)};
     vk_dispatch_threads(ctx, VK_SH_ADAM, args, 4, &push, sizeof push, param->numel);
 }
 
@@ -439,6 +453,7 @@ static void vk_adam_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad,
 int zoo_vulkan_get_stats(const zoo_backend *be, zoo_vulkan_stats *out_stats) {
     if (!be || be->iface.name != vk_name) return -1;
     *out_stats = ((const vk_ctx *)be->ctx)->stats;
+    out_stats->validation_messages = vk_validation_messages();
     return 0;
 }
 

@@ -211,6 +211,16 @@ vk_addr vk_arena_alloc(vk_ctx *c, size_t bytes) {
     return a;
 }
 
+vk_addr vk_arena_scratch(vk_ctx *c, int64_t floats) {
+    vk_addr a = vk_arena_alloc(c, (size_t)floats * 4);
+    if (!a) {
+        fprintf(stderr, "zoo: error: out of Vulkan memory for %lld MiB of kernel scratch (try a smaller batch)\n",
+                (long long)((floats * 4) >> 20));
+        exit(1);
+    }
+    return a;
+}
+
 size_t vk_arena_mark(vk_ctx *c) {
     if (c->arena_cur == c->narena)
         return c->narena ? (size_t)(c->arena[c->narena - 1].start + arena_chunk_size(c, c->narena - 1)) : 0;

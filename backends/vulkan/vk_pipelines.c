@@ -88,9 +88,16 @@ typedef struct shader_def {
     size_t bytes;
     int bindings;
     uint32_t local[3]; /* preferred workgroup size; shrunk to fit the device */
+    uint32_t tile[2];  /* gemm: C rows and columns per invocation */
 } shader_def;
 
 #define SPV(a) a, sizeof a
+
+/* gemm on a CPU implementation: 8x8 invocations computing 8x8 of C each (measured
+ * on lavapipe: 4x the speed of the GPU shape for 512^3, 2.5x for a convolution's
+ * small products) */
+#define CPU_GEMM_LOCAL 8
+#define CPU_GEMM_TILE 8
 
 static const shader_def shaders[VK_SH_COUNT] = {
     [VK_SH_UNARY] = {"unary", SPV(spv_unary), 2, {256, 1, 1}},
@@ -109,8 +116,8 @@ static const shader_def shaders[VK_SH_COUNT] = {
     [VK_SH_RNG] = {"rng", SPV(spv_rng), 1, {256, 1, 1}},
     [VK_SH_SGD] = {"sgd", SPV(spv_sgd), 3, {256, 1, 1}},
     [VK_SH_ADAM] = {"adam", SPV(spv_adam), 4, {256, 1, 1}},
-    /* 16x16 threads, each computing 4x4 of a 64x64 tile of C */
-    [VK_SH_GEMM] = {"gemm", SPV(spv_gemm), 3, {16, 16, 1}},
+    /* 16x16 invocations, each computing 4x4 of a 64x64 tile of C */
+    [VK_SH_GEMM] = {"gemm", SPV(spv_gemm), 3, {16, 16, 1}, {4, 4}},
     [VK_SH_IM2COL] = {"im2col", SPV(spv_im2col), 2, {256, 1, 1}},
     [VK_SH_COL2IM] = {"col2im", SPV(spv_col2im), 3, {256, 1, 1}},
     [VK_SH_POOL2D] = {"pool2d", SPV(spv_pool2d), 3, {256, 1, 1}},
@@ -142,6 +149,13 @@ const vk_pipeline *vk_pipeline_get(vk_ctx *c, vk_shader sh) {
     const shader_def *d = &shaders[sh];
     p->bindings = d->bindings;
     for (int i = 0; i < 3; i++) p->local[i] = d->local[i];
+    p->tile[0] = d->tile[0];
+    p->tile[1] = d->tile[1];
+    if (sh == VK_SH_GEMM && c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+        /* a CPU implementation (lavapipe) pays per invocation, dearly at barriers */
+        p->local[0] = p->local[1] = CPU_GEMM_LOCAL;
+        p->tile[0] = p->tile[1] = CPU_GEMM_TILE;
+    }
     fit_local(c, p->local);
 
     VkShaderModuleCreateInfo mi = {
@@ -151,10 +165,12 @@ const vk_pipeline *vk_pipeline_get(vk_ctx *c, vk_shader sh) {
     };
     VkShaderModule module;
     VK_CHECK(vkCreateShaderModule(c->device, &mi, NULL, &module));
-    /* constant_id 0, 1, 2: the workgroup size; ids a shader does not declare are ignored */
-    VkSpecializationMapEntry map[3];
-    for (uint32_t i = 0; i < 3; i++) map[i] = (VkSpecializationMapEntry){i, i * 4, 4};
-    VkSpecializationInfo spec = {3, map, sizeof p->local, p->local};
+    /* constant_id 0, 1: the workgroup size, 2, 3: gemm's tile; ids a shader does not
+       declare are ignored */
+    uint32_t values[4] = {p->local[0], p->local[1], p->tile[0], p->tile[1]};
+    VkSpecializationMapEntry map[4];
+    for (uint32_t i = 0; i < 4; i++) map[i] = (VkSpecializationMapEntry){i, i * 4, 4};
+    VkSpecializationInfo spec = {4, map, sizeof values, values};
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage =

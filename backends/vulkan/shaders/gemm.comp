@@ -1,11 +1,11 @@
 #version 450
 // Batched matrix product C = alpha op(A) op(B) + beta C, tiled in shared memory.
 // A: [M, K] (or [K, M] with ta), B: [K, N] (or [N, K] with tb), C: [M, N], all
-// row-major; batch z (the grid's z) of A starts at element off_a + z * stride_a
-// (stride 0: A is shared by the batch), likewise B and C. beta == 0 never reads C
-// (it may hold NaN). sum_batches > 1 (with one batch in the grid): C = the sum over
-// z < sum_batches of op(A_z) op(B_z), as if K ran on through the batches (a
-// convolution's weight gradient, summed over images).
+// row-major; batch z of A starts at element off_a + z * stride_a (stride 0: A is
+// shared by the batch), likewise B. beta == 0 never reads C (it may hold NaN).
+// Output g (the grid's z) sums the products of batches g*sum_batches .. (below
+// sum_end), as if K ran on through them, into C at off_c + g * stride_c: one batch
+// each for a batched product, many for a convolution's weight gradient.
 //
 // Each workgroup computes a BM x BN tile of C; each invocation a TM x TN grid of it,
 // rows ty + i*WG_Y and columns tx + j*WG_X, so neighbouring invocations read
@@ -14,12 +14,14 @@
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_x = 16, local_size_y = 16) in;
 #include "common.glsl"
 
-const uint TM = 4u, TN = 4u, BK = 16u;
+layout(constant_id = 2) const uint TM = 4u; // rows of C per invocation
+layout(constant_id = 3) const uint TN = 4u; // columns of C per invocation
+const uint BK = 16u;
 const uint WG_X = gl_WorkGroupSize.x, WG_Y = gl_WorkGroupSize.y;
 const uint BM = WG_Y * TM, BN = WG_X * TN;
 
 layout(push_constant) uniform Push {
-    uint M, N, K, ta, tb, stride_a, stride_b, stride_c, off_a, off_b, off_c, sum_batches;
+    uint M, N, K, ta, tb, stride_a, stride_b, stride_c, off_a, off_b, off_c, sum_batches, sum_end;
     float alpha, beta;
 } p;
 layout(binding = 0) readonly buffer A { float a[]; };
@@ -30,8 +32,9 @@ shared float As[BK * BM]; // As[k * BM + m]
 shared float Bs[BK * BN]; // Bs[k * BN + n]
 
 void main() {
-    uint batch = gl_WorkGroupID.z;
-    uint c0 = p.off_c + batch * p.stride_c;
+    uint g = gl_WorkGroupID.z;
+    uint c0 = p.off_c + g * p.stride_c;
+    uint first = g * p.sum_batches, last = min(first + p.sum_batches, p.sum_end);
     uint row0 = gl_WorkGroupID.y * BM, col0 = gl_WorkGroupID.x * BN;
     uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
     uint tid = ty * WG_X + tx, threads = WG_X * WG_Y;
@@ -40,7 +43,7 @@ void main() {
     for (uint i = 0u; i < TM; i++)
         for (uint j = 0u; j < TN; j++) acc[i][j] = 0.0;
 
-    for (uint z = batch; z < batch + p.sum_batches; z++) {
+    for (uint z = first; z < last; z++) {
         uint a0 = p.off_a + z * p.stride_a, b0 = p.off_b + z * p.stride_b;
         for (uint k0 = 0u; k0 < p.K; k0 += BK) {
             // consecutive invocations load consecutive addresses of the layout in memory
