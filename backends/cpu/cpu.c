@@ -593,6 +593,12 @@ static float *scratch_alloc(cpu_ctx *c, size_t floats) {
     return p;
 }
 
+/* Work in these kernels is split into pieces fixed by the shapes alone (images,
+ * chunks, groups), each computed the same way on whichever thread takes it, so the
+ * results never depend on the thread count. The pieces are handed out dynamically:
+ * on a shared machine one thread is often slowed, and a static split would make the
+ * other wait for it. */
+
 /* below this many multiply-adds a convolution runs on one thread */
 #define CONV_PAR_MIN_MACS (1 << 18)
 
@@ -633,6 +639,8 @@ static void im2col(const float *x, float *cols, const zoo_conv2d_geom *g) {
                     const float *src = x + ((int64_t)i * g->h + iy) * g->w + offx;
                     for (int32_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
                     if (g->stride_w == 1) memcpy(dst + lo, src + lo, (size_t)(hi - lo) * 4);
+                    else if (g->stride_w == 2) /* a constant stride the compiler vectorizes */
+                        for (int32_t ox = lo; ox < hi; ox++) dst[ox] = src[2 * (int64_t)ox];
                     else
                         for (int32_t ox = lo; ox < hi; ox++) dst[ox] = src[(int64_t)ox * g->stride_w];
                     for (int32_t ox = hi; ox < g->ow; ox++) dst[ox] = 0.0f;
@@ -703,13 +711,19 @@ static int wgrad_chunks(int64_t n, int64_t wsize) {
     return (int)k;
 }
 
-/* dst[j] = the sum over k < nparts of parts[k * len + j], in order of k */
-static void sum_partials(const float *parts, int nparts, float *dst, int64_t len) {
+/* dst[j] = the sum over k < nparts of parts[k * stride + j] (j < len), in order of k;
+ * blocks of j in parallel, each streaming through the partials one after another */
+static void sum_partials(const float *parts, int nparts, int64_t stride, float *dst, int64_t len) {
+    const int64_t blk = 4096;
 #pragma omp parallel for if (len * nparts >= PAR_MIN) schedule(static)
-    for (int64_t j = 0; j < len; j++) {
-        float s = parts[j];
-        for (int k = 1; k < nparts; k++) s += parts[k * len + j];
-        dst[j] = s;
+    for (int64_t j0 = 0; j0 < len; j0 += blk) {
+        int64_t n = len - j0 < blk ? len - j0 : blk;
+        float *restrict o = dst + j0;
+        memcpy(o, parts + j0, (size_t)n * 4);
+        for (int k = 1; k < nparts; k++) {
+            const float *restrict p = parts + k * stride + j0;
+            for (int64_t j = 0; j < n; j++) o[j] += p[j];
+        }
     }
 }
 
@@ -724,12 +738,56 @@ static void sum_partials(const float *parts, int nparts, float *dst, int64_t len
  * weight gradient is the adjoint, G^T [sum over tiles of (A dy A^T) . V] G. The
  * transforms' coefficients are 0, +-1 and +-1/2, so rounding stays at im2col's level.
  *
- * Layout: the transforms run as flat loops the compiler vectorizes. A plane is split
- * by row and column parity into four zero-padded quarter planes with s = tw + 1
- * columns, so input pixel (2ty + r, 2tx + c) of tile (ty, tx) sits at index
- * ty*s + tx + (r/2)*s + c/2 of quarter (r%2, c%2): one fixed offset per pixel. Tiles
- * are numbered ty*s + tx too; the one extra column of tiles per row (tx = tw) is
- * computed and dropped, which costs 1/tw more sgemm work. */
+ * The transforms work on four neighbouring tiles of a tile row at once, in 4-float
+ * vectors (GCC/Clang vector extensions; SSE on any x86-64, NEON on ARM): planes are
+ * small (14x14 in the CNN), so loops over single tiles or rows would spend their
+ * time starting and stopping. A block may run past the end of a tile row; what it
+ * writes there lands on the next row's first tiles, which are written after it, or
+ * on the padding at the end of each [tiles] row of V and M (ld > T). */
+
+typedef float v4f __attribute__((vector_size(16)));
+
+static inline v4f v4_load(const float *p) {
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+
+/* columns at .. at + 7 of a row of n floats into two vectors, 0 past the end */
+static inline void row8_load(const float *row, int32_t n, int32_t at, v4f *lo, v4f *hi) {
+    v4f z = {0, 0, 0, 0};
+    if (at + 8 <= n) {
+        *lo = v4_load(row + at);
+        *hi = v4_load(row + at + 4);
+        return;
+    }
+    *lo = *hi = z;
+    v4f *part = lo;
+    if (at + 4 <= n) {
+        *lo = v4_load(row + at);
+        part = hi;
+        at += 4;
+    }
+    for (int32_t j = 0; at + j < n; j++) (*part)[j] = row[at + j];
+}
+
+/* the same, stored: columns past n are left alone */
+static inline void row8_store(float *row, int32_t n, int32_t at, v4f lo, v4f hi) {
+    if (at + 8 <= n) {
+        v4_store(row + at, lo);
+        v4_store(row + at + 4, hi);
+        return;
+    }
+    v4f part = lo;
+    if (at + 4 <= n) {
+        v4_store(row + at, lo);
+        part = hi;
+        at += 4;
+    }
+    for (int32_t j = 0; at + j < n; j++) row[at + j] = part[j];
+}
 
 /* worth it when the channel products outweigh the transforms */
 static bool conv_is_winograd(const zoo_conv2d_geom *g) {
@@ -740,32 +798,36 @@ static bool conv_is_winograd(const zoo_conv2d_geom *g) {
 /* one pass: input [n, ci, ih, iw] -> output [n, co, oh, ow], tiles of 2x2 outputs */
 typedef struct wino_dims {
     int32_t n, ci, ih, iw, co, oh, ow, pad_h, pad_w;
-    int32_t th, tw, s;  /* tiles down and across; quarter-plane row length tw + 1 */
-    int64_t tiles;      /* tile slots per image, th * s */
-    int64_t quarter;    /* floats per quarter plane, (th + 2) * s */
-    int32_t per_chunk;  /* images per chunk: a function of the shapes only */
+    int32_t th, tw;    /* tiles down and across; tile t of an image is ty*tw + tx */
+    int32_t blocks;    /* 4-tile blocks per tile row */
+    int32_t rows, pr;  /* padded input plane: 2*th + 2 rows of pr floats */
+    int64_t tiles;     /* per image */
+    int32_t per_chunk; /* images per chunk: a function of the shapes only */
     int32_t chunks;
+    int64_t ld;        /* row stride of V and M: per_chunk*tiles, rounded up, plus a block */
 } wino_dims;
 
 /* about this many tiles per chunk: sgemms wide enough to run near peak */
-#define WINO_CHUNK_TILES 256
+#define WINO_CHUNK_TILES 128
 
 static wino_dims wino_make(int32_t n, int32_t ci, int32_t ih, int32_t iw, int32_t co, int32_t oh, int32_t ow,
                            int32_t pad_h, int32_t pad_w) {
-    wino_dims d = {n, ci, ih, iw, co, oh, ow, pad_h, pad_w, (oh + 1) / 2, (ow + 1) / 2, 0, 0, 0, 0, 0};
-    d.s = d.tw + 1;
-    d.tiles = (int64_t)d.th * d.s;
-    d.quarter = (int64_t)(d.th + 2) * d.s;
+    wino_dims d = {n, ci, ih, iw, co, oh, ow, pad_h, pad_w, (oh + 1) / 2, (ow + 1) / 2, 0, 0, 0, 0, 0, 0, 0};
+    d.blocks = (d.tw + 3) / 4;
+    d.rows = 2 * d.th + 2;
+    d.pr = 8 * d.blocks + 4; /* a block reads columns 8b .. 8b + 9 */
+    d.tiles = (int64_t)d.th * d.tw;
     d.per_chunk = d.tiles >= WINO_CHUNK_TILES ? 1 : (int32_t)(WINO_CHUNK_TILES / d.tiles);
     if (d.per_chunk > n) d.per_chunk = n;
     d.chunks = (n + d.per_chunk - 1) / d.per_chunk;
+    d.ld = ((int64_t)d.per_chunk * d.tiles + 3) / 4 * 4 + 4;
     return d;
 }
 
-/* per-thread scratch, in floats: V [16, ci, T], M [16, co, T], four quarter planes */
+/* per-thread scratch, in floats: V [16, ci, ld], M [16, co, ld], the padded plane and
+ * the four rows of its horizontal transform */
 static int64_t wino_scratch(const wino_dims *d) {
-    int64_t T = (int64_t)d->per_chunk * d->tiles;
-    return 16 * T * (d->ci + d->co) + 4 * d->quarter;
+    return 16 * d->ld * (d->ci + d->co) + (int64_t)d->rows * d->pr + 4 * (int64_t)d->rows * 4 * d->blocks;
 }
 
 /* u[k * us] (k < 16) = (G g G^T)[k / 4][k % 4] for one row-major 3x3 kernel g */
@@ -798,114 +860,119 @@ static void wino_weights(const float *w, int32_t cout, int32_t cin, bool flip, f
         }
 }
 
-/* the four quarter planes q[(r%2)*2 + c%2] of one [h, w] plane, shifted by (off_h,
- * off_w) (padding, or 0) and zero outside it */
-static void wino_split(const float *x, int32_t h, int32_t w, int32_t off_h, int32_t off_w, const wino_dims *d,
-                       float *q) {
-    memset(q, 0, (size_t)(4 * d->quarter) * 4);
-    for (int32_t iy = 0; iy < h; iy++) {
-        int32_t r = iy + off_h;
-        if (r < 0 || r >= 2 * (d->th + 2)) continue;
-        float *qe = q + ((r & 1) * 2) * d->quarter + (int64_t)(r >> 1) * d->s, *qo = qe + d->quarter;
-        const float *src = x + (int64_t)iy * w;
-        for (int32_t ix = 0; ix < w; ix++) {
-            int32_t c = ix + off_w;
-            if (c < 0 || c >= 2 * d->s) continue;
-            (c & 1 ? qo : qe)[c >> 1] = src[ix];
-        }
-    }
-}
-
-/* V [16, ci, T] = B^T d B for every channel and tile slot of nimg images of x */
-static void wino_input(const float *x, const wino_dims *d, int32_t nimg, float *v, float *q) {
-    int64_t T = (int64_t)nimg * d->tiles, plane = (int64_t)d->ci * T, s = d->s;
+/* V [16, ci, ld] = B^T d B for every channel and tile of nimg images of x. B^T's rows
+ * are d0 - d2, d1 + d2, d2 - d1, d1 - d3; applied across each padded row first (h),
+ * then down the columns. */
+static void wino_input(const float *x, const wino_dims *d, int32_t nimg, float *v, float *p) {
+    int64_t plane = (int64_t)d->ci * d->ld, hr = 4 * (int64_t)d->blocks, hs = d->rows * hr;
+    float *h = p + (int64_t)d->rows * d->pr;
     for (int32_t b = 0; b < nimg; b++)
         for (int32_t c = 0; c < d->ci; c++) {
-            wino_split(x + ((int64_t)b * d->ci + c) * d->ih * d->iw, d->ih, d->iw, d->pad_h, d->pad_w, d, q);
-            const float *restrict ee = q, *restrict eo = q + d->quarter;
-            const float *restrict oe = q + 2 * d->quarter, *restrict oo = q + 3 * d->quarter;
-            float *restrict vt = v + (int64_t)c * T + (int64_t)b * d->tiles;
-            for (int64_t i = 0; i < d->tiles; i++) {
-                /* d[r][c] = quarter (r%2, c%2) at i + (r/2)*s + c/2 */
-                float dd[4][4] = {
-                    {ee[i], eo[i], ee[i + 1], eo[i + 1]},
-                    {oe[i], oo[i], oe[i + 1], oo[i + 1]},
-                    {ee[i + s], eo[i + s], ee[i + s + 1], eo[i + s + 1]},
-                    {oe[i + s], oo[i + s], oe[i + s + 1], oo[i + s + 1]},
-                };
-                float t[4][4];
-                for (int j = 0; j < 4; j++) { /* t = B^T d */
-                    t[0][j] = dd[0][j] - dd[2][j];
-                    t[1][j] = dd[1][j] + dd[2][j];
-                    t[2][j] = dd[2][j] - dd[1][j];
-                    t[3][j] = dd[1][j] - dd[3][j];
+            /* the plane, zero-padded: input (iy, ix) at row iy + pad_h, column ix + pad_w */
+            const float *xc = x + ((int64_t)b * d->ci + c) * d->ih * d->iw;
+            int32_t n = d->iw < d->pr - d->pad_w ? d->iw : d->pr - d->pad_w;
+            for (int32_t r = 0; r < d->rows; r++) {
+                float *row = p + (int64_t)r * d->pr;
+                int32_t iy = r - d->pad_h;
+                if (iy < 0 || iy >= d->ih) {
+                    memset(row, 0, (size_t)d->pr * 4);
+                    continue;
                 }
-                for (int k = 0; k < 4; k++) { /* V = t B */
-                    vt[(4 * k + 0) * plane + i] = t[k][0] - t[k][2];
-                    vt[(4 * k + 1) * plane + i] = t[k][1] + t[k][2];
-                    vt[(4 * k + 2) * plane + i] = t[k][2] - t[k][1];
-                    vt[(4 * k + 3) * plane + i] = t[k][1] - t[k][3];
-                }
+                for (int32_t j = 0; j < d->pad_w; j++) row[j] = 0.0f;
+                memcpy(row + d->pad_w, xc + (int64_t)iy * d->iw, (size_t)n * 4);
+                for (int32_t j = d->pad_w + n; j < d->pr; j++) row[j] = 0.0f;
             }
+            /* h[j][r][tx] = (row r of tile column tx) B, column j */
+            for (int32_t r = 0; r < d->rows; r++)
+                for (int32_t bl = 0; bl < d->blocks; bl++) {
+                    /* columns 8bl + 2tx + i of the four tiles as c_i: even and odd lanes of two
+                     * overlapping pairs of loads (one SSE shufps each) */
+                    const float *s = p + (int64_t)r * d->pr + 8 * bl;
+                    v4f a = v4_load(s), e = v4_load(s + 4), f = v4_load(s + 2), k = v4_load(s + 6);
+                    v4f c0 = __builtin_shufflevector(a, e, 0, 2, 4, 6), c1 = __builtin_shufflevector(a, e, 1, 3, 5, 7);
+                    v4f c2 = __builtin_shufflevector(f, k, 0, 2, 4, 6), c3 = __builtin_shufflevector(f, k, 1, 3, 5, 7);
+                    float *o = h + r * hr + 4 * bl;
+                    v4_store(o, c0 - c2);
+                    v4_store(o + hs, c1 + c2);
+                    v4_store(o + 2 * hs, c2 - c1);
+                    v4_store(o + 3 * hs, c1 - c3);
+                }
+            /* V[4k + j] = B^T (h[j] rows 2ty .. 2ty + 3), row k */
+            for (int32_t ty = 0; ty < d->th; ty++)
+                for (int32_t bl = 0; bl < d->blocks; bl++) {
+                    float *o = v + (int64_t)c * d->ld + (int64_t)b * d->tiles + (int64_t)ty * d->tw + 4 * bl;
+                    for (int j = 0; j < 4; j++) {
+                        const float *s = h + j * hs + 2 * ty * hr + 4 * bl;
+                        v4f d0 = v4_load(s), d1 = v4_load(s + hr), d2 = v4_load(s + 2 * hr), d3 = v4_load(s + 3 * hr);
+                        v4_store(o + j * plane, d0 - d2);
+                        v4_store(o + (4 + j) * plane, d1 + d2);
+                        v4_store(o + (8 + j) * plane, d2 - d1);
+                        v4_store(o + (12 + j) * plane, d1 - d3);
+                    }
+                }
         }
 }
 
-/* y [nimg, co, oh, ow] = A^T M A (+ bias) from M [16, co, T], which is left zeroed
- * (so the next chunk's sgemms can add to it without a clearing pass) */
-static void wino_output(float *m, const float *bias, const wino_dims *d, int32_t nimg, float *y, float *q) {
-    int64_t T = (int64_t)nimg * d->tiles, plane = (int64_t)d->co * T, s = d->s;
+/* y [nimg, co, oh, ow] = A^T M A (+ bias) from M [16, co, ld], which is left zeroed
+ * (so the next chunk's sgemms add to zeros without a clearing pass of their own).
+ * A^T's rows are m0 + m1 + m2 and m1 - m2 - m3. */
+static void wino_output(float *m, const float *bias, const wino_dims *d, int32_t nimg, float *y) {
+    int64_t plane = (int64_t)d->co * d->ld;
     for (int32_t b = 0; b < nimg; b++)
         for (int32_t o = 0; o < d->co; o++) {
-            float *restrict mt = m + (int64_t)o * T + (int64_t)b * d->tiles;
-            float *restrict y00 = q, *restrict y01 = q + d->quarter, *restrict y10 = q + 2 * d->quarter,
-                          *restrict y11 = q + 3 * d->quarter;
-            float bv = bias ? bias[o] : 0.0f;
-            for (int64_t i = 0; i < d->tiles; i++) {
-                float s0[4], s1[4];
-                for (int j = 0; j < 4; j++) { /* A^T M: rows (1, 1, 1, 0) and (0, 1, -1, -1) */
-                    float m0 = mt[j * plane + i], m1 = mt[(4 + j) * plane + i];
-                    float m2 = mt[(8 + j) * plane + i], m3 = mt[(12 + j) * plane + i];
-                    s0[j] = m0 + m1 + m2;
-                    s1[j] = m1 - m2 - m3;
-                }
-                y00[i] = s0[0] + s0[1] + s0[2] + bv;
-                y01[i] = s0[1] - s0[2] - s0[3] + bv;
-                y10[i] = s1[0] + s1[1] + s1[2] + bv;
-                y11[i] = s1[1] - s1[2] - s1[3] + bv;
-            }
-            for (int k = 0; k < 16; k++) memset(mt + k * plane, 0, (size_t)d->tiles * 4);
+            v4f bv = {0, 0, 0, 0};
+            bv += bias ? bias[o] : 0.0f;
             float *yo = y + ((int64_t)b * d->co + o) * d->oh * d->ow;
-            for (int32_t oy = 0; oy < d->oh; oy++) {
-                const float *re = q + ((oy & 1) * 2) * d->quarter + (int64_t)(oy >> 1) * s, *ro = re + d->quarter;
-                float *dst = yo + (int64_t)oy * d->ow;
-                for (int32_t ox = 0; ox < d->ow; ox++) dst[ox] = (ox & 1 ? ro : re)[ox >> 1];
-            }
+            for (int32_t ty = 0; ty < d->th; ty++)
+                for (int32_t bl = 0; bl < d->blocks; bl++) {
+                    const float *s = m + (int64_t)o * d->ld + (int64_t)b * d->tiles + (int64_t)ty * d->tw + 4 * bl;
+                    v4f s0[4], s1[4];
+                    for (int j = 0; j < 4; j++) {
+                        v4f m0 = v4_load(s + j * plane), m1 = v4_load(s + (4 + j) * plane);
+                        v4f m2 = v4_load(s + (8 + j) * plane), m3 = v4_load(s + (12 + j) * plane);
+                        s0[j] = m0 + m1 + m2;
+                        s1[j] = m1 - m2 - m3;
+                    }
+                    v4f y00 = s0[0] + s0[1] + s0[2] + bv, y01 = s0[1] - s0[2] - s0[3] + bv;
+                    v4f y10 = s1[0] + s1[1] + s1[2] + bv, y11 = s1[1] - s1[2] - s1[3] + bv;
+                    /* outputs (2ty + a, 8bl + 2tx + c) of the four tiles, interleaved along the rows */
+                    float *r0 = yo + (int64_t)2 * ty * d->ow;
+                    row8_store(r0, d->ow, 8 * bl, __builtin_shufflevector(y00, y01, 0, 4, 1, 5),
+                               __builtin_shufflevector(y00, y01, 2, 6, 3, 7));
+                    if (2 * ty + 1 < d->oh)
+                        row8_store(r0 + d->ow, d->ow, 8 * bl, __builtin_shufflevector(y10, y11, 0, 4, 1, 5),
+                                   __builtin_shufflevector(y10, y11, 2, 6, 3, 7));
+                }
         }
+    memset(m, 0, (size_t)(16 * plane) * 4);
 }
 
-/* dM [16, co, T] = A dy A^T for every output channel and tile slot of dy [nimg, co,
- * oh, ow]; outputs past the edge, and the extra slots, read 0 */
-static void wino_output_adjoint(const float *dy, const wino_dims *d, int32_t nimg, float *dm, float *q) {
-    int64_t T = (int64_t)nimg * d->tiles, plane = (int64_t)d->co * T;
+/* dM [16, co, ld] = A dy A^T for every output channel and tile of dy [nimg, co, oh, ow]
+ * (outputs past the edge read 0): with a and b the tile's two output rows, the rows
+ * of A dy are a, a + b, a - b, -b, and each row (u, w) becomes (u, u + w, u - w, -w). */
+static void wino_output_adjoint(const float *dy, const wino_dims *d, int32_t nimg, float *dm) {
+    int64_t plane = (int64_t)d->co * d->ld;
+    v4f zero = {0, 0, 0, 0};
     for (int32_t b = 0; b < nimg; b++)
         for (int32_t o = 0; o < d->co; o++) {
-            wino_split(dy + ((int64_t)b * d->co + o) * d->oh * d->ow, d->oh, d->ow, 0, 0, d, q);
-            /* tiles at tx = tw read column 2tw, which wino_split leaves 0: keep it so */
-            const float *restrict a0 = q, *restrict a1 = q + d->quarter, *restrict b0 = q + 2 * d->quarter,
-                              *restrict b1 = q + 3 * d->quarter;
-            float *restrict mt = dm + (int64_t)o * T + (int64_t)b * d->tiles;
-            for (int64_t i = 0; i < d->tiles; i++) {
-                /* rows of A dy: (a), (a + b), (a - b), (-b); each row (u, v) -> (u, u + v, u - v, -v) */
-                float qq[4][2] = {{a0[i], a1[i]}, {a0[i] + b0[i], a1[i] + b1[i]}, {a0[i] - b0[i], a1[i] - b1[i]},
-                                  {-b0[i], -b1[i]}};
-                for (int r = 0; r < 4; r++) {
-                    float u = qq[r][0], w = qq[r][1];
-                    mt[(4 * r + 0) * plane + i] = u;
-                    mt[(4 * r + 1) * plane + i] = u + w;
-                    mt[(4 * r + 2) * plane + i] = u - w;
-                    mt[(4 * r + 3) * plane + i] = -w;
+            const float *g = dy + ((int64_t)b * d->co + o) * d->oh * d->ow;
+            for (int32_t ty = 0; ty < d->th; ty++)
+                for (int32_t bl = 0; bl < d->blocks; bl++) {
+                    v4f p0, p1, q0 = zero, q1 = zero;
+                    const float *r0 = g + (int64_t)2 * ty * d->ow;
+                    row8_load(r0, d->ow, 8 * bl, &p0, &p1);
+                    if (2 * ty + 1 < d->oh) row8_load(r0 + d->ow, d->ow, 8 * bl, &q0, &q1);
+                    v4f a0 = __builtin_shufflevector(p0, p1, 0, 2, 4, 6), a1 = __builtin_shufflevector(p0, p1, 1, 3, 5, 7);
+                    v4f b0 = __builtin_shufflevector(q0, q1, 0, 2, 4, 6), b1 = __builtin_shufflevector(q0, q1, 1, 3, 5, 7);
+                    v4f u[4] = {a0, a0 + b0, a0 - b0, -b0}, w[4] = {a1, a1 + b1, a1 - b1, -b1};
+                    float *t = dm + (int64_t)o * d->ld + (int64_t)b * d->tiles + (int64_t)ty * d->tw + 4 * bl;
+                    for (int r = 0; r < 4; r++) {
+                        v4_store(t + 4 * r * plane, u[r]);
+                        v4_store(t + (4 * r + 1) * plane, u[r] + w[r]);
+                        v4_store(t + (4 * r + 2) * plane, u[r] - w[r]);
+                        v4_store(t + (4 * r + 3) * plane, -w[r]);
+                    }
                 }
-            }
         }
 }
 
@@ -914,24 +981,25 @@ static void wino_output_adjoint(const float *dy, const wino_dims *d, int32_t nim
 static void wino_conv(cpu_ctx *c, const float *x, const float *u, const float *bias, float *y, const wino_dims *d,
                       bool par) {
     size_t mark = cpu_arena_mark(c);
-    int64_t per = wino_scratch(d), T = (int64_t)d->per_chunk * d->tiles;
+    int64_t per = wino_scratch(d), mv = 16 * d->ld * d->ci, mm = 16 * d->ld * d->co;
     int nt = par ? c->threads : 1;
     float *buf = scratch_alloc(c, (size_t)(nt * per));
-    for (int t = 0; t < nt; t++) memset(buf + t * per + 16 * T * d->ci, 0, (size_t)(16 * T * d->co) * 4);
-#pragma omp parallel for if (par) schedule(static)
+    for (int t = 0; t < nt; t++) memset(buf + t * per + mv, 0, (size_t)mm * 4);
+#pragma omp parallel for if (par) schedule(dynamic)
     for (int32_t ch = 0; ch < d->chunks; ch++) {
-        float *v = buf + omp_get_thread_num() * per, *m = v + 16 * T * d->ci, *q = m + 16 * T * d->co;
+        float *v = buf + omp_get_thread_num() * per, *m = v + mv, *p = m + mm;
         int32_t b0 = ch * d->per_chunk, nimg = d->n - b0 < d->per_chunk ? d->n - b0 : d->per_chunk;
         int64_t t = (int64_t)nimg * d->tiles;
-        wino_input(x + (int64_t)b0 * d->ci * d->ih * d->iw, d, nimg, v, q);
+        wino_input(x + (int64_t)b0 * d->ci * d->ih * d->iw, d, nimg, v, p);
         for (int k = 0; k < 16; k++) /* beta 1: M is zero, and OpenBLAS skips its clearing pass */
-            sgemm_block(false, false, d->co, t, d->ci, 1.0f, u + (int64_t)k * d->co * d->ci, d->ci, v + k * t * d->ci,
-                        t, 1.0f, m + k * t * d->co, t);
-        wino_output(m, bias, d, nimg, y + (int64_t)b0 * d->co * d->oh * d->ow, q);
+            sgemm_block(false, false, d->co, t, d->ci, 1.0f, u + (int64_t)k * d->co * d->ci, d->ci,
+                        v + k * d->ld * d->ci, d->ld, 1.0f, m + k * d->ld * d->co, d->ld);
+        wino_output(m, bias, d, nimg, y + (int64_t)b0 * d->co * d->oh * d->ow);
     }
     cpu_arena_reset(c, mark);
 }
 
+/* y = conv2d(x, w) + bias via U = G w G^T */
 static void wino_conv2d(cpu_ctx *c, const float *x, const float *w, const float *bias, float *y,
                         const zoo_conv2d_geom *g, bool par) {
     size_t mark = cpu_arena_mark(c);
@@ -954,27 +1022,40 @@ static void wino_conv2d_backward_input(cpu_ctx *c, const float *dy, const float 
 }
 
 /* dw [cout, cin, 3, 3] = G^T dU G with dU [16, cout, cin] = the sum over tiles of
- * (A dy A^T) V^T: one partial per chunk, added in chunk order */
-static void wino_conv2d_backward_weight(cpu_ctx *c, const float *x, const float *dy, float *dw,
+ * (A dy A^T) V^T. Images go in groups of whole chunks (wgrad_chunks groups, as the
+ * im2col path), each summed in order into its own partial; partials add in order.
+ * db (NULL: not wanted) comes along: dM's element (1, 1) is the sum of a tile's four
+ * outputs. */
+static void wino_conv2d_backward_weight(cpu_ctx *c, const float *x, const float *dy, float *dw, float *db,
                                         const zoo_conv2d_geom *g, bool par) {
     wino_dims d = wino_make(g->n, g->cin, g->h, g->w, g->cout, g->oh, g->ow, g->pad_h, g->pad_w);
-    int64_t per = wino_scratch(&d), T = (int64_t)d.per_chunk * d.tiles, US = 16 * (int64_t)g->cout * g->cin;
+    int64_t per = wino_scratch(&d), mv = 16 * d.ld * d.ci, mm = 16 * d.ld * d.co, US = 16 * (int64_t)g->cout * g->cin;
+    int64_t PS = US + (db ? g->cout : 0); /* a group's partial: dU, then db */
+    int groups = wgrad_chunks(d.chunks, PS);
     size_t mark = cpu_arena_mark(c);
-    float *buf = scratch_alloc(c, (size_t)(c->threads * per));
-    float *parts = scratch_alloc(c, (size_t)(d.chunks * US)), *du = scratch_alloc(c, (size_t)US);
-#pragma omp parallel for if (par) schedule(static)
-    for (int32_t ch = 0; ch < d.chunks; ch++) {
-        float *v = buf + omp_get_thread_num() * per, *m = v + 16 * T * d.ci, *q = m + 16 * T * d.co;
-        int32_t b0 = ch * d.per_chunk, nimg = d.n - b0 < d.per_chunk ? d.n - b0 : d.per_chunk;
-        int64_t t = (int64_t)nimg * d.tiles;
-        wino_input(x + (int64_t)b0 * d.ci * d.ih * d.iw, &d, nimg, v, q);
-        wino_output_adjoint(dy + (int64_t)b0 * d.co * d.oh * d.ow, &d, nimg, m, q);
-        float *part = parts + ch * US;
-        for (int k = 0; k < 16; k++)
-            sgemm_block(false, true, d.co, d.ci, t, 1.0f, m + k * t * d.co, t, v + k * t * d.ci, t, 0.0f,
-                        part + (int64_t)k * d.co * d.ci, d.ci);
+    float *buf = scratch_alloc(c, (size_t)((par ? c->threads : 1) * per));
+    float *parts = scratch_alloc(c, (size_t)(groups * PS)), *du = scratch_alloc(c, (size_t)US);
+#pragma omp parallel for if (par) schedule(dynamic)
+    for (int gi = 0; gi < groups; gi++) {
+        float *v = buf + omp_get_thread_num() * per, *m = v + mv, *p = m + mm;
+        float *part = parts + gi * PS;
+        int32_t c0 = (int32_t)((int64_t)d.chunks * gi / groups), c1 = (int32_t)((int64_t)d.chunks * (gi + 1) / groups);
+        for (int32_t ch = c0; ch < c1; ch++) {
+            int32_t b0 = ch * d.per_chunk, nimg = d.n - b0 < d.per_chunk ? d.n - b0 : d.per_chunk;
+            int64_t t = (int64_t)nimg * d.tiles;
+            wino_input(x + (int64_t)b0 * d.ci * d.ih * d.iw, &d, nimg, v, p);
+            wino_output_adjoint(dy + (int64_t)b0 * d.co * d.oh * d.ow, &d, nimg, m);
+            for (int k = 0; k < 16; k++)
+                sgemm_block(false, true, d.co, d.ci, t, 1.0f, m + k * d.ld * d.co, d.ld, v + k * d.ld * d.ci, d.ld,
+                            ch == c0 ? 0.0f : 1.0f, part + (int64_t)k * d.co * d.ci, d.ci);
+            for (int32_t o = 0; db && o < d.co; o++) {
+                float s = sum8(m + 5 * d.ld * d.co + (int64_t)o * d.ld, t);
+                part[US + o] = ch == c0 ? s : part[US + o] + s;
+            }
+        }
     }
-    sum_partials(parts, d.chunks, du, US);
+    sum_partials(parts, groups, PS, du, US);
+    if (db) sum_partials(parts + US, groups, PS, db, g->cout);
     /* dw = G^T dU G per kernel; G^T rows: (1, 1/2, 1/2, 0), (0, 1/2, -1/2, 0), (0, 1/2, 1/2, 1) */
     int64_t plane = (int64_t)g->cout * g->cin;
     for (int64_t k = 0; k < plane; k++) {
@@ -995,8 +1076,65 @@ static void wino_conv2d_backward_weight(cpu_ctx *c, const float *x, const float 
     cpu_arena_reset(c, mark);
 }
 
-/* Images run in parallel, each as im2col + one sgemm into its own output: every
- * output element is computed by the same instructions whatever the thread count. */
+/* ---------------------------------------------------------------- small-depth products */
+
+/* At a depth K = cin*kh*kw this small (a first layer on 1-3 channels) the weight
+ * gradient's sgemm [cout, P] x [P, K] spends its time packing; plain dot products
+ * do better, and take the bias gradient from the same pass over dy. */
+#define SMALL_K 16
+
+static bool conv_is_small_k(const zoo_conv2d_geom *g) { return (int64_t)g->cin * g->kh * g->kw <= SMALL_K; }
+
+/* the four lanes of v added in a fixed order */
+static float v4_sum(v4f v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+/* out[i][j] = the dot product of rows a[i] and b[j] over P (i < 2, j < 4), in four
+ * lanes and a fixed order; eight accumulators share each load */
+static void dots2x4(const float *const a[2], const float *const b[4], int64_t P, float out[2][4]) {
+    v4f acc[2][4] = {{{0}}};
+    int64_t p4 = P / 4 * 4;
+    for (int64_t p = 0; p < p4; p += 4) {
+        v4f x0 = v4_load(a[0] + p), x1 = v4_load(a[1] + p);
+        for (int j = 0; j < 4; j++) {
+            v4f y = v4_load(b[j] + p);
+            acc[0][j] += x0 * y;
+            acc[1][j] += x1 * y;
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            float s = v4_sum(acc[i][j]);
+            for (int64_t p = p4; p < P; p++) s += a[i][p] * b[j][p];
+            out[i][j] = s;
+        }
+}
+
+/* dw [m, K] (+)= dy [m, P] cols [K, P]^T, and db [m] (+)= the row sums of dy (db NULL:
+ * not wanted): two rows of dy against four of cols at a time */
+static void small_k_wgrad(const float *dy, const float *cols, float *dw, float *db, int64_t m, int64_t K, int64_t P,
+                          bool add) {
+    for (int64_t o = 0; o < m; o += 2) {
+        int na = m - o < 2 ? 1 : 2;
+        const float *a[2] = {dy + o * P, dy + (o + na - 1) * P}; /* a lone last row is done twice */
+        for (int i = 0; db && i < na; i++) db[o + i] = (add ? db[o + i] : 0.0f) + sum8(a[i], P);
+        for (int64_t k = 0; k < K; k += 4) {
+            int nb = K - k < 4 ? (int)(K - k) : 4;
+            const float *b[4];
+            for (int j = 0; j < 4; j++) b[j] = cols + (k + (j < nb ? j : 0)) * P;
+            float out[2][4];
+            dots2x4(a, b, P, out);
+            for (int i = 0; i < na; i++)
+                for (int j = 0; j < nb; j++) {
+                    float *t = dw + (o + i) * K + k + j;
+                    *t = add ? *t + out[i][j] : out[i][j];
+                }
+        }
+    }
+}
+
+/* x [n, cin, h, w], w [cout, cin, kh, kw], bias [cout] or NULL -> y [n, cout, oh, ow]
+ * (backend.h). 3x3 stride 1 with 8+ channels each way: Winograd. Otherwise images run
+ * in parallel, each as im2col + one sgemm into its own output. */
 static void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_tensor *bias, zoo_tensor *y,
                        const zoo_conv2d_geom *g) {
     cpu_ctx *c = ctx;
@@ -1010,7 +1148,7 @@ static void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, cons
     }
     size_t mark = cpu_arena_mark(c);
     float *buf = pointwise ? NULL : scratch_alloc(c, (size_t)(c->threads * K * P));
-#pragma omp parallel for if (par) schedule(static)
+#pragma omp parallel for if (par) schedule(dynamic)
     for (int64_t b = 0; b < g->n; b++) {
         const float *xb = f32(x) + b * xs;
         float *yb = f32(y) + b * ys, *cols = pointwise ? NULL : buf + omp_get_thread_num() * K * P;
@@ -1021,6 +1159,8 @@ static void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, cons
     cpu_arena_reset(c, mark);
 }
 
+/* dy [n, cout, oh, ow], w, bias [cin] or NULL -> dx [n, cin, h, w]: per image the
+ * sgemm w^T dy into columns, then col2im (or Winograd, as cpu_conv2d) */
 static void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor *w, const zoo_tensor *bias,
                                       zoo_tensor *dx, const zoo_conv2d_geom *g) {
     cpu_ctx *c = ctx;
@@ -1034,7 +1174,7 @@ static void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo
     }
     size_t mark = cpu_arena_mark(c);
     float *buf = pointwise ? NULL : scratch_alloc(c, (size_t)(c->threads * K * P));
-#pragma omp parallel for if (par) schedule(static)
+#pragma omp parallel for if (par) schedule(dynamic)
     for (int64_t b = 0; b < g->n; b++) {
         const float *dyb = f32(dy) + b * ys;
         float *dxb = f32(dx) + b * xs;
@@ -1051,34 +1191,44 @@ static void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo
     cpu_arena_reset(c, mark);
 }
 
+/* x, dy -> dw [cout, cin, kh, kw], db [cout]: per image the sgemm dy cols^T (small
+ * depth: dot products; 3x3 stride 1: Winograd), summed in fixed chunks of images */
 static void cpu_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw,
                                        zoo_tensor *db, const zoo_conv2d_geom *g) {
     cpu_ctx *c = ctx;
     int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
     int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P, WS = g->cout * K;
-    if (db) channel_sums(f32(dy), f32(db), g->n, g->cout, P);
-    if (!dw) return;
     bool pointwise = conv_is_pointwise(g), par = conv_macs(g) >= CONV_PAR_MIN_MACS && g->n > 1;
-    if (conv_is_winograd(g)) {
-        wino_conv2d_backward_weight(c, f32(x), f32(dy), f32(dw), g, par);
+    bool small = conv_is_small_k(g), wino = conv_is_winograd(g);
+    bool fused_db = (small || wino) && db && dw; /* db from the same pass over dy */
+    if (db && !fused_db) channel_sums(f32(dy), f32(db), g->n, g->cout, P);
+    if (!dw) return;
+    if (wino) {
+        wino_conv2d_backward_weight(c, f32(x), f32(dy), f32(dw), fused_db ? f32(db) : NULL, g, par);
         return;
     }
-    int nch = wgrad_chunks(g->n, WS);
+    /* each chunk's partial: dw [cout, K], then db [cout] when fused */
+    int64_t PS = WS + (fused_db ? g->cout : 0);
+    int nch = wgrad_chunks(g->n, PS);
     size_t mark = cpu_arena_mark(c);
     float *buf = pointwise ? NULL : scratch_alloc(c, (size_t)(c->threads * K * P));
-    float *parts = nch > 1 ? scratch_alloc(c, (size_t)(nch * WS)) : f32(dw);
-#pragma omp parallel for if (par) schedule(static)
+    float *parts = scratch_alloc(c, (size_t)(nch * PS));
+#pragma omp parallel for if (par) schedule(dynamic)
     for (int ch = 0; ch < nch; ch++) {
-        float *cols = pointwise ? NULL : buf + omp_get_thread_num() * K * P, *part = parts + ch * WS;
+        float *cols = pointwise ? NULL : buf + omp_get_thread_num() * K * P, *part = parts + ch * PS;
         int64_t b0 = g->n * ch / nch, b1 = g->n * (ch + 1) / nch;
         for (int64_t b = b0; b < b1; b++) {
-            const float *xb = f32(x) + b * xs;
+            const float *xb = f32(x) + b * xs, *dyb = f32(dy) + b * ys;
             if (!pointwise) im2col(xb, cols, g);
-            sgemm_block(false, true, g->cout, K, P, 1.0f, f32(dy) + b * ys, P, pointwise ? xb : cols, P,
-                        b == b0 ? 0.0f : 1.0f, part, K);
+            if (small)
+                small_k_wgrad(dyb, pointwise ? xb : cols, part, fused_db ? part + WS : NULL, g->cout, K, P, b > b0);
+            else
+                sgemm_block(false, true, g->cout, K, P, 1.0f, dyb, P, pointwise ? xb : cols, P, b == b0 ? 0.0f : 1.0f,
+                            part, K);
         }
     }
-    if (nch > 1) sum_partials(parts, nch, f32(dw), WS);
+    sum_partials(parts, nch, PS, f32(dw), WS);
+    if (fused_db) sum_partials(parts + WS, nch, PS, f32(db), g->cout);
     cpu_arena_reset(c, mark);
 }
 
@@ -1161,23 +1311,26 @@ static void avg_pool_plane(const float *x, float *y, const zoo_conv2d_geom *g) {
     }
 }
 
+/* x [n, c, h, w] -> y, idx [n, c, oh, ow]: planes in parallel */
 static void cpu_pool2d(void *ctx, zoo_pool_op op, const zoo_tensor *x, zoo_tensor *y, zoo_tensor *idx,
                        const zoo_conv2d_geom *g) {
     (void)ctx;
     int64_t planes = (int64_t)g->n * g->cin, HW = (int64_t)g->h * g->w, P = (int64_t)g->oh * g->ow;
-#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(static)
+#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(dynamic, 64)
     for (int64_t p = 0; p < planes; p++) {
         if (op == ZOO_POOL_MAX) max_pool_plane(f32(x) + p * HW, f32(y) + p * P, i32(idx) + p * P, g);
         else avg_pool_plane(f32(x) + p * HW, f32(y) + p * P, g);
     }
 }
 
+/* dy (+ idx) -> dx [n, c, h, w]: per plane, clear, then add each dy where it came
+ * from in increasing output order (the gather order of backend.h) */
 static void cpu_pool2d_backward(void *ctx, zoo_pool_op op, const zoo_tensor *dy, const zoo_tensor *idx,
                                 zoo_tensor *dx, const zoo_conv2d_geom *g) {
     (void)ctx;
     int64_t planes = (int64_t)g->n * g->cin, HW = (int64_t)g->h * g->w, P = (int64_t)g->oh * g->ow;
     float inv = 1.0f / (float)(g->kh * g->kw);
-#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(static)
+#pragma omp parallel for if (planes * HW >= PAR_MIN) schedule(dynamic, 64)
     for (int64_t p = 0; p < planes; p++) {
         const float *d = f32(dy) + p * P;
         float *o = f32(dx) + p * HW;
@@ -1249,6 +1402,8 @@ static void bn_dims(const zoo_tensor *x, int64_t *n, int64_t *c, int64_t *inner)
     *inner = x->numel / (*n * *c);
 }
 
+/* x [n, c, inner] -> y; per channel in parallel: mean, then the variance about it
+ * (two passes: no cancellation), accumulated per row in float, across rows in double */
 static void cpu_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta,
                           zoo_tensor *running_mean, zoo_tensor *running_var, zoo_tensor *y, zoo_tensor *save_mean,
                           zoo_tensor *save_invstd, const zoo_batchnorm_params *p) {
@@ -1287,6 +1442,8 @@ static void cpu_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamm
     }
 }
 
+/* x, dy, saved mean and invstd -> dx, dgamma, dbeta; per channel in parallel: the two
+ * sums, then dx in one more pass */
 static void cpu_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
                                    const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
                                    zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p) {
