@@ -28,7 +28,8 @@ fi
 /usr/bin/python3 - build-test build-asan <<'PY'
 import json, os, sys
 passed = failed = skipped = 0
-logs = [os.path.join(d, "meson-logs", f) for d in sys.argv[1:] for f in ("testlog.json", "vkvalidate.json")]
+logs = [os.path.join(d, "meson-logs", f) for d in sys.argv[1:] if os.path.isdir(os.path.join(d, "meson-logs"))
+        for f in sorted(os.listdir(os.path.join(d, "meson-logs"))) if f.endswith(".json")]
 for log in logs:
     if not os.path.exists(log):
         continue
