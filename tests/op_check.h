@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* splitmix64 -> [0, 1); the test's own generator, independent of zoo's */
 static double urand(uint64_t *s) {
@@ -150,6 +152,41 @@ static void gradcheck(const char *what, graph_fn f, const void *ctx, zoo_tensor 
     }
     for (int i = 0; i < nx; i++) free(analytic[i]);
     free(r);
+}
+
+/* runs body in a child, which must exit with status 1 after printing
+ * "zoo: error: ..." naming needle */
+static void expect_usage_error(const char *what, void (*body)(void), const char *needle) {
+    int fd[2];
+    if (pipe(fd) != 0) {
+        expect(false, "%s: pipe failed", what);
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        close(fd[1]);
+        zoo_scope_begin();
+        body();
+        _exit(0);
+    }
+    close(fd[1]);
+    char msg[1024];
+    size_t len = 0;
+    ssize_t got;
+    while (len < sizeof msg - 1 && (got = read(fd[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)got;
+    msg[len] = '\0';
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    bool exited1 = WIFEXITED(status) && WEXITSTATUS(status) == 1;
+    expect(exited1 && strstr(msg, "zoo: error: ") && strstr(msg, needle),
+           "%s: want exit status 1 and a message naming '%s'; got %s %d, stderr: %s", what, needle,
+           WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+           msg);
 }
 
 #endif

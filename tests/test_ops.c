@@ -1178,41 +1178,6 @@ static void bad_dropout_p(void) {
     zoo_dropout(zoo_tensor_zeros(ZOO_F32, zoo_shape1(3)), 1.0f, true, &rng);
 }
 
-/* runs body in a child, which must exit with status 1 after printing
- * "zoo: error: ..." naming needle */
-static void expect_usage_error(const char *what, void (*body)(void), const char *needle) {
-    int fd[2];
-    if (pipe(fd) != 0) {
-        expect(false, "%s: pipe failed", what);
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        close(fd[1]);
-        zoo_scope_begin();
-        body();
-        _exit(0);
-    }
-    close(fd[1]);
-    char msg[1024];
-    size_t len = 0;
-    ssize_t got;
-    while (len < sizeof msg - 1 && (got = read(fd[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)got;
-    msg[len] = '\0';
-    close(fd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    bool exited1 = WIFEXITED(status) && WEXITSTATUS(status) == 1;
-    expect(exited1 && strstr(msg, "zoo: error: ") && strstr(msg, needle),
-           "%s: want exit status 1 and a message naming '%s'; got %s %d, stderr: %s", what, needle,
-           WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-           msg);
-}
-
 TEST(shape_errors_exit_with_status_1_and_say_what_is_wrong) {
     expect_usage_error("add [3,4] + [5]", bad_add, "add");
     expect_usage_error("mul [2,3] * [3,2]", bad_mul, "mul");

@@ -7,14 +7,13 @@ batch 128 on real Fashion-MNIST (pre-loaded, pre-shuffled, sliced in order).
 Times --steps training steps after 20 warm-up steps, and no_grad inference on
 batches of 1000 images. Usage: cnn.py [--steps 100] [--threads 2]
 """
-import argparse
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import DATA_DIR, load_fashion, report
+from common import load_fashion, parse_args, report, time_steps
 
 
 class CNN(nn.Module):
@@ -34,16 +33,7 @@ class CNN(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--data", default=DATA_DIR)
-    args = ap.parse_args()
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = parse_args(__doc__, steps=100, batch=128, warmup=20)
     x, y = load_fashion("train", args.data, shuffle_seed=0)
     x = x.reshape(-1, 1, 28, 28)
     nb = len(x) // args.batch
@@ -59,12 +49,7 @@ def main():
         loss.backward()
         opt.step()
 
-    for i in range(args.warmup):
-        step(i)
-    t0 = time.perf_counter()
-    for i in range(args.warmup, args.warmup + args.steps):
-        step(i)
-    ms = (time.perf_counter() - t0) * 1000 / args.steps
+    ms = time_steps(step, args.warmup, args.steps)
 
     model.eval()
     ib = 1000

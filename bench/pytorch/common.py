@@ -3,9 +3,11 @@
 Loads Fashion-MNIST from gz IDX files and prints results in the same
 `key: value` format as `zoo-bench`, so bench/compare.sh can parse both.
 """
+import argparse
 import gzip
 import os
 import resource
+import time
 
 import numpy as np
 import torch
@@ -37,6 +39,30 @@ def load_fashion(split="train", data_dir=DATA_DIR, shuffle_seed=None):
     x -= MEAN
     x /= STD
     return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+
+
+def parse_args(doc, steps, batch, warmup):
+    """The flags every reference benchmark takes, with its own defaults."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--warmup", type=int, default=warmup)
+    ap.add_argument("--data", default=DATA_DIR)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    return args
+
+
+def time_steps(step, warmup, steps):
+    """Milliseconds per call of step(i), over `steps` calls after `warmup` untimed ones."""
+    for i in range(warmup):
+        step(i)
+    t0 = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        step(i)
+    return (time.perf_counter() - t0) * 1000 / steps
 
 
 def peak_rss_mb():

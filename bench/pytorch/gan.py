@@ -8,14 +8,13 @@ conv(64->128,4,2,1) -> BN -> lReLU 0.2 -> linear(6272->1); BCE with logits, Adam
 update on real + detached fake, then a generator update through the discriminator
 (whose weights take no gradient). Usage: gan.py [--steps 50] [--threads 2]
 """
-import argparse
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import DATA_DIR, load_fashion, report
+from common import load_fashion, parse_args, report, time_steps
 
 
 class Generator(nn.Module):
@@ -48,16 +47,7 @@ class Discriminator(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--data", default=DATA_DIR)
-    args = ap.parse_args()
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = parse_args(__doc__, steps=50, batch=64, warmup=10)
     x, _ = load_fashion("train", args.data, shuffle_seed=0)
     # load_fashion normalizes with the dataset's mean/std; undo that and map to [-1, 1]
     x = ((x * 0.3530 + 0.2860) * 2 - 1).reshape(-1, 1, 28, 28)
@@ -86,12 +76,7 @@ def main():
             p.requires_grad_(True)
         opt_g.step()
 
-    for i in range(args.warmup):
-        step(i)
-    t0 = time.perf_counter()
-    for i in range(args.warmup, args.warmup + args.steps):
-        step(i)
-    ms = (time.perf_counter() - t0) * 1000 / args.steps
+    ms = time_steps(step, args.warmup, args.steps)
 
     G.eval()
     with torch.no_grad():
