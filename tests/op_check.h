@@ -154,6 +154,38 @@ static void gradcheck(const char *what, graph_fn f, const void *ctx, zoo_tensor 
     free(r);
 }
 
+/* a persistent tensor holding v, with a gradient; the caller frees it */
+static zoo_tensor *param(zoo_shape s, const float *v) {
+    zoo_tensor *t = zoo_tensor_new_persistent(ZOO_F32, s);
+    zoo_tensor_upload(t, v);
+    zoo_tensor_enable_grad(t);
+    return t;
+}
+
+/* the tests' data generator; each test file gives it its own seed with a definition
+ * `static uint64_t data_rng = N;` (this is a tentative definition) */
+static uint64_t data_rng;
+
+/* distinct values spaced by step, shuffled: every max is unique by a margin */
+static void fill_distinct(float *v, int64_t n, float step) {
+    for (int64_t i = 0; i < n; i++) v[i] = (float)(i - n / 2) * step + 0.013f;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(urand(&data_rng) * (double)(i + 1));
+        float t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+static zoo_tensor *param_distinct(zoo_shape s, float step) {
+    int64_t n = zoo_shape_numel(s);
+    float *v = malloc((size_t)n * sizeof *v);
+    fill_distinct(v, n, step);
+    zoo_tensor *t = param(s, v);
+    free(v);
+    return t;
+}
+
 /* runs body in a child, which must exit with status 1 after printing
  * "zoo: error: ..." naming needle */
 static void expect_usage_error(const char *what, void (*body)(void), const char *needle) {

@@ -29,17 +29,6 @@ static void fill_rand(float *v, int64_t n, float lo, float hi) {
     for (int64_t i = 0; i < n; i++) v[i] = uniform(lo, hi);
 }
 
-/* distinct values spaced by step, shuffled: every window maximum is unique by a margin
- * wider than the finite-difference step */
-static void fill_distinct(float *v, int64_t n, float step) {
-    for (int64_t i = 0; i < n; i++) v[i] = (float)(i - n / 2) * step + 0.013f;
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)(urand(&data_rng) * (double)(i + 1));
-        float t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-    }
-}
 
 
 
@@ -51,13 +40,6 @@ static double *host_doubles(int64_t n) {
     return d;
 }
 
-/* a persistent tensor holding v, with a gradient; the caller frees it */
-static zoo_tensor *param(zoo_shape s, const float *v) {
-    zoo_tensor *t = zoo_tensor_new_persistent(ZOO_F32, s);
-    zoo_tensor_upload(t, v);
-    zoo_tensor_enable_grad(t);
-    return t;
-}
 
 static zoo_tensor *param_rand(zoo_shape s, float lo, float hi) {
     int64_t n = zoo_shape_numel(s);
@@ -68,14 +50,6 @@ static zoo_tensor *param_rand(zoo_shape s, float lo, float hi) {
     return t;
 }
 
-static zoo_tensor *param_distinct(zoo_shape s, float step) {
-    int64_t n = zoo_shape_numel(s);
-    float *v = malloc((size_t)n * sizeof *v);
-    fill_distinct(v, n, step);
-    zoo_tensor *t = param(s, v);
-    free(v);
-    return t;
-}
 
 
 /* ---------------------------------------------------------------- gradcheck (as test_ops.c) */

@@ -2,6 +2,7 @@
  * atomic writes, and image-folder datasets (conversion, resizing, order, skipped files).
  * Writes its files into a fresh directory under /tmp and removes it at the end. */
 #include "test.h"
+#include "test_files.h"
 
 #include "core/image.h"
 #include "core/tensor.h"
@@ -56,32 +57,7 @@ static uint8_t *read_bytes(const char *path, size_t *n) {
     return b;
 }
 
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
-}
 
-static void remove_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        for (struct dirent *e; d && (e = readdir(d));) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static bool mentions(const char *message, const char *part) { return strstr(message, part) != NULL; }
 

@@ -1,6 +1,7 @@
 /* Safetensors checkpoints: bit-exact round trips, the byte layout PyTorch's loader
  * expects, atomic saves, and corrupt files refused with a message instead of a crash. */
 #include "test.h"
+#include "test_files.h"
 
 #include "core/io.h"
 #include "core/tensor.h"
@@ -75,32 +76,7 @@ static bool rejected(const char *path, const char *what) {
     return false;
 }
 
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
-}
 
-static void remove_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        for (struct dirent *e; d && (e = readdir(d));) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* a persistent tensor holding raw 32-bit patterns (floats or ints alike) */
 static zoo_tensor *tensor_with_bits(zoo_dtype dtype, zoo_shape shape, const uint32_t *bits) {
