@@ -1,7 +1,13 @@
 /* The backend vtable: every kernel zoo runs, as one struct of function pointers.
  * The core calls only these; it never asks which backend it is on. Kernels do no
  * autograd and no shape inference: the caller (core/ops.c) checks shapes and
- * allocates outputs, the kernel only computes. */
+ * allocates outputs, the kernel only computes.
+ *
+ * Results are part of the contract, bit for bit: a kernel computes each output with
+ * the operations and in the order written here, every sum in canon.h's order (its
+ * terms are listed with the kernel, in order), and exp, log, tanh, sigmoid, erf, pow
+ * and cos as canon_math.h computes them. So every backend gives the CPU's bits, and
+ * the same training run is the same on every device (tests/test_consistency.c). */
 #ifndef ZOO_BACKEND_H
 #define ZOO_BACKEND_H
 
@@ -87,8 +93,10 @@ typedef enum zoo_binary_op {
 
 /* out has x's ndim; every dim of out is either x's or 1, and the dims that are 1
  * (where x's is not) are reduced. So one kernel does "sum over axis 1", "sum to a
- * broadcast shape" and "sum of everything". ARGMAX writes int32 indices and
- * reduces exactly one axis; ties pick the first index. */
+ * broadcast shape" and "sum of everything". An output's terms are the elements of x
+ * that reduce into it, in x's row-major order; MEAN is their sum / (float)count; MAX
+ * starts from -inf and takes v when v > max. ARGMAX writes int32 indices and reduces
+ * exactly one axis; ties pick the first index. */
 typedef enum zoo_reduce_op {
     ZOO_REDUCE_SUM,
     ZOO_REDUCE_MEAN,
@@ -171,7 +179,9 @@ typedef struct zoo_backend_iface {
     /* kernels */
     /* a: [batch_a, m, k] (or [batch_a, k, m] with trans_a), b: [batch_b, k, n] (or [n, k]
      * with trans_b) -> c: [batch, m, n], batch_a and batch_b each 1 or batch.
-     * c = alpha * op(a) op(b) + beta * c. Tensors of ndim < 3 have batch 1. */
+     * c = alpha * op(a) op(b) + beta * c. Tensors of ndim < 3 have batch 1. Each c[i, j]
+     * is alpha * S + beta * c[i, j] (beta 0: alpha * S, c not read), S the sum of the
+     * rounded products op(a)[i, k] * op(b)[k, j] for k = 0, 1, ... */
     void (*gemm)(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *c,
                  bool trans_a, bool trans_b, float alpha, float beta);
     void (*unary)(void *ctx, zoo_unary_op op, const zoo_tensor *x, zoo_tensor *y, float a, float b);
@@ -182,9 +192,11 @@ typedef struct zoo_backend_iface {
     void (*binary)(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tensor *b,
                    zoo_tensor *out);
     void (*reduce)(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *out);
-    /* along the last axis; log selects log-softmax */
+    /* along the last axis; log selects log-softmax. Per row: mx = the max, s = the sum of
+     * exp(x - mx) over the row; y = exp(x - mx) / s, or x - (mx + log(s)) */
     void (*softmax)(void *ctx, const zoo_tensor *x, zoo_tensor *y, bool log);
-    /* dx from y = softmax(x) (or log_softmax) and dy */
+    /* dx from y = softmax(x) (or log_softmax) and dy, per row: softmax: dx = y * (dy - s),
+     * s the sum of dy * y; log: dx = dy - exp(y) * s, s the sum of dy */
     void (*softmax_backward)(void *ctx, const zoo_tensor *y, const zoo_tensor *dy, zoo_tensor *dx,
                              bool log);
     /* logp: [n, c], labels: int32 [n] -> losses: [n], losses[i] = -logp[i, labels[i]] */
@@ -202,21 +214,25 @@ typedef struct zoo_backend_iface {
                      float a, float b);
     /* 2-d convolution family (PyTorch's conv2d, groups 1; g describes every tensor).
      * x: [n, cin, h, w], w: [cout, cin, kh, kw], bias: [cout] or NULL -> y: [n, cout, oh, ow]:
-     * y[b, o, oy, ox] = bias[o] + sum over (i, ky, kx) of w[o, i, ky, kx] * x[b, i, iy, ix]
-     * at iy = oy*stride_h - pad_h + ky*dil_h, ix likewise; padding reads 0. */
+     * y[b, o, oy, ox] = (the sum over (i, ky, kx), in that order, of w[o, i, ky, kx] * x[b, i,
+     * iy, ix]) + bias[o], at iy = oy*stride_h - pad_h + ky*dil_h, ix likewise; padding reads
+     * 0 and its products are terms too. */
     void (*conv2d)(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_tensor *bias, zoo_tensor *y,
                    const zoo_conv2d_geom *g);
     /* The transpose of conv2d: dy: [n, cout, oh, ow], w: [cout, cin, kh, kw], bias: [cin] or
-     * NULL -> dx: [n, cin, h, w], overwritten: dx[b, i, iy, ix] = bias[i] + the sum of
-     * w[o, i, ky, kx] * dy[b, o, oy, ox] over every (o, oy, ox, ky, kx) that reads (iy, ix)
-     * in conv2d. It is conv2d's input gradient (bias NULL) and conv_transpose2d's forward,
-     * whose PyTorch weight [in, out, kh, kw] is this w (its in = cout here). */
+     * NULL -> dx: [n, cin, h, w], overwritten: for each tap (ky, kx) that reads (iy, ix) from
+     * some output (oy, ox) in conv2d, t = the sum over o of w[o, i, ky, kx] * dy[b, o, oy, ox];
+     * dx[b, i, iy, ix] = bias[i] (0 without) + the t's in (ky, kx) order, added one by one
+     * (for 1x1 stride-1 unpadded kernels, t + bias). It is conv2d's input gradient (bias
+     * NULL) and conv_transpose2d's forward, whose PyTorch weight [in, out, kh, kw] is this
+     * w (its in = cout here). */
     void (*conv2d_backward_input)(void *ctx, const zoo_tensor *dy, const zoo_tensor *w, const zoo_tensor *bias,
                                   zoo_tensor *dx, const zoo_conv2d_geom *g);
     /* x: [n, cin, h, w], dy: [n, cout, oh, ow] -> dw: [cout, cin, kh, kw] = the sum over
-     * (b, oy, ox) of dy[b, o, oy, ox] * x[b, i, iy, ix] (iy, ix as in conv2d), and
-     * db: [cout] = the sum of dy over (b, oy, ox). Either output may be NULL (not wanted);
-     * both are overwritten. */
+     * images b of (the sum over (oy, ox) of dy[b, o, oy, ox] * x[b, i, iy, ix]) (iy, ix as
+     * in conv2d), and db: [cout] = the sum over b of (the sum of dy[b, o] over (oy, ox)):
+     * each image's sum is one term of the sum over images. Either output may be NULL
+     * (not wanted); both are overwritten. */
     void (*conv2d_backward_weight)(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw,
                                    zoo_tensor *db, const zoo_conv2d_geom *g);
     /* x: [n, c, h, w] -> y: [n, c, oh, ow] (g->cin == g->cout == c). MAX also writes
@@ -238,7 +254,11 @@ typedef struct zoo_backend_iface {
      * or neither NULL) are updated in place with momentum, the variance unbiased (times
      * m/(m-1), m = n*inner > 1), as PyTorch. Eval: running_mean and 1/sqrt(running_var +
      * eps) normalize and are written to save_mean and save_invstd.
-     * y = (x - mean) * invstd * gamma + beta. */
+     * y = (x - mean) * invstd * gamma + beta. In float, with the channel's sums over its
+     * (b, inner) elements in order: mean = sum(x) / m, q = sum((x - mean) * (x - mean)),
+     * invstd = 1 / sqrt(q / m + eps), the unbiased variance q / (m - 1), running = (1 -
+     * momentum) * running + momentum * batch; y = x * scale + shift with scale = invstd *
+     * gamma, shift = beta - mean * scale. */
     void (*batchnorm)(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta,
                       zoo_tensor *running_mean, zoo_tensor *running_var, zoo_tensor *y, zoo_tensor *save_mean,
                       zoo_tensor *save_invstd, const zoo_batchnorm_params *p);
@@ -246,7 +266,9 @@ typedef struct zoo_backend_iface {
      * * invstd and sums over (n, inner): dgamma = sum(dy * xhat), dbeta = sum(dy); training:
      * dx = gamma * invstd * (dy - sum(dy)/m - xhat * sum(dy * xhat)/m); eval: dx = gamma *
      * invstd * dy. gamma NULL reads 1; each of dx, dgamma, dbeta may be NULL (not wanted);
-     * all are overwritten. */
+     * all are overwritten. In float: sd = sum(dy), dot = sum(dy * (x - mean)) over the
+     * channel's elements in order; dgamma = dot * invstd, dbeta = sd; dx = (dy - sd / m -
+     * (x - mean) * k) * (invstd * gamma), k = dot * invstd * invstd / m (eval: sd, k = 0). */
     void (*batchnorm_backward)(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
                                const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
                                zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p);

@@ -56,7 +56,7 @@ ZOO_FN float zoo_exp2i(int n) { return zoo_bits_to_float((n + 127) << 23); }
  * part has 12 trailing zero bits so n * high is exact), e^r by its Taylor series to
  * r^8, then the result scaled by 2^n in two exact steps (so results that are
  * subnormal come out right). */
-ZOO_FN float zoo_exp(float x) {
+ZOO_FN float zoo_expf(float x) {
     if (x != x) return x;
     if (x > 88.72284f) return ZOO_INF;
     if (x < -103.97208f) return 0.0f;
@@ -82,7 +82,7 @@ ZOO_FN float zoo_exp(float x) {
 
 /* ln x. x = m 2^e with sqrt(1/2) <= m < sqrt(2); ln m = 2 atanh(s), s = (m-1)/(m+1),
  * |s| < 0.172, by its odd series to s^15; ln x = e ln2 + ln m with ln2 in two parts. */
-ZOO_FN float zoo_log(float x) {
+ZOO_FN float zoo_logf(float x) {
     if (x != x) return x;
     if (x < 0.0f) return ZOO_NAN;
     if (x == 0.0f) return -ZOO_INF;
@@ -121,7 +121,7 @@ ZOO_FN float zoo_log(float x) {
 
 /* tanh x = sign(x) (1 - e) / (1 + e) with e = e^(-2|x|), which cannot overflow;
  * below 0.3, where that cancels, the series x - x^3/3 + 2x^5/15 - ... to x^13 */
-ZOO_FN float zoo_tanh(float x) {
+ZOO_FN float zoo_tanhf(float x) {
     if (x != x) return x;
     ZOO_PRECISE float ax = zoo_fabsf(x);
     if (ax < 0.3f) {
@@ -135,20 +135,20 @@ ZOO_FN float zoo_tanh(float x) {
         ZOO_PRECISE float r = x + x * z * s;
         return r;
     }
-    ZOO_PRECISE float e = zoo_exp(-2.0f * ax);
+    ZOO_PRECISE float e = zoo_expf(-2.0f * ax);
     ZOO_PRECISE float r = (1.0f - e) / (1.0f + e);
     return x < 0.0f ? -r : r;
 }
 
-ZOO_FN float zoo_sigmoid(float x) {
-    ZOO_PRECISE float r = 1.0f / (1.0f + zoo_exp(-x));
+ZOO_FN float zoo_sigmoidf(float x) {
+    ZOO_PRECISE float r = 1.0f / (1.0f + zoo_expf(-x));
     return r;
 }
 
 /* erf x, relative error about 1e-7. Below 0.5 the Maclaurin series (terms to
  * x^15 leave < 1e-9); above, erf = 1 - erfc with the Chebyshev-fitted erfc of
  * Numerical Recipes (2nd ed., section 6.2: fractional error < 1.2e-7). */
-ZOO_FN float zoo_erf(float x) {
+ZOO_FN float zoo_erff(float x) {
     if (x != x) return x;
     ZOO_PRECISE float ax = zoo_fabsf(x);
     if (ax < 0.5f) {
@@ -176,7 +176,7 @@ ZOO_FN float zoo_erf(float x) {
     p = p * t + 0.37409196f;
     p = p * t + 1.00002368f;
     p = p * t - 1.26551223f;
-    ZOO_PRECISE float erfc = t * zoo_exp(p - ax * ax);
+    ZOO_PRECISE float erfc = t * zoo_expf(p - ax * ax);
     ZOO_PRECISE float r = 1.0f - erfc;
     return x < 0.0f ? -r : r;
 }
@@ -184,7 +184,7 @@ ZOO_FN float zoo_erf(float x) {
 /* v^a as libm's powf defines it for the cases zoo uses: small integer powers by
  * squaring (exact where the result is), else e^(a ln|v|) with the sign of odd
  * integer powers of negative bases; a negative base with a fractional power is NaN */
-ZOO_FN float zoo_pow(float v, float a) {
+ZOO_FN float zoo_powf(float v, float a) {
     if (a == 0.0f) return 1.0f;
     bool integer = zoo_floorf(a) == a;
     if (integer && zoo_fabsf(a) <= 16.0f) {
@@ -202,14 +202,14 @@ ZOO_FN float zoo_pow(float v, float a) {
     if (a == 0.5f) return zoo_sqrtf(v);
     if (v < 0.0f && !integer) return ZOO_NAN;
     if (v == 0.0f) return a > 0.0f ? 0.0f : ZOO_INF;
-    ZOO_PRECISE float r = zoo_exp(a * zoo_log(zoo_fabsf(v)));
+    ZOO_PRECISE float r = zoo_expf(a * zoo_logf(zoo_fabsf(v)));
     /* an odd integer power of a negative base is negative */
     if (v < 0.0f && zoo_floorf(a * 0.5f) != a * 0.5f) r = -r;
     return r;
 }
 
 /* sin and cos of (pi/2) g for 0 <= g <= 1/2, by their Taylor series */
-ZOO_FN float zoo_sin_quarter(float g) {
+ZOO_FN float zoo_sin_quarterf(float g) {
     ZOO_PRECISE float y = g * 1.57079633f;
     ZOO_PRECISE float z = y * y;
     ZOO_PRECISE float s = -1.0f / 39916800.0f;
@@ -221,7 +221,7 @@ ZOO_FN float zoo_sin_quarter(float g) {
     return r;
 }
 
-ZOO_FN float zoo_cos_quarter(float g) {
+ZOO_FN float zoo_cos_quarterf(float g) {
     ZOO_PRECISE float y = g * 1.57079633f;
     ZOO_PRECISE float z = y * y;
     ZOO_PRECISE float c = 1.0f / 479001600.0f;
@@ -237,7 +237,7 @@ ZOO_FN float zoo_cos_quarter(float g) {
 /* cos(2 pi u) for 0 <= u < 1 (Box-Muller's angle): u * 4 splits exactly into a
  * quadrant q and a fraction f, and each quadrant is a sine or cosine of (pi/2) g
  * with g = f or 1 - f, whichever is at most 1/2 */
-ZOO_FN float zoo_cos_2pi(float u) {
+ZOO_FN float zoo_cos2pif(float u) {
     ZOO_PRECISE float t = u * 4.0f;
     ZOO_PRECISE float fq = zoo_floorf(t);
     ZOO_PRECISE float f = t - fq;
@@ -246,7 +246,7 @@ ZOO_FN float zoo_cos_2pi(float u) {
     ZOO_PRECISE float g = low ? f : 1.0f - f;
     /* cos((pi/2)(q + f)): q = 0: cos f', 1: -sin f', 2: -cos f', 3: sin f' (f' = (pi/2) f) */
     bool use_cos = (q == 0 || q == 2) == low;
-    ZOO_PRECISE float r = use_cos ? zoo_cos_quarter(g) : zoo_sin_quarter(g);
+    ZOO_PRECISE float r = use_cos ? zoo_cos_quarterf(g) : zoo_sin_quarterf(g);
     return (q == 1 || q == 2) ? -r : r;
 }
 

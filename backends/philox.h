@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "canon_math.h"
+
 static inline void zoo_philox4x32(uint64_t key, uint64_t counter, uint32_t out[4]) {
     uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = 0, c3 = 0;
     uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
@@ -45,8 +47,8 @@ static inline float zoo_philox_normal(uint64_t seed, uint64_t ctr, float mean, f
     zoo_philox4x32(seed, ctr, r);
     float u1 = ((float)(r[0] >> 8) + 1.0f) * (1.0f / 16777216.0f); /* (0, 1] */
     float u2 = zoo_philox_unit(r[1]);
-    float radius = sqrtf(-2.0f * logf(u1));
-    return mean + std * radius * cosf(6.2831853071795864f * u2);
+    float radius = sqrtf(-2.0f * zoo_logf(u1));
+    return mean + std * radius * zoo_cos2pif(u2);
 }
 
 #endif

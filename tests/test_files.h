@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int count_entries(const char *dir) {
+__attribute__((unused)) static int count_entries(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return -1;
     int n = 0;
@@ -18,7 +18,7 @@ static int count_entries(const char *dir) {
     return n;
 }
 
-static void remove_tree(const char *path) {
+__attribute__((unused)) static void remove_tree(const char *path) {
     struct stat st;
     if (lstat(path, &st) != 0) return;
     if (S_ISDIR(st.st_mode)) {

@@ -169,7 +169,7 @@ static void cpu_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_te
 /* ---------------------------------------------------------------- unary */
 
 /* the elementary functions are canon_math.h's, shared with the shaders */
-static float gelu(float x) { return 0.5f * x * (1.0f + zoo_erf(x * 0.70710678118654752f)); }
+static float gelu(float x) { return 0.5f * x * (1.0f + zoo_erff(x * 0.70710678118654752f)); }
 
 static void cpu_unary(void *ctx, zoo_unary_op op, const zoo_tensor *x, zoo_tensor *y, float a, float b) {
     (void)ctx;
@@ -189,15 +189,15 @@ static void cpu_unary(void *ctx, zoo_unary_op op, const zoo_tensor *x, zoo_tenso
     break;
     switch (op) {
     case ZOO_UNARY_AFFINE: LOOP(a * v + b)
-    case ZOO_UNARY_POW: LOOP(zoo_pow(v, a))
+    case ZOO_UNARY_POW: LOOP(zoo_powf(v, a))
     case ZOO_UNARY_RELU: LOOP(v > 0.0f ? v : 0.0f)
     case ZOO_UNARY_LEAKY_RELU: LOOP(v > 0.0f ? v : a * v)
-    case ZOO_UNARY_TANH: LOOP(zoo_tanh(v))
-    case ZOO_UNARY_SIGMOID: LOOP(zoo_sigmoid(v))
+    case ZOO_UNARY_TANH: LOOP(zoo_tanhf(v))
+    case ZOO_UNARY_SIGMOID: LOOP(zoo_sigmoidf(v))
     case ZOO_UNARY_GELU: LOOP(gelu(v))
-    case ZOO_UNARY_SILU: LOOP(v * zoo_sigmoid(v))
-    case ZOO_UNARY_EXP: LOOP(zoo_exp(v))
-    case ZOO_UNARY_LOG: LOOP(zoo_log(v))
+    case ZOO_UNARY_SILU: LOOP(v * zoo_sigmoidf(v))
+    case ZOO_UNARY_EXP: LOOP(zoo_expf(v))
+    case ZOO_UNARY_LOG: LOOP(zoo_logf(v))
     case ZOO_UNARY_SQRT: LOOP(sqrtf(v))
     case ZOO_UNARY_ABS: LOOP(fabsf(v))
     default: ZOO_ASSERT(!"unknown unary op");
@@ -225,15 +225,15 @@ static void cpu_unary_backward(void *ctx, zoo_unary_op op, const zoo_tensor *x, 
     switch (op) {
     case ZOO_UNARY_COPY: LOOP(g)
     case ZOO_UNARY_AFFINE: LOOP(a * g)
-    case ZOO_UNARY_POW: LOOP(a * zoo_pow(v, a - 1.0f) * g)
+    case ZOO_UNARY_POW: LOOP(a * zoo_powf(v, a - 1.0f) * g)
     case ZOO_UNARY_RELU: LOOP(v > 0.0f ? g : 0.0f)
     case ZOO_UNARY_LEAKY_RELU: LOOP(v > 0.0f ? g : a * g)
     case ZOO_UNARY_TANH: LOOP(g * (1.0f - o * o))
     case ZOO_UNARY_SIGMOID: LOOP(g * o * (1.0f - o))
     case ZOO_UNARY_GELU:
-        LOOP(g * (0.5f * (1.0f + zoo_erf(v * 0.70710678118654752f)) +
-                  v * 0.39894228040143268f * zoo_exp(-0.5f * v * v)))
-    case ZOO_UNARY_SILU: LOOP(g * (zoo_sigmoid(v) * (1.0f + v * (1.0f - zoo_sigmoid(v)))))
+        LOOP(g * (0.5f * (1.0f + zoo_erff(v * 0.70710678118654752f)) +
+                  v * 0.39894228040143268f * zoo_expf(-0.5f * v * v)))
+    case ZOO_UNARY_SILU: LOOP(g * (zoo_sigmoidf(v) * (1.0f + v * (1.0f - zoo_sigmoidf(v)))))
     case ZOO_UNARY_EXP: LOOP(g * o)
     case ZOO_UNARY_LOG: LOOP(g / v)
     case ZOO_UNARY_SQRT: LOOP(g * 0.5f / o)
@@ -454,11 +454,11 @@ static void cpu_softmax(void *ctx, const zoo_tensor *x, zoo_tensor *y, bool log)
         for (int64_t j = 1; j < cols; j++) mx = p[j] > mx ? p[j] : mx;
         zoo_sum acc = zoo_sum_new();
         if (log) {
-            for (int64_t j = 0; j < cols; j++) zoo_sum_add(&acc, zoo_exp(p[j] - mx));
-            float lse = mx + zoo_log(zoo_sum_result(&acc));
+            for (int64_t j = 0; j < cols; j++) zoo_sum_add(&acc, zoo_expf(p[j] - mx));
+            float lse = mx + zoo_logf(zoo_sum_result(&acc));
             for (int64_t j = 0; j < cols; j++) q[j] = p[j] - lse;
         } else { /* q holds the exponentials until their sum is known */
-            for (int64_t j = 0; j < cols; j++) q[j] = zoo_exp(p[j] - mx);
+            for (int64_t j = 0; j < cols; j++) q[j] = zoo_expf(p[j] - mx);
             zoo_sum_add_run(&acc, q, cols, 1);
             float sum = zoo_sum_result(&acc);
             for (int64_t j = 0; j < cols; j++) q[j] = q[j] / sum;
@@ -479,7 +479,7 @@ static void cpu_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tenso
         if (log) {
             zoo_sum_add_run(&acc, gr, cols, 1);
             float s = zoo_sum_result(&acc);
-            for (int64_t j = 0; j < cols; j++) dr[j] = gr[j] - zoo_exp(yr[j]) * s;
+            for (int64_t j = 0; j < cols; j++) dr[j] = gr[j] - zoo_expf(yr[j]) * s;
         } else {
             for (int64_t j = 0; j < cols; j++) zoo_sum_add(&acc, gr[j] * yr[j]);
             float s = zoo_sum_result(&acc);
@@ -509,7 +509,7 @@ static void cpu_cross_entropy_backward(void *ctx, const zoo_tensor *logp, const 
         const float *p = f32(logp) + r * cols;
         float *d = f32(dx) + r * cols, g = f32(dlosses)[r];
         int32_t y = i32(labels)[r];
-        for (int64_t j = 0; j < cols; j++) d[j] = (zoo_exp(p[j]) - (j == y ? 1.0f : 0.0f)) * g;
+        for (int64_t j = 0; j < cols; j++) d[j] = (zoo_expf(p[j]) - (j == y ? 1.0f : 0.0f)) * g;
     }
 }
 

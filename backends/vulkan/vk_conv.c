@@ -4,6 +4,7 @@
  * and is released before the call returns; the barrier tracking in vk_exec.c keeps
  * later users of those bytes behind the dispatches recorded here. */
 #include "vk_internal.h"
+#include "../canon.h"
 
 #include <stdint.h>
 
@@ -113,30 +114,61 @@ void vk_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor 
     vk_arena_reset(c, mark);
 }
 
+/* at most this many floats of per-image weight gradients wait to be summed */
+#define WGRAD_MAX_PARTIAL_FLOATS ((int64_t)1 << 23)
+
+/* x, dy -> dw, db (backend.h): each image's gradient is a product dy_b cols_b^T
+ * (and dy_b's row sums), and the images' gradients are added in canon.h's order,
+ * an image a term. Slices of images go through im2col and one batched product into
+ * per-image partials, which are added to their group's sum (continuing it), groups
+ * of 256 images at a time; with more than one group, the group sums are added last. */
 void vk_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw,
                                zoo_tensor *db, const zoo_conv2d_geom *g) {
     vk_ctx *c = ctx;
-    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow, per = chunk_images(g);
-    if (db) { /* the sum of dy over images and pixels */
-        zoo_tensor dyv = view(vk_addr_of(dy), 3, g->n, g->cout, P), dbv = view(vk_addr_of(db), 3, 1, g->cout, 1);
-        vk_reduce(c, ZOO_REDUCE_SUM, &dyv, &dbv);
-    }
-    if (!dw) return;
-    bool pointwise = is_pointwise(g);
+    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow, WS = g->cout * K;
     size_t mark = vk_arena_mark(c);
-    vk_addr cols = pointwise ? 0 : vk_arena_scratch(c, per * K * P);
-    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
-        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
+    if (db) {
+        vk_addr rows = vk_arena_scratch(c, g->n * g->cout);
+        zoo_tensor dyv = view(vk_addr_of(dy), 3, g->n, g->cout, P), rv = view(rows, 3, g->n, g->cout, 1);
+        vk_reduce(c, ZOO_REDUCE_SUM, &dyv, &rv);
+        zoo_tensor imgs = view(rows, 2, g->n, g->cout, 1), dbv = view(vk_addr_of(db), 2, 1, g->cout, 1);
+        vk_reduce(c, ZOO_REDUCE_SUM, &imgs, &dbv);
+    }
+    if (!dw) {
+        vk_arena_reset(c, mark);
+        return;
+    }
+    bool pointwise = is_pointwise(g);
+    int64_t slice = chunk_images(g), most = WGRAD_MAX_PARTIAL_FLOATS / WS;
+    if (slice > most) slice = most > 0 ? most : 1;
+    if (slice > ZOO_SUM_GROUP) slice = ZOO_SUM_GROUP;
+    int64_t ngroups = (g->n + ZOO_SUM_GROUP - 1) / ZOO_SUM_GROUP;
+    vk_addr cols = pointwise ? 0 : vk_arena_scratch(c, slice * K * P), parts = vk_arena_scratch(c, slice * WS);
+    vk_addr sums = ngroups == 1 ? vk_addr_of(dw) : vk_arena_scratch(c, ngroups * WS);
+    for (int64_t b0 = 0; b0 < g->n;) {
+        int64_t in_group = ZOO_SUM_GROUP - b0 % ZOO_SUM_GROUP;
+        int64_t nb = g->n - b0 < slice ? g->n - b0 : slice;
+        if (nb > in_group) nb = in_group;
         if (!pointwise) im2col(c, x, cols, b0, nb, g);
-        /* dw [cout, K] (+)= the sum over the chunk's images of dy_b [cout, P] cols_b^T [P, K] */
+        /* parts_b [cout, K] = dy_b [cout, P] cols_b^T [P, K] */
         vk_gemm_args a = {
-            .a = vk_in(dy), .b = pointwise ? vk_in(x) : arg(cols, nb * K * P, false), .c = vk_out(dw),
-            .m = g->cout, .n = K, .k = P, .tb = true, .batch = 1, .sum_batches = nb,
+            .a = vk_in(dy), .b = pointwise ? vk_in(x) : arg(cols, nb * K * P, false), .c = arg(parts, nb * WS, true),
+            .m = g->cout, .n = K, .k = P, .tb = true, .batch = nb,
             .off_a = b0 * g->cout * P, .off_b = pointwise ? b0 * K * P : 0,
-            .stride_a = g->cout * P, .stride_b = K * P,
-            .alpha = 1.0f, .beta = b0 == 0 ? 0.0f : 1.0f,
+            .stride_a = g->cout * P, .stride_b = K * P, .stride_c = WS,
+            .alpha = 1.0f, .beta = 0.0f,
         };
         vk_gemm_run(c, &a);
+        zoo_tensor pv = view(parts, 2, nb, WS, 1), sv = view(sums + (VkDeviceSize)(b0 / ZOO_SUM_GROUP * WS) * 4, 2, 1, WS, 1);
+        if (b0 % ZOO_SUM_GROUP == 0)
+            vk_reduce(c, ZOO_REDUCE_SUM, &pv, &sv);
+        else
+            vk_sum_continue(c, &pv, &sv);
+        b0 += nb;
+    }
+    if (ngroups > 1) {
+        zoo_tensor gv = view(sums, 2, ngroups, WS, 1), dwv = view(vk_addr_of(dw), 2, 1, WS, 1);
+        vk_reduce(c, ZOO_REDUCE_SUM, &gv, &dwv);
     }
     vk_arena_reset(c, mark);
 }
@@ -173,15 +205,29 @@ static void bn_dims(const zoo_tensor *x, int64_t *n, int64_t *ch, int64_t *inner
     *inner = x->numel / (*n * *ch);
 }
 
-/* one workgroup per channel, whose invocations each loop `passes` times over their
- * share of the channel's m elements */
-static void per_channel(vk_ctx *c, vk_shader sh, const vk_arg *args, int nargs, const void *push, size_t bytes,
-                        int64_t channels, int64_t m, int passes) {
-    uint64_t local = vk_pipeline_get(c, sh)->local[0];
-    vk_check_loops(c, (uint64_t)passes * ((uint64_t)m / local + 1) + 16, "batch norm");
-    vk_dispatch_groups(c, sh, args, nargs, push, bytes, (uint64_t)channels);
+/* the sum over (n, inner) of each channel of t [n, c, inner], in canon.h's order,
+ * into dst [c] */
+static void channel_sums(vk_ctx *c, vk_addr t, int64_t n, int64_t ch, int64_t inner, vk_addr dst) {
+    zoo_tensor tv = view(t, 3, n, ch, inner), dv = view(dst, 3, 1, ch, 1);
+    vk_reduce(c, ZOO_REDUCE_SUM, &tv, &dv);
 }
 
+/* dst [n, c, inner] = x - mean (mean [c]), then times `by` when given (else itself) */
+static void deviations(vk_ctx *c, const zoo_tensor *x, vk_addr mean, const zoo_tensor *by, vk_addr dst, int64_t n,
+                       int64_t ch, int64_t inner) {
+    zoo_tensor xv = view(vk_addr_of(x), 3, n, ch, inner), mv = view(mean, 3, 1, ch, 1), dv = view(dst, 3, n, ch, inner);
+    vk_binary(c, ZOO_BINARY_SUB, &xv, &mv, &dv);
+    zoo_tensor bv = by ? view(vk_addr_of(by), 3, n, ch, inner) : dv;
+    vk_binary(c, ZOO_BINARY_MUL, &bv, &dv, &dv);
+}
+
+typedef struct bn_stats_push {
+    uint32_t c, m, training, stage, has_running;
+    float momentum, eps;
+} bn_stats_push;
+
+/* Training: the channel sums of x give the mean, those of (x - mean)^2 the variance
+ * (two passes, as cpu.c: no cancellation), each sum taken by reduce.comp. */
 void vk_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta,
                   zoo_tensor *running_mean, zoo_tensor *running_var, zoo_tensor *y, zoo_tensor *save_mean,
                   zoo_tensor *save_invstd, const zoo_batchnorm_params *p) {
@@ -190,14 +236,21 @@ void vk_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const
     bn_dims(x, &n, &ch, &inner);
     bool running = running_mean != NULL;
     ZOO_ASSERT(p->training || running); /* eval normalizes with the running statistics */
-    struct {
-        uint32_t n, c, inner, training, has_running;
-        float momentum, eps;
-    } stats = {vk_u32(n), vk_u32(ch), vk_u32(inner), p->training != 0, running, p->momentum, p->eps};
+    size_t mark = vk_arena_mark(c);
+    vk_addr sums = vk_arena_scratch(c, ch);
+    bn_stats_push push = {vk_u32(ch), vk_u32(n * inner), p->training != 0, 0, running, p->momentum, p->eps};
     /* without running statistics save_mean and save_invstd stand in for their bindings */
-    vk_arg sargs[5] = {vk_in(x), vk_out(running ? running_mean : save_mean),
+    vk_arg sargs[5] = {arg(sums, ch, false), vk_out(running ? running_mean : save_mean),
                        vk_out(running ? running_var : save_invstd), vk_out(save_mean), vk_out(save_invstd)};
-    per_channel(c, VK_SH_BATCHNORM_STATS, sargs, 5, &stats, sizeof stats, ch, n * inner, 2);
+    if (p->training) {
+        channel_sums(c, vk_addr_of(x), n, ch, inner, sums);
+        vk_dispatch_threads(c, VK_SH_BATCHNORM_STATS, sargs, 5, &push, sizeof push, (uint64_t)ch);
+        vk_addr dev = vk_arena_scratch(c, x->numel);
+        deviations(c, x, vk_addr_of(save_mean), NULL, dev, n, ch, inner);
+        channel_sums(c, dev, n, ch, inner, sums);
+        push.stage = 1;
+    }
+    vk_dispatch_threads(c, VK_SH_BATCHNORM_STATS, sargs, 5, &push, sizeof push, (uint64_t)ch);
 
     struct {
         uint32_t count, c, inner, has_gamma, has_beta;
@@ -205,8 +258,11 @@ void vk_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const
     vk_arg aargs[6] = {vk_in(x), vk_in(gamma ? gamma : x), vk_in(beta ? beta : x), vk_in(save_mean),
                        vk_in(save_invstd), vk_out(y)};
     vk_dispatch_threads(c, VK_SH_BATCHNORM_APPLY, aargs, 6, &apply, sizeof apply, (uint64_t)x->numel);
+    vk_arena_reset(c, mark);
 }
 
+/* the channel sums of dy and of dy (x - mean) (reduce.comp), then dgamma, dbeta and
+ * dx from them */
 void vk_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
                            const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
                            zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p) {
@@ -215,12 +271,17 @@ void vk_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy,
     bn_dims(x, &n, &ch, &inner);
     size_t mark = vk_arena_mark(c);
     vk_addr sums = vk_arena_scratch(c, 2 * ch); /* (sum dy, sum dy (x - mean)) per channel */
-    struct {
-        uint32_t n, c, inner, has_dgamma, has_dbeta;
-    } stats = {vk_u32(n), vk_u32(ch), vk_u32(inner), dgamma != NULL, dbeta != NULL};
-    vk_arg sargs[7] = {vk_in(x),        vk_in(dy), vk_in(save_mean), vk_in(save_invstd), arg(sums, 2 * ch, true),
-                       dgamma ? vk_out(dgamma) : arg(sums, 2 * ch, true), dbeta ? vk_out(dbeta) : arg(sums, 2 * ch, true)};
-    per_channel(c, VK_SH_BATCHNORM_BACKWARD_STATS, sargs, 7, &stats, sizeof stats, ch, n * inner, 1);
+    if (dgamma || dbeta || (dx && p->training)) {
+        channel_sums(c, vk_addr_of(dy), n, ch, inner, sums);
+        vk_addr dev = vk_arena_scratch(c, x->numel);
+        deviations(c, x, vk_addr_of(save_mean), dy, dev, n, ch, inner);
+        channel_sums(c, dev, n, ch, inner, sums + (VkDeviceSize)ch * 4);
+    }
+    if (dgamma) { /* sum dy (x - mean) * invstd */
+        zoo_tensor dot = view(sums + (VkDeviceSize)ch * 4, 1, ch, 1, 1);
+        vk_binary(c, ZOO_BINARY_MUL, &dot, save_invstd, dgamma);
+    }
+    if (dbeta) vk_copy(c, sums, vk_addr_of(dbeta), (VkDeviceSize)ch * 4, false);
     if (dx) {
         struct {
             uint32_t count, c, inner, m, training, has_gamma;

@@ -94,7 +94,6 @@ typedef enum vk_shader {
     VK_SH_UNARY_BACKWARD,
     VK_SH_BINARY,
     VK_SH_REDUCE,
-    VK_SH_REDUCE_WG,
     VK_SH_ARGMAX,
     VK_SH_ARGMAX_WG,
     VK_SH_SOFTMAX,
@@ -113,7 +112,6 @@ typedef enum vk_shader {
     VK_SH_POOL2D_BACKWARD,
     VK_SH_BATCHNORM_STATS,
     VK_SH_BATCHNORM_APPLY,
-    VK_SH_BATCHNORM_BACKWARD_STATS,
     VK_SH_BATCHNORM_BACKWARD_DX,
     VK_SH_COUNT
 } vk_shader;
@@ -247,13 +245,12 @@ void vk_wait(vk_ctx *c); /* flushes, then waits for everything submitted */
 
 /* One (batched) matrix product for gemm.comp; offsets and strides count elements.
  * C_z = alpha op(A_z) op(B_z) + beta C_z for z < batch, A_z at a.addr + off_a +
- * z*stride_a (stride 0: shared), likewise B and C; or, with sum_batches > 1 (and
- * batch 1), C = alpha (sum over z < sum_batches of op(A_z) op(B_z)) + beta C. */
+ * z*stride_a (stride 0: shared), likewise B and C. */
 typedef struct vk_gemm_args {
     vk_arg a, b, c;
     int64_t m, n, k;
     bool ta, tb;
-    int64_t batch, sum_batches;
+    int64_t batch;
     int64_t off_a, off_b, off_c, stride_a, stride_b, stride_c;
     float alpha, beta;
 } vk_gemm_args;
@@ -262,6 +259,9 @@ void vk_gemm_run(vk_ctx *c, const vk_gemm_args *g);
 /* kernels the convolution family reuses, with the vtable's signatures */
 void vk_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *o);
 void vk_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *o);
+/* o = o + the sum of x as vk_reduce reduces it, continuing o's sum: the terms of x
+ * (at most 256 per output) come after the ones o holds, in one canon.h group */
+void vk_sum_continue(vk_ctx *c, const zoo_tensor *x, zoo_tensor *o);
 vk_arg vk_in(const zoo_tensor *t);  /* a tensor a dispatch reads */
 vk_arg vk_out(const zoo_tensor *t); /* a tensor a dispatch writes (and may read) */
 

@@ -3,6 +3,7 @@
  * comments say where the arithmetic is the CPU's bit for bit). Nothing here waits for
  * the device except download and sync. */
 #include "vk_internal.h"
+#include "../canon.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -128,74 +129,30 @@ static void mat_dims(const zoo_tensor *t, int64_t *batch, int64_t *rows, int64_t
 /* a gemm.comp invocation loops about this often per 16-wide step along K (measured
  * on lavapipe, whose loop budget it counts against) */
 #define GEMM_LOOPS_PER_STEP 12
-/* K steps one invocation takes at most when summing over batches */
-#define GEMM_MAX_SUM_STEPS 4096
-/* a batch sum is split into partial products until there are about this many
- * workgroups, so that a small C summed over many batches still fills the device */
-#define GEMM_SUM_MIN_GROUPS 128
 
 typedef struct gemm_push {
-    uint32_t m, n, k, ta, tb, stride_a, stride_b, stride_c, off_a, off_b, off_c, sum_batches, sum_end;
+    uint32_t m, n, k, ta, tb, stride_a, stride_b, stride_c, off_a, off_b, off_c;
     float alpha, beta;
 } gemm_push;
 
-/* `outputs` matrices of C, output g summing batches g*per .. of the product */
-static void gemm_dispatch(vk_ctx *c, const vk_gemm_args *g, vk_arg dst, int64_t off_c, int64_t stride_c,
-                          int64_t outputs, int64_t per, int64_t end, float alpha, float beta) {
+void vk_gemm_run(vk_ctx *c, const vk_gemm_args *g) {
+    int64_t steps = (g->k + 15) / 16;
+    vk_check_loops(c, (uint64_t)(steps * GEMM_LOOPS_PER_STEP), "a matrix product");
     const vk_pipeline *p = vk_pipeline_get(c, VK_SH_GEMM);
     uint64_t tile_m = p->local[1] * p->tile[0], tile_n = p->local[0] * p->tile[1];
     uint64_t gx = ((uint64_t)g->n + tile_n - 1) / tile_n, gy = ((uint64_t)g->m + tile_m - 1) / tile_m;
     const uint32_t *max = c->props.limits.maxComputeWorkGroupCount;
     ZOO_ASSERT(gx <= max[0] && gy <= max[1]);
-    vk_arg args[3] = {g->a, g->b, dst};
-    /* outputs past the grid's z limit go in further dispatches */
-    for (int64_t base = 0; base < outputs; base += max[2]) {
-        int64_t nz = outputs - base < max[2] ? outputs - base : max[2];
-        gemm_push push = {vk_u32(g->m),      vk_u32(g->n),      vk_u32(g->k),      g->ta,
-                          g->tb,          vk_u32(g->stride_a), vk_u32(g->stride_b), vk_u32(stride_c),
-                          vk_u32(g->off_a + base * per * g->stride_a), vk_u32(g->off_b + base * per * g->stride_b),
-                          vk_u32(off_c + base * stride_c), vk_u32(per), vk_u32(end - base * per), alpha, beta};
+    vk_arg args[3] = {g->a, g->b, g->c};
+    /* batches past the grid's z limit go in further dispatches */
+    for (int64_t base = 0; base < g->batch; base += max[2]) {
+        int64_t nz = g->batch - base < max[2] ? g->batch - base : max[2];
+        gemm_push push = {vk_u32(g->m), vk_u32(g->n), vk_u32(g->k), g->ta, g->tb,
+                          vk_u32(g->stride_a), vk_u32(g->stride_b), vk_u32(g->stride_c),
+                          vk_u32(g->off_a + base * g->stride_a), vk_u32(g->off_b + base * g->stride_b),
+                          vk_u32(g->off_c + base * g->stride_c), g->alpha, g->beta};
         vk_dispatch(c, VK_SH_GEMM, args, 3, &push, sizeof push, (uint32_t)gx, (uint32_t)gy, (uint32_t)nz);
     }
-}
-
-void vk_gemm_run(vk_ctx *c, const vk_gemm_args *g) {
-    int64_t steps = (g->k + 15) / 16;
-    vk_check_loops(c, (uint64_t)(steps * GEMM_LOOPS_PER_STEP), "a matrix product");
-    if (g->sum_batches <= 1) {
-        gemm_dispatch(c, g, g->c, g->off_c, g->stride_c, g->batch, 1, g->batch, g->alpha, g->beta);
-        return;
-    }
-    /* a batch sum: partial sums over runs of `per` batches, then their sum in order */
-    ZOO_ASSERT(g->batch == 1 && g->off_c == 0 && g->alpha == 1.0f && (g->beta == 0.0f || g->beta == 1.0f));
-    const vk_pipeline *p = vk_pipeline_get(c, VK_SH_GEMM);
-    int64_t tiles = ((g->n + p->local[0] * p->tile[1] - 1) / (p->local[0] * p->tile[1])) *
-                    ((g->m + p->local[1] * p->tile[0] - 1) / (p->local[1] * p->tile[0]));
-    int64_t parts = (GEMM_SUM_MIN_GROUPS + tiles - 1) / tiles;
-    int64_t per = (g->sum_batches + parts - 1) / parts;
-    if (per * steps > GEMM_MAX_SUM_STEPS) per = GEMM_MAX_SUM_STEPS / steps > 0 ? GEMM_MAX_SUM_STEPS / steps : 1;
-    parts = (g->sum_batches + per - 1) / per;
-    if (parts == 1) {
-        gemm_dispatch(c, g, g->c, g->off_c, 0, 1, per, g->sum_batches, 1.0f, g->beta);
-        return;
-    }
-    size_t mark = vk_arena_mark(c);
-    int64_t mn = g->m * g->n;
-    vk_addr partial = vk_arena_scratch(c, parts * mn);
-    gemm_dispatch(c, g, (vk_arg){partial, (VkDeviceSize)(parts * mn) * 4, true}, 0, mn, parts, per,
-                  g->sum_batches, 1.0f, 0.0f);
-    /* C (+)= the partials summed over their first axis, in order (reduce.comp) */
-    zoo_tensor pt = {.shape = {2, {parts, mn, 1, 1}}, .numel = parts * mn, .data = (void *)(uintptr_t)partial};
-    zoo_tensor ct = {.shape = {2, {1, mn, 1, 1}}, .numel = mn, .data = (void *)(uintptr_t)g->c.addr};
-    if (g->beta == 0.0f) {
-        vk_reduce(c, ZOO_REDUCE_SUM, &pt, &ct);
-    } else {
-        zoo_tensor st = ct;
-        st.data = (void *)(uintptr_t)vk_arena_scratch(c, mn);
-        vk_reduce(c, ZOO_REDUCE_SUM, &pt, &st);
-        vk_binary(c, ZOO_BINARY_ADD, &ct, &st, &ct);
-    }
-    vk_arena_reset(c, mark);
 }
 
 static void vk_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *cm, bool ta, bool tb,
@@ -274,9 +231,9 @@ void vk_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tenso
 
 /* ---------------------------------------------------------------- reduce */
 
-/* reduce.comp and argmax.comp run one invocation per output (reduce: the CPU's order,
- * bit-exact); over long lengths that leaves a GPU idle (and runs into lavapipe's loop
- * budget), so the _wg shaders give each output a workgroup instead */
+/* argmax.comp runs one invocation per output; over long lengths that leaves a GPU
+ * idle (and runs into lavapipe's loop budget), so argmax_wg.comp gives each output a
+ * workgroup instead */
 #define REDUCE_WG_MIN_LEN 4096
 
 static void argmax(vk_ctx *c, const zoo_tensor *x, zoo_tensor *o, const int64_t d[4], const int64_t od[4]) {
@@ -302,35 +259,67 @@ static void argmax(vk_ctx *c, const zoo_tensor *x, zoo_tensor *o, const int64_t 
     vk_dispatch_groups(c, VK_SH_ARGMAX_WG, args, 2, &push, sizeof push, o->numel);
 }
 
-void vk_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *o) {
-    vk_ctx *c = ctx;
+typedef struct reduce_push {
+    uint32_t d[4], od[4], n_out, op, len, groups, cont;
+    float count;
+} reduce_push;
+
+/* One pass of reduce.comp: n_out outputs of len terms each -> their group sums in
+ * dst ([n_out, groups], or the result when groups is 1) */
+static void reduce_pass(vk_ctx *c, zoo_reduce_op op, vk_arg x, const int64_t d[4], const int64_t od[4],
+                        int64_t n_out, int64_t len, vk_arg dst, bool cont, float count) {
+    int64_t groups = (len + ZOO_SUM_GROUP - 1) / ZOO_SUM_GROUP;
+    reduce_push push = {{vk_u32(d[0]), vk_u32(d[1]), vk_u32(d[2]), vk_u32(d[3])},
+                        {vk_u32(od[0]), vk_u32(od[1]), vk_u32(od[2]), vk_u32(od[3])},
+                        vk_u32(n_out), op, vk_u32(len), vk_u32(groups), cont, groups == 1 ? count : 0.0f};
+    vk_arg args[2] = {x, dst};
+    vk_dispatch_threads(c, VK_SH_REDUCE, args, 2, &push, sizeof push, (uint64_t)(n_out * groups));
+}
+
+/* Sums in canon.h's order: a pass turns each group of 256 terms into one term of the
+ * next pass, so no invocation loops more than 256 times (lavapipe's loop budget) and
+ * long reductions still spread over the device. */
+static void reduce(vk_ctx *c, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *o, bool cont) {
     int64_t d[4], od[4];
     dims4(x, d);
     int off = 4 - x->shape.ndim;
     for (int i = 0; i < 4; i++) od[i] = i < off ? 1 : o->shape.d[i - off];
+    int64_t n_out = o->numel, len = x->numel / n_out;
+    float count = op == ZOO_REDUCE_MEAN ? (float)len : 0.0f;
+    size_t mark = vk_arena_mark(c);
+    vk_arg src = vk_in(x);
+    while (len > ZOO_SUM_GROUP) {
+        int64_t groups = (len + ZOO_SUM_GROUP - 1) / ZOO_SUM_GROUP;
+        vk_arg sums = {vk_arena_scratch(c, n_out * groups), (VkDeviceSize)(n_out * groups) * 4, true};
+        reduce_pass(c, op, src, d, od, n_out, len, sums, false, count);
+        /* the group sums are the next pass's terms: [n_out, groups], reducing the last dim */
+        src = (vk_arg){sums.addr, sums.bytes, false};
+        int64_t nd[4] = {1, 1, n_out, groups}, nod[4] = {1, 1, n_out, 1};
+        memcpy(d, nd, sizeof d);
+        memcpy(od, nod, sizeof od);
+        len = groups;
+    }
+    ZOO_ASSERT(!cont || vk_addr_of(x) != vk_addr_of(o));
+    reduce_pass(c, op, src, d, od, n_out, len, vk_out(o), cont, count);
+    vk_arena_reset(c, mark);
+}
+
+void vk_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *o) {
+    vk_ctx *c = ctx;
     if (op == ZOO_REDUCE_ARGMAX) {
+        int64_t d[4], od[4];
+        dims4(x, d);
+        int off = 4 - x->shape.ndim;
+        for (int i = 0; i < 4; i++) od[i] = i < off ? 1 : o->shape.d[i - off];
         argmax(c, x, o, d, od);
         return;
     }
-    bool last_only = od[3] == 1 && d[3] > 1 && od[0] == d[0] && od[1] == d[1] && od[2] == d[2];
-    struct {
-        uint32_t d[4], od[4], n_out, op, last_only;
-        float inv;
-    } push = {{vk_u32(d[0]), vk_u32(d[1]), vk_u32(d[2]), vk_u32(d[3])},
-              {vk_u32(od[0]), vk_u32(od[1]), vk_u32(od[2]), vk_u32(od[3])},
-              vk_u32(o->numel),
-              op,
-              last_only,
-              (float)o->numel / (float)x->numel};
-    vk_arg args[2] = {vk_in(x), vk_out(o)};
-    int64_t len = x->numel / o->numel;
-    if (len < REDUCE_WG_MIN_LEN) {
-        vk_dispatch_threads(c, VK_SH_REDUCE, args, 2, &push, sizeof push, o->numel);
-        return;
-    }
-    uint64_t local = vk_pipeline_get(c, VK_SH_REDUCE_WG)->local[0];
-    vk_check_loops(c, (uint64_t)len / local + 16, "a reduction");
-    vk_dispatch_groups(c, VK_SH_REDUCE_WG, args, 2, &push, sizeof push, o->numel);
+    reduce(c, op, x, o, false);
+}
+
+void vk_sum_continue(vk_ctx *c, const zoo_tensor *x, zoo_tensor *o) {
+    ZOO_ASSERT(x->numel / o->numel <= ZOO_SUM_GROUP);
+    reduce(c, ZOO_REDUCE_SUM, x, o, true);
 }
 
 /* ---------------------------------------------------------------- softmax, losses */

@@ -18,9 +18,6 @@ static const uint32_t spv_binary[] =
 static const uint32_t spv_reduce[] =
 #include "reduce.spv.h"
     ;
-static const uint32_t spv_reduce_wg[] =
-#include "reduce_wg.spv.h"
-    ;
 static const uint32_t spv_argmax[] =
 #include "argmax.spv.h"
     ;
@@ -75,9 +72,6 @@ static const uint32_t spv_batchnorm_stats[] =
 static const uint32_t spv_batchnorm_apply[] =
 #include "batchnorm_apply.spv.h"
     ;
-static const uint32_t spv_batchnorm_backward_stats[] =
-#include "batchnorm_backward_stats.spv.h"
-    ;
 static const uint32_t spv_batchnorm_backward_dx[] =
 #include "batchnorm_backward_dx.spv.h"
     ;
@@ -104,7 +98,6 @@ static const shader_def shaders[VK_SH_COUNT] = {
     [VK_SH_UNARY_BACKWARD] = {"unary_backward", SPV(spv_unary_backward), 4, {256, 1, 1}},
     [VK_SH_BINARY] = {"binary", SPV(spv_binary), 3, {256, 1, 1}},
     [VK_SH_REDUCE] = {"reduce", SPV(spv_reduce), 2, {64, 1, 1}},
-    [VK_SH_REDUCE_WG] = {"reduce_wg", SPV(spv_reduce_wg), 2, {256, 1, 1}},
     [VK_SH_ARGMAX] = {"argmax", SPV(spv_argmax), 2, {64, 1, 1}},
     [VK_SH_ARGMAX_WG] = {"argmax_wg", SPV(spv_argmax_wg), 2, {256, 1, 1}},
     [VK_SH_SOFTMAX] = {"softmax", SPV(spv_softmax), 2, {64, 1, 1}},
@@ -124,7 +117,6 @@ static const shader_def shaders[VK_SH_COUNT] = {
     [VK_SH_POOL2D_BACKWARD] = {"pool2d_backward", SPV(spv_pool2d_backward), 3, {256, 1, 1}},
     [VK_SH_BATCHNORM_STATS] = {"batchnorm_stats", SPV(spv_batchnorm_stats), 5, {256, 1, 1}},
     [VK_SH_BATCHNORM_APPLY] = {"batchnorm_apply", SPV(spv_batchnorm_apply), 6, {256, 1, 1}},
-    [VK_SH_BATCHNORM_BACKWARD_STATS] = {"batchnorm_backward_stats", SPV(spv_batchnorm_backward_stats), 7, {256, 1, 1}},
     [VK_SH_BATCHNORM_BACKWARD_DX] = {"batchnorm_backward_dx", SPV(spv_batchnorm_backward_dx), 7, {256, 1, 1}},
 };
 

@@ -4,6 +4,7 @@
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0, local_size_x = 256) in;
 #include "common.glsl"
+#include "../../canon_math.h"
 
 layout(push_constant) uniform Push { uint rows, cols; } p;
 layout(binding = 0) readonly buffer L { float logp[]; };
@@ -15,6 +16,6 @@ void main() {
     uint i = vk_index();
     if (i >= p.rows * p.cols) return;
     uint r = i / p.cols, j = i % p.cols;
-    precise float d = (exp(logp[i]) - (labels[r] == int(j) ? 1.0 : 0.0)) * dlosses[r];
+    precise float d = (zoo_expf(logp[i]) - (labels[r] == int(j) ? 1.0 : 0.0)) * dlosses[r];
     dx[i] = d;
 }
