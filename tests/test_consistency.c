@@ -1,6 +1,7 @@
 /* The cross-backend consistency suite: every kernel of the backend vtable, called
- * directly through each backend's iface on tensors built here, compared with the CPU
- * backend by normalized mean squared error. It tests kernels, not ops: no runtime,
+ * directly through each backend's iface on tensors built here, must give the CPU
+ * backend's result bit for bit (backend.h's contract; the NMSE is printed beside a
+ * difference to tell rounding from a bug). It tests kernels, not ops: no runtime,
  * no scopes, no autograd. A vtable field with no row in the table fails the suite.
  * ZOO_TEST_LARGE=1 adds the large shapes (suite 'gpu'); ZOO_TEST_KERNELS=gemm,reduce runs
  * only those rows (the coverage checks still run). */

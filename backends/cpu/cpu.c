@@ -732,12 +732,16 @@ static void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, cons
     int64_t per = (pointwise ? 0 : K * P) + (int64_t)zoo_gemm_scratch_floats(g->cout, P, K);
     size_t mark = cpu_arena_mark(c);
     float *buf = scratch_alloc(c, (size_t)(c->threads * per));
+    /* the weights are every image's A: packed once */
+    zoo_gemm_args wa = {.m = g->cout, .k = K, .a = f32(w), .lda = K};
+    float *packed = scratch_alloc(c, zoo_gemm_packed_a_floats(g->cout, K));
+    zoo_gemm_pack_a(&wa, packed);
 #pragma omp parallel for if (par) schedule(dynamic)
     for (int64_t b = 0; b < g->n; b++) {
         const float *xb = f32(x) + b * xs;
         float *yb = f32(y) + b * ys, *cols = buf + omp_get_thread_num() * per;
         if (!pointwise) im2col(xb, cols, g);
-        zoo_gemm_args a = {.m = g->cout, .n = P, .k = K, .alpha = 1.0f, .a = f32(w), .lda = K,
+        zoo_gemm_args a = {.m = g->cout, .n = P, .k = K, .alpha = 1.0f, .packed_a = packed,
                            .b = pointwise ? xb : cols, .ldb = P, .c = yb, .ldc = P};
         zoo_gemm(&a, cols + (pointwise ? 0 : K * P), big && !par ? c->threads : 1);
         for (int64_t o = 0; bias && o < g->cout; o++)
@@ -757,11 +761,15 @@ static void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo
     int64_t per = (pointwise ? 0 : K * P) + (int64_t)zoo_gemm_scratch_floats(K, P, g->cout);
     size_t mark = cpu_arena_mark(c);
     float *buf = scratch_alloc(c, (size_t)(c->threads * per));
+    /* w^T is every image's A: packed once */
+    zoo_gemm_args wa = {.ta = true, .m = K, .k = g->cout, .a = f32(w), .lda = K};
+    float *packed = scratch_alloc(c, zoo_gemm_packed_a_floats(K, g->cout));
+    zoo_gemm_pack_a(&wa, packed);
 #pragma omp parallel for if (par) schedule(dynamic)
     for (int64_t b = 0; b < g->n; b++) {
         float *dxb = f32(dx) + b * xs, *cols = buf + omp_get_thread_num() * per;
         /* pointwise: the columns are dx itself, and the bias comes after */
-        zoo_gemm_args a = {.ta = true, .m = K, .n = P, .k = g->cout, .alpha = 1.0f, .a = f32(w), .lda = K,
+        zoo_gemm_args a = {.ta = true, .m = K, .n = P, .k = g->cout, .alpha = 1.0f, .packed_a = packed,
                            .b = f32(dy) + b * ys, .ldb = P, .c = pointwise ? dxb : cols, .ldc = P};
         zoo_gemm(&a, cols + (pointwise ? 0 : K * P), big && !par ? c->threads : 1);
         if (pointwise) {

@@ -49,6 +49,12 @@ static void pack_a(const zoo_gemm_args *g, int64_t i0, float *restrict dst) {
     }
 }
 
+size_t zoo_gemm_packed_a_floats(int64_t m, int64_t k) { return (size_t)(round_up(m, MR) * k); }
+
+void zoo_gemm_pack_a(const zoo_gemm_args *g, float *dst) {
+    for (int64_t i = 0; i < g->m; i += MR) pack_a(g, i, dst + i * g->k);
+}
+
 /* dst[kk * NR + s] = op(B)[kk, j0 + s]; columns past n are zero */
 static void pack_b(const zoo_gemm_args *g, int64_t j0, float *restrict dst) {
     int64_t cols = g->n - j0 < NR ? g->n - j0 : NR, k = g->k;
@@ -151,9 +157,11 @@ void zoo_gemm(const zoo_gemm_args *g, float *scratch, int threads) {
     }
     int64_t npm = (g->m + MR - 1) / MR, npn = (g->n + NR - 1) / NR, tiles = npm * npn;
     float *pa = scratch, *pb = scratch + npm * MR * g->k;
+    bool pack = g->packed_a == NULL;
+    if (!pack) pa = (float *)g->packed_a; /* read only below */
     if (threads > tiles) threads = (int)tiles;
     if (threads <= 1) {
-        for (int64_t i = 0; i < npm; i++) pack_a(g, i * MR, pa + i * MR * g->k);
+        for (int64_t i = 0; pack && i < npm; i++) pack_a(g, i * MR, pa + i * MR * g->k);
         for (int64_t j = 0; j < npn; j++) pack_b(g, j * NR, pb + j * NR * g->k);
         compute_tiles(g, pa, pb, 0, tiles);
         return;
@@ -161,7 +169,7 @@ void zoo_gemm(const zoo_gemm_args *g, float *scratch, int threads) {
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static) nowait
-        for (int64_t i = 0; i < npm; i++) pack_a(g, i * MR, pa + i * MR * g->k);
+        for (int64_t i = 0; i < (pack ? npm : 0); i++) pack_a(g, i * MR, pa + i * MR * g->k);
 #pragma omp for schedule(static)
         for (int64_t j = 0; j < npn; j++) pack_b(g, j * NR, pb + j * NR * g->k);
         /* blocks of tiles, handed out as threads come free */

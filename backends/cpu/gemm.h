@@ -18,10 +18,16 @@ typedef struct zoo_gemm_args {
     const float *a, *b;
     float *c;
     int64_t lda, ldb, ldc;
+    const float *packed_a; /* A as zoo_gemm_pack_a left it (a is then unused), or NULL */
 } zoo_gemm_args;
 
 /* floats of scratch that zoo_gemm needs for its packed copies of A and B */
 size_t zoo_gemm_scratch_floats(int64_t m, int64_t n, int64_t k);
+
+/* op(A) packed into dst (zoo_gemm_packed_a_floats(m, k) floats), for products that
+ * share an A: a convolution's weights against each image */
+size_t zoo_gemm_packed_a_floats(int64_t m, int64_t k);
+void zoo_gemm_pack_a(const zoo_gemm_args *g, float *dst);
 
 /* The product on the calling thread, or on `threads` OpenMP threads (the result is
  * the same either way). */
