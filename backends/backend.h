@@ -141,7 +141,7 @@ typedef struct zoo_conv2d_geom {
 
 typedef enum zoo_pool_op {
     ZOO_POOL_MAX, /* padding is -inf */
-    ZOO_POOL_AVG, /* divides by kh*kw, padding included (count_include_pad = True) */
+    ZOO_POOL_AVG, /* the window's sum (row-major) times 1/(kh*kw), padding counted (count_include_pad) */
     ZOO_POOL_COUNT
 } zoo_pool_op;
 

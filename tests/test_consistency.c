@@ -945,6 +945,8 @@ static const shape_case conv_shapes[] = {
     CONV(1, 3, 5, 5, 2, 3, 3, 1, 1, 2, 2, 1, 1),     /* padding wider than half the kernel */
     CONV(2, 5, 13, 13, 3, 3, 3, 3, 3, 1, 1, 1, 1),   /* stride 3: some inputs read by no window */
     CONV(8, 16, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1), /* the larger case */
+    CONV(600, 2, 3, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1),   /* over 512 images: the gradients' sums over
+                                                         images take two levels of canon.h's groups */
     CONV_LARGE(32, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),
     CONV_LARGE(16, 128, 16, 16, 64, 4, 4, 2, 2, 1, 1, 1, 1),
 };
@@ -1208,11 +1210,11 @@ static int n_backends;
 static int n_cases;
 
 #define MAX_FAILED 256
-static char failed[MAX_FAILED][256];
+static char failed[MAX_FAILED][512];
 static int n_failed;
 
 static void report(const char *field, const char *desc, const char *backend, const char *measure, bool ok) {
-    char line[256];
+    char line[512];
     snprintf(line, sizeof line, "%-22s %-60s %-7s %s  %s", field, desc, backend, measure, ok ? "ok" : "FAIL");
     puts(line);
     test_checks++;

@@ -139,7 +139,9 @@ static float *scratch_alloc(cpu_ctx *c, size_t floats) {
 /* below this many multiply-adds a product runs on one thread */
 #define GEMM_PAR_MIN_FLOPS (1 << 20)
 
-/* Products too small to split run side by side when there are many of them. */
+/* A product large enough runs on the team; smaller ones in a batch run side by side,
+ * one per thread. Never an OpenMP region inside another, even an inactive one: GOMP
+ * starts fresh threads for every nested team, and their pool's idle threads spin. */
 static void cpu_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *c, bool ta, bool tb,
                      float alpha, float beta) {
     cpu_ctx *cx = ctx;
@@ -153,16 +155,23 @@ static void cpu_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_te
     int team = par_batch ? cx->threads : 1;
     size_t per = zoo_gemm_scratch_floats(m, n, k), mark = cpu_arena_mark(cx);
     float *scratch = scratch_alloc(cx, per * (size_t)team);
-#pragma omp parallel for if (par_batch) num_threads(team) schedule(static)
-    for (int64_t i = 0; i < nbatch; i++) {
-        zoo_gemm_args g = {
-            .ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
-            .a = f32(a) + (ba == 1 ? 0 : i * ar * ac), .lda = ac,
-            .b = f32(b) + (bb == 1 ? 0 : i * br * bc), .ldb = bc,
-            .c = f32(c) + i * cr * cc, .ldc = cc,
-        };
-        zoo_gemm(&g, scratch + (size_t)omp_get_thread_num() * per, par_inside ? cx->threads : 1);
+    zoo_gemm_args g = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
+                       .lda = ac, .ldb = bc, .ldc = cc};
+#define ITEM(i, threads, slot)                                                                  \
+    do {                                                                                        \
+        zoo_gemm_args gi = g;                                                                   \
+        gi.a = f32(a) + (ba == 1 ? 0 : (i) * ar * ac);                                          \
+        gi.b = f32(b) + (bb == 1 ? 0 : (i) * br * bc);                                          \
+        gi.c = f32(c) + (i) * cr * cc;                                                          \
+        zoo_gemm(&gi, scratch + (size_t)(slot) * per, threads);                                 \
+    } while (0)
+    if (par_batch) {
+#pragma omp parallel for num_threads(team) schedule(static)
+        for (int64_t i = 0; i < nbatch; i++) ITEM(i, 1, omp_get_thread_num());
+    } else {
+        for (int64_t i = 0; i < nbatch; i++) ITEM(i, par_inside ? cx->threads : 1, 0);
     }
+#undef ITEM
     cpu_arena_reset(cx, mark);
 }
 
@@ -634,32 +643,42 @@ static void valid_range(int32_t out, int32_t stride, int32_t off, int32_t size, 
     if (*hi < *lo) *hi = *lo;
 }
 
-/* one image: x [cin, h, w] -> cols [cin*kh*kw, oh*ow], row (i*kh + ky)*kw + kx */
+/* row r = (i*kh + ky)*kw + kx of one image's column matrix: x [cin, h, w] ->
+ * row [oh*ow], the input pixel each output position's tap (ky, kx) reads, 0 in the
+ * padding */
+static void im2col_row(const float *x, float *row, const zoo_conv2d_geom *g, int64_t r) {
+    int32_t kx = (int32_t)(r % g->kw), ky = (int32_t)(r / g->kw % g->kh), i = (int32_t)(r / (g->kw * g->kh));
+    int32_t offx = kx * g->dil_w - g->pad_w, lo, hi;
+    valid_range(g->ow, g->stride_w, offx, g->w, &lo, &hi);
+    for (int32_t oy = 0; oy < g->oh; oy++) {
+        float *dst = row + (int64_t)oy * g->ow;
+        int32_t iy = oy * g->stride_h - g->pad_h + ky * g->dil_h;
+        if (iy < 0 || iy >= g->h) {
+            memset(dst, 0, (size_t)g->ow * 4);
+            continue;
+        }
+        const float *src = x + ((int64_t)i * g->h + iy) * g->w + offx;
+        for (int32_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+        if (g->stride_w == 1) memcpy(dst + lo, src + lo, (size_t)(hi - lo) * 4);
+        else if (g->stride_w == 2) /* a constant stride the compiler vectorizes */
+            for (int32_t ox = lo; ox < hi; ox++) dst[ox] = src[2 * (int64_t)ox];
+        else
+            for (int32_t ox = lo; ox < hi; ox++) dst[ox] = src[(int64_t)ox * g->stride_w];
+        for (int32_t ox = hi; ox < g->ow; ox++) dst[ox] = 0.0f;
+    }
+}
+
+/* one image: x [cin, h, w] -> cols [cin*kh*kw, oh*ow], on this thread */
 static void im2col(const float *x, float *cols, const zoo_conv2d_geom *g) {
-    int64_t P = (int64_t)g->oh * g->ow;
-    for (int32_t i = 0; i < g->cin; i++)
-        for (int32_t ky = 0; ky < g->kh; ky++)
-            for (int32_t kx = 0; kx < g->kw; kx++) {
-                float *row = cols + ((int64_t)(i * g->kh + ky) * g->kw + kx) * P;
-                int32_t offx = kx * g->dil_w - g->pad_w, lo, hi;
-                valid_range(g->ow, g->stride_w, offx, g->w, &lo, &hi);
-                for (int32_t oy = 0; oy < g->oh; oy++) {
-                    float *dst = row + (int64_t)oy * g->ow;
-                    int32_t iy = oy * g->stride_h - g->pad_h + ky * g->dil_h;
-                    if (iy < 0 || iy >= g->h) {
-                        memset(dst, 0, (size_t)g->ow * 4);
-                        continue;
-                    }
-                    const float *src = x + ((int64_t)i * g->h + iy) * g->w + offx;
-                    for (int32_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
-                    if (g->stride_w == 1) memcpy(dst + lo, src + lo, (size_t)(hi - lo) * 4);
-                    else if (g->stride_w == 2) /* a constant stride the compiler vectorizes */
-                        for (int32_t ox = lo; ox < hi; ox++) dst[ox] = src[2 * (int64_t)ox];
-                    else
-                        for (int32_t ox = lo; ox < hi; ox++) dst[ox] = src[(int64_t)ox * g->stride_w];
-                    for (int32_t ox = hi; ox < g->ow; ox++) dst[ox] = 0.0f;
-                }
-            }
+    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
+    for (int64_t r = 0; r < K; r++) im2col_row(x, cols + r * P, g, r);
+}
+
+/* the same, its rows shared among the threads of the enclosing team */
+static void im2col_shared(const float *x, float *cols, const zoo_conv2d_geom *g) {
+    int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < K; r++) im2col_row(x, cols + r * P, g, r);
 }
 
 /* the adjoint of im2col: dx [cin, h, w] += every cols entry at the pixel it came from */
@@ -692,37 +711,10 @@ static void fill_rows(float *dst, const float *v, int64_t rows, int64_t len) {
     }
 }
 
-/* The sum over images that the weight and bias gradients take, element by element
- * in canon.h's order: each image's values are one term, images in groups of 256.
- * `open` holds the open group's sum, `done` the sum of the finished groups. */
-typedef struct image_sum {
-    float *open, *done;
-    int64_t len, images;
-} image_sum;
-
-static void image_sum_add(image_sum *s, const float *t) {
-    float *restrict o = s->open;
-    bool first = s->images % ZOO_SUM_GROUP == 0;
-    for (int64_t j = 0; j < s->len; j++) o[j] = (first ? 0.0f : o[j]) + t[j];
-    if (++s->images % ZOO_SUM_GROUP == 0) { /* the group is full: a term of the level above */
-        bool first_group = s->images == ZOO_SUM_GROUP;
-        for (int64_t j = 0; j < s->len; j++) s->done[j] = (first_group ? 0.0f : s->done[j]) + o[j];
-    }
-}
-
-static void image_sum_result(const image_sum *s, float *dst) {
-    ZOO_ASSERT(s->images <= (int64_t)ZOO_SUM_GROUP * ZOO_SUM_GROUP);
-    if (s->images <= ZOO_SUM_GROUP) {
-        memcpy(dst, s->images == ZOO_SUM_GROUP ? s->done : s->open, (size_t)s->len * 4);
-        return;
-    }
-    bool open = s->images % ZOO_SUM_GROUP != 0;
-    for (int64_t j = 0; j < s->len; j++) dst[j] = open ? s->done[j] + s->open[j] : s->done[j];
-}
-
 /* x [n, cin, h, w], w [cout, cin, kh, kw], bias [cout] or NULL -> y [n, cout, oh, ow]
  * (backend.h): per image, im2col and the product w [cout, K] cols [K, P], then the
- * bias. Images run in parallel; a lone image splits its product instead. */
+ * bias. Images run in parallel, each product on one thread (a product split over
+ * threads inside the images' region would be a nested OpenMP team: see cpu_gemm). */
 static void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_tensor *bias, zoo_tensor *y,
                        const zoo_conv2d_geom *g) {
     cpu_ctx *c = ctx;
@@ -743,7 +735,7 @@ static void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, cons
         if (!pointwise) im2col(xb, cols, g);
         zoo_gemm_args a = {.m = g->cout, .n = P, .k = K, .alpha = 1.0f, .packed_a = packed,
                            .b = pointwise ? xb : cols, .ldb = P, .c = yb, .ldc = P};
-        zoo_gemm(&a, cols + (pointwise ? 0 : K * P), big && !par ? c->threads : 1);
+        zoo_gemm(&a, cols + (pointwise ? 0 : K * P), 1);
         for (int64_t o = 0; bias && o < g->cout; o++)
             for (int64_t j = 0; j < P; j++) yb[o * P + j] = yb[o * P + j] + f32(bias)[o];
     }
@@ -771,7 +763,7 @@ static void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo
         /* pointwise: the columns are dx itself, and the bias comes after */
         zoo_gemm_args a = {.ta = true, .m = K, .n = P, .k = g->cout, .alpha = 1.0f, .packed_a = packed,
                            .b = f32(dy) + b * ys, .ldb = P, .c = pointwise ? dxb : cols, .ldc = P};
-        zoo_gemm(&a, cols + (pointwise ? 0 : K * P), big && !par ? c->threads : 1);
+        zoo_gemm(&a, cols + (pointwise ? 0 : K * P), 1);
         if (pointwise) {
             for (int64_t i = 0; bias && i < g->cin; i++)
                 for (int64_t j = 0; j < HW; j++) dxb[i * HW + j] = dxb[i * HW + j] + f32(bias)[i];
@@ -783,50 +775,56 @@ static void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo
     cpu_arena_reset(c, mark);
 }
 
-/* at most this many floats of per-image weight gradients wait to be summed */
-#define WGRAD_MAX_PARTIAL_FLOATS (1 << 23)
-
-/* x, dy -> dw [cout, cin, kh, kw], db [cout] (backend.h): each image's gradient is
- * the product dy_b [cout, P] cols_b^T [P, K] (and dy_b's row sums), computed for a
- * slice of images in parallel, then added image after image */
+/* x, dy -> dw [cout, cin, kh, kw], db [cout] (backend.h): the images' gradients
+ * added in canon.h's order, an image a term. So image after image, the whole team
+ * works on one image: its columns, then the product dy_b [cout, P] cols_b^T [P, K]
+ * added onto the sum so far (beta 1), and dy_b's row sums likewise; every 256
+ * images the open group's sum moves to the level above. */
 static void cpu_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw,
                                        zoo_tensor *db, const zoo_conv2d_geom *g) {
     cpu_ctx *c = ctx;
     int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
-    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P;
-    int64_t WS = dw ? g->cout * K : 0, PS = WS + (db ? g->cout : 0); /* one image's: dw, then db */
-    bool pointwise = conv_is_pointwise(g), big = conv_macs(g) >= CONV_PAR_MIN_MACS, par = big && g->n > 1;
-    int64_t slice = WGRAD_MAX_PARTIAL_FLOATS / PS;
-    if (slice < 1) slice = 1;
-    if (slice > g->n) slice = g->n;
-    int64_t per = (pointwise ? 0 : K * P) + (int64_t)zoo_gemm_scratch_floats(g->cout, K, P);
+    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P, WS = (int64_t)g->cout * K;
+    bool pointwise = conv_is_pointwise(g), par = conv_macs(g) >= CONV_PAR_MIN_MACS;
+    bool levels = g->n > ZOO_SUM_GROUP; /* more than one group of images */
     size_t mark = cpu_arena_mark(c);
-    float *buf = scratch_alloc(c, (size_t)(c->threads * per)), *parts = scratch_alloc(c, (size_t)(slice * PS));
-    image_sum sum = {scratch_alloc(c, (size_t)PS), scratch_alloc(c, (size_t)PS), PS, 0};
-    for (int64_t b0 = 0; b0 < g->n; b0 += slice) {
-        int64_t nb = g->n - b0 < slice ? g->n - b0 : slice;
-#pragma omp parallel for if (par) schedule(dynamic)
-        for (int64_t b = b0; b < b0 + nb; b++) {
-            const float *xb = f32(x) + b * xs, *dyb = f32(dy) + b * ys;
-            float *cols = buf + omp_get_thread_num() * per, *part = parts + (b - b0) * PS;
-            if (dw) {
-                if (!pointwise) im2col(xb, cols, g);
-                zoo_gemm_args a = {.tb = true, .m = g->cout, .n = K, .k = P, .alpha = 1.0f, .a = dyb, .lda = P,
-                                   .b = pointwise ? xb : cols, .ldb = P, .c = part, .ldc = K};
-                zoo_gemm(&a, cols + (pointwise ? 0 : K * P), big && !par ? c->threads : 1);
-            }
-            for (int64_t o = 0; db && o < g->cout; o++) {
-                zoo_sum acc = zoo_sum_new();
-                zoo_sum_add_run(&acc, dyb + o * P, P, 1);
-                part[WS + o] = zoo_sum_result(&acc);
+    float *cols = dw && !pointwise ? scratch_alloc(c, (size_t)(K * P)) : NULL;
+    float *gs = dw ? scratch_alloc(c, zoo_gemm_scratch_floats(g->cout, K, P)) : NULL;
+    float *done_w = levels && dw ? scratch_alloc(c, (size_t)WS) : NULL;
+    float *done_b = levels && db ? scratch_alloc(c, (size_t)g->cout) : NULL;
+    float *pw = dw ? f32(dw) : NULL, *pb = db ? f32(db) : NULL;
+#pragma omp parallel if (par) num_threads(c->threads)
+    for (int64_t b = 0; b < g->n; b++) {
+        bool opens = b % ZOO_SUM_GROUP == 0;
+        if (opens && b > 0) { /* the group just closed is a term of the level above */
+            bool first = b == ZOO_SUM_GROUP;
+#pragma omp for schedule(static)
+            for (int64_t j = 0; j < WS + g->cout; j++) {
+                if (j < WS && dw) done_w[j] = (first ? 0.0f : done_w[j]) + pw[j];
+                if (j >= WS && db) done_b[j - WS] = (first ? 0.0f : done_b[j - WS]) + pb[j - WS];
             }
         }
-        for (int64_t b = 0; b < nb; b++) image_sum_add(&sum, parts + b * PS);
+        const float *xb = f32(x) + b * xs, *dyb = f32(dy) + b * ys;
+        if (dw) {
+            if (!pointwise) im2col_shared(xb, cols, g);
+            zoo_gemm_args a = {.tb = true, .m = g->cout, .n = K, .k = P, .alpha = 1.0f, .beta = opens ? 0.0f : 1.0f,
+                               .a = dyb, .lda = P, .b = pointwise ? xb : cols, .ldb = P, .c = pw, .ldc = K};
+            zoo_gemm_shared(&a, gs);
+        }
+        if (db) {
+#pragma omp for schedule(static)
+            for (int64_t o = 0; o < g->cout; o++) {
+                zoo_sum acc = zoo_sum_new();
+                zoo_sum_add_run(&acc, dyb + o * P, P, 1);
+                float s = zoo_sum_result(&acc);
+                pb[o] = opens ? s : pb[o] + s;
+            }
+        }
     }
-    float *total = parts; /* the partials are spent */
-    image_sum_result(&sum, total);
-    if (dw) memcpy(f32(dw), total, (size_t)WS * 4);
-    if (db) memcpy(f32(db), total + WS, (size_t)g->cout * 4);
+    if (levels) { /* the last group is the last term */
+        for (int64_t j = 0; dw && j < WS; j++) pw[j] = done_w[j] + pw[j];
+        for (int64_t o = 0; db && o < g->cout; o++) pb[o] = done_b[o] + pb[o];
+    }
     cpu_arena_reset(c, mark);
 }
 

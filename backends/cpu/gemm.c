@@ -86,6 +86,7 @@ static inline __attribute__((always_inline)) void tile_sums(int64_t k, const flo
                                                             const float *restrict bp, v8 out[MR][2]) {
     const v8 zero = {0};
     v8 t1[MR][2], t2[MR][2];
+    for (int r = 0; r < MR; r++) t1[r][0] = t1[r][1] = t2[r][0] = t2[r][1] = zero;
     int64_t groups = 0;
     for (int64_t k0 = 0; k0 < k; k0 += ZOO_SUM_GROUP) {
         int64_t k1 = k0 + ZOO_SUM_GROUP < k ? k0 + ZOO_SUM_GROUP : k;
@@ -108,11 +109,11 @@ static inline __attribute__((always_inline)) void tile_sums(int64_t k, const flo
             return;
         }
         for (int r = 0; r < MR; r++)
-            for (int h = 0; h < 2; h++) t1[r][h] = (k0 == 0 ? zero : t1[r][h]) + p[r][h];
+            for (int h = 0; h < 2; h++) t1[r][h] = t1[r][h] + p[r][h];
         if (++groups % ZOO_SUM_GROUP == 0 && k1 < k) { /* a full group of groups: a term one level up */
             for (int r = 0; r < MR; r++)
                 for (int h = 0; h < 2; h++) {
-                    t2[r][h] = (groups == ZOO_SUM_GROUP ? zero : t2[r][h]) + t1[r][h];
+                    t2[r][h] = t2[r][h] + t1[r][h];
                     t1[r][h] = zero;
                 }
         }
@@ -144,10 +145,16 @@ compute_tiles(const zoo_gemm_args *g, const float *pa, const float *pb, int64_t 
     }
 }
 
-void zoo_gemm(const zoo_gemm_args *g, float *scratch, int threads) {
+/* the product, by this thread alone or (shared) by the enclosing team's threads */
+static void gemm_run(const zoo_gemm_args *g, float *scratch, bool shared) {
     if (g->m <= 0 || g->n <= 0) return;
     ZOO_ASSERT(g->k < (int64_t)1 << 24); /* three levels of canon.h's tree */
     if (g->k == 0) { /* empty sums: C = beta C */
+        if (shared) {
+#pragma omp single
+            gemm_run(g, scratch, false); /* by one thread; the others wait at the end */
+            return;
+        }
         for (int64_t i = 0; i < g->m; i++)
             for (int64_t j = 0; j < g->n; j++) {
                 float *c = g->c + i * g->ldc + j;
@@ -156,24 +163,32 @@ void zoo_gemm(const zoo_gemm_args *g, float *scratch, int threads) {
         return;
     }
     int64_t npm = (g->m + MR - 1) / MR, npn = (g->n + NR - 1) / NR, tiles = npm * npn;
-    float *pa = scratch, *pb = scratch + npm * MR * g->k;
-    bool pack = g->packed_a == NULL;
-    if (!pack) pa = (float *)g->packed_a; /* read only below */
-    if (threads > tiles) threads = (int)tiles;
-    if (threads <= 1) {
-        for (int64_t i = 0; pack && i < npm; i++) pack_a(g, i * MR, pa + i * MR * g->k);
+    float *pa = g->packed_a ? (float *)g->packed_a : scratch, *pb = scratch + npm * MR * g->k;
+    int64_t pack_rows = g->packed_a ? 0 : npm; /* pa is only read when packed_a is given */
+    if (!shared) {
+        for (int64_t i = 0; i < pack_rows; i++) pack_a(g, i * MR, pa + i * MR * g->k);
         for (int64_t j = 0; j < npn; j++) pack_b(g, j * NR, pb + j * NR * g->k);
         compute_tiles(g, pa, pb, 0, tiles);
         return;
     }
-#pragma omp parallel num_threads(threads)
-    {
 #pragma omp for schedule(static) nowait
-        for (int64_t i = 0; i < (pack ? npm : 0); i++) pack_a(g, i * MR, pa + i * MR * g->k);
+    for (int64_t i = 0; i < pack_rows; i++) pack_a(g, i * MR, pa + i * MR * g->k);
 #pragma omp for schedule(static)
-        for (int64_t j = 0; j < npn; j++) pack_b(g, j * NR, pb + j * NR * g->k);
-        /* blocks of tiles, handed out as threads come free */
+    for (int64_t j = 0; j < npn; j++) pack_b(g, j * NR, pb + j * NR * g->k);
+    /* blocks of tiles, handed out as threads come free */
 #pragma omp for schedule(dynamic)
-        for (int64_t t = 0; t < tiles; t += 4) compute_tiles(g, pa, pb, t, t + 4 < tiles ? t + 4 : tiles);
+    for (int64_t t = 0; t < tiles; t += 4) compute_tiles(g, pa, pb, t, t + 4 < tiles ? t + 4 : tiles);
+}
+
+void zoo_gemm_shared(const zoo_gemm_args *g, float *scratch) { gemm_run(g, scratch, true); }
+
+void zoo_gemm(const zoo_gemm_args *g, float *scratch, int threads) {
+    int64_t tiles = ((g->m + MR - 1) / MR) * ((g->n + NR - 1) / NR);
+    if (threads > tiles) threads = (int)tiles;
+    if (threads <= 1) {
+        gemm_run(g, scratch, false);
+        return;
     }
+#pragma omp parallel num_threads(threads)
+    gemm_run(g, scratch, true);
 }

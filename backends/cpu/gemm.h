@@ -29,8 +29,12 @@ size_t zoo_gemm_scratch_floats(int64_t m, int64_t n, int64_t k);
 size_t zoo_gemm_packed_a_floats(int64_t m, int64_t k);
 void zoo_gemm_pack_a(const zoo_gemm_args *g, float *dst);
 
-/* The product on the calling thread, or on `threads` OpenMP threads (the result is
- * the same either way). */
+/* The product on the calling thread (even inside a parallel region), or on `threads`
+ * OpenMP threads of a team of its own (the result is the same either way). */
 void zoo_gemm(const zoo_gemm_args *g, float *scratch, int threads);
+
+/* The product's work shared among the threads of the enclosing OpenMP team: every
+ * thread of it calls this with the same arguments, and all return when C is done. */
+void zoo_gemm_shared(const zoo_gemm_args *g, float *scratch);
 
 #endif
