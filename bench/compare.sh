@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # Compare zoo against PyTorch on the same benchmark.
 #
-# Usage: bench/compare.sh MODEL [--steps N] [--threads N]     (defaults 300, 2)
+# Usage: bench/compare.sh MODEL [--steps N] [--threads N] [--rounds N]   (defaults 300, 2, 1)
 # Runs `zoo-bench MODEL` (env ZOO_BENCH overrides its path) and
 # bench/pytorch/MODEL.py with the same steps/threads, prints both outputs and
-# a one-line summary.  PyTorch runs with OMP_WAIT_POLICY=PASSIVE, its best
+# a one-line summary. With --rounds N the two alternate N times and the summary
+# takes each one's best round (on a shared machine the slow rounds are noise).  PyTorch runs with OMP_WAIT_POLICY=PASSIVE, its best
 # OpenMP setting on this machine; env TORCH_ENV replaces that
 # (e.g. TORCH_ENV="GOMP_SPINCOUNT=1000", or TORCH_ENV="" for none).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-usage() { echo "usage: $0 MODEL [--steps N] [--threads N]" >&2; exit 2; }
+usage() { echo "usage: $0 MODEL [--steps N] [--threads N] [--rounds N]" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 model=$1; shift
-steps=300 threads=2
+steps=300 threads=2 rounds=1
 while [[ $# -gt 0 ]]; do
   case $1 in
     --steps) steps=${2:?}; shift 2 ;;
     --threads) threads=${2:?}; shift 2 ;;
+    --rounds) rounds=${2:?}; shift 2 ;;
     *) usage ;;
   esac
 done
@@ -31,20 +33,27 @@ if [[ ! -x $zoo ]]; then
 fi
 [[ -f $torch_script ]] || { echo "error: no PyTorch benchmark $torch_script" >&2; exit 1; }
 
-zoo_out=$("$zoo" "$model" --steps "$steps" --threads "$threads")
-echo "$zoo_out"; echo
-# shellcheck disable=SC2086  # TORCH_ENV is a list of VAR=value words
-torch_out=$(env $torch_env /usr/bin/python3 "$torch_script" --steps "$steps" --threads "$threads")
-echo "$torch_out"; echo
-
 get() {  # get KEY TEXT -> value of "KEY: value", error if absent
   local v
   v=$(awk -v k="$1:" '$1 == k { print $2; exit }' <<<"$2")
   [[ -n $v ]] || { echo "error: no '$1' in benchmark output" >&2; exit 1; }
   echo "$v"
 }
-zms=$(get train_ms_per_step "$zoo_out");  tms=$(get train_ms_per_step "$torch_out")
-zip=$(get infer_images_per_s "$zoo_out"); tip=$(get infer_images_per_s "$torch_out")
+zms="" tms="" zip="" tip=""
+best() {  # best CURRENT NEW HIGHER_IS_BETTER
+  awk -v a="$1" -v b="$2" -v hi="$3" 'BEGIN { if (a == "" || (hi ? b > a : b < a)) print b; else print a }'
+}
+for ((r = 1; r <= rounds; r++)); do
+  zoo_out=$("$zoo" "$model" --steps "$steps" --threads "$threads")
+  echo "$zoo_out"; echo
+  # shellcheck disable=SC2086  # TORCH_ENV is a list of VAR=value words
+  torch_out=$(env $torch_env /usr/bin/python3 "$torch_script" --steps "$steps" --threads "$threads")
+  echo "$torch_out"; echo
+  zms=$(best "$zms" "$(get train_ms_per_step "$zoo_out")" 0)
+  tms=$(best "$tms" "$(get train_ms_per_step "$torch_out")" 0)
+  zip=$(best "$zip" "$(get infer_images_per_s "$zoo_out")" 1)
+  tip=$(best "$tip" "$(get infer_images_per_s "$torch_out")" 1)
+done
 awk -v m="$model" -v zms="$zms" -v tms="$tms" -v zip="$zip" -v tip="$tip" 'BEGIN {
   printf "%s: zoo %.2f ms/step, pytorch %.2f ms/step, speedup %.2fx (train); inference speedup %.2fx\n",
          m, zms, tms, tms / zms, zip / tip }'

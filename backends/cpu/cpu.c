@@ -410,8 +410,8 @@ static void cpu_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_ten
             if (first < 0) first = i;
             last = i;
         }
-    bool run = true;
-    for (int i = first; i <= last; i++) run = run && od[i] == 1;
+    bool run = first >= 0; /* nothing reduced: the general path adds each lone term to 0 */
+    for (int i = first; run && i <= last; i++) run = od[i] == 1;
     if (first >= 0 && run) {
         int64_t outer = 1, inner = 1;
         for (int i = 0; i < first; i++) outer *= d[i];

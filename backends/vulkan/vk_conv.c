@@ -144,7 +144,10 @@ void vk_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor 
     if (slice > ZOO_SUM_GROUP) slice = ZOO_SUM_GROUP;
     int64_t ngroups = (g->n + ZOO_SUM_GROUP - 1) / ZOO_SUM_GROUP;
     vk_addr cols = pointwise ? 0 : vk_arena_scratch(c, slice * K * P), parts = vk_arena_scratch(c, slice * WS);
-    vk_addr sums = ngroups == 1 ? vk_addr_of(dw) : vk_arena_scratch(c, ngroups * WS);
+    /* each group's sum in its own allocation (descriptor offsets must be aligned), then
+     * side by side for the sum over groups */
+    vk_addr group_sum = ngroups == 1 ? vk_addr_of(dw) : vk_arena_scratch(c, WS);
+    vk_addr sums = ngroups == 1 ? 0 : vk_arena_scratch(c, ngroups * WS);
     for (int64_t b0 = 0; b0 < g->n;) {
         int64_t in_group = ZOO_SUM_GROUP - b0 % ZOO_SUM_GROUP;
         int64_t nb = g->n - b0 < slice ? g->n - b0 : slice;
@@ -159,12 +162,15 @@ void vk_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor 
             .alpha = 1.0f, .beta = 0.0f,
         };
         vk_gemm_run(c, &a);
-        zoo_tensor pv = view(parts, 2, nb, WS, 1), sv = view(sums + (VkDeviceSize)(b0 / ZOO_SUM_GROUP * WS) * 4, 2, 1, WS, 1);
+        zoo_tensor pv = view(parts, 2, nb, WS, 1), sv = view(group_sum, 2, 1, WS, 1);
         if (b0 % ZOO_SUM_GROUP == 0)
             vk_reduce(c, ZOO_REDUCE_SUM, &pv, &sv);
         else
             vk_sum_continue(c, &pv, &sv);
         b0 += nb;
+        if (ngroups > 1 && (b0 % ZOO_SUM_GROUP == 0 || b0 == g->n)) /* the group is complete */
+            vk_copy(c, group_sum, sums + (VkDeviceSize)((b0 - 1) / ZOO_SUM_GROUP * WS) * 4, (VkDeviceSize)WS * 4,
+                    false);
     }
     if (ngroups > 1) {
         zoo_tensor gv = view(sums, 2, ngroups, WS, 1), dwv = view(vk_addr_of(dw), 2, 1, WS, 1);
@@ -270,25 +276,26 @@ void vk_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy,
     int64_t n, ch, inner;
     bn_dims(x, &n, &ch, &inner);
     size_t mark = vk_arena_mark(c);
-    vk_addr sums = vk_arena_scratch(c, 2 * ch); /* (sum dy, sum dy (x - mean)) per channel */
+    /* per channel: sum dy, and sum dy (x - mean) */
+    vk_addr sum_dy = vk_arena_scratch(c, ch), sum_dot = vk_arena_scratch(c, ch);
     if (dgamma || dbeta || (dx && p->training)) {
-        channel_sums(c, vk_addr_of(dy), n, ch, inner, sums);
+        channel_sums(c, vk_addr_of(dy), n, ch, inner, sum_dy);
         vk_addr dev = vk_arena_scratch(c, x->numel);
         deviations(c, x, vk_addr_of(save_mean), dy, dev, n, ch, inner);
-        channel_sums(c, dev, n, ch, inner, sums + (VkDeviceSize)ch * 4);
+        channel_sums(c, dev, n, ch, inner, sum_dot);
     }
     if (dgamma) { /* sum dy (x - mean) * invstd */
-        zoo_tensor dot = view(sums + (VkDeviceSize)ch * 4, 1, ch, 1, 1);
+        zoo_tensor dot = view(sum_dot, 1, ch, 1, 1);
         vk_binary(c, ZOO_BINARY_MUL, &dot, save_invstd, dgamma);
     }
-    if (dbeta) vk_copy(c, sums, vk_addr_of(dbeta), (VkDeviceSize)ch * 4, false);
+    if (dbeta) vk_copy(c, sum_dy, vk_addr_of(dbeta), (VkDeviceSize)ch * 4, false);
     if (dx) {
         struct {
             uint32_t count, c, inner, m, training, has_gamma;
         } push = {vk_u32(x->numel), vk_u32(ch), vk_u32(inner), vk_u32(n * inner), p->training != 0, gamma != NULL};
-        vk_arg args[7] = {vk_in(x),           vk_in(dy), vk_in(gamma ? gamma : x), vk_in(save_mean),
-                          vk_in(save_invstd), arg(sums, 2 * ch, false), vk_out(dx)};
-        vk_dispatch_threads(c, VK_SH_BATCHNORM_BACKWARD_DX, args, 7, &push, sizeof push, (uint64_t)x->numel);
+        vk_arg args[8] = {vk_in(x),           vk_in(dy),          vk_in(gamma ? gamma : x), vk_in(save_mean),
+                          vk_in(save_invstd), arg(sum_dy, ch, false), arg(sum_dot, ch, false), vk_out(dx)};
+        vk_dispatch_threads(c, VK_SH_BATCHNORM_BACKWARD_DX, args, 8, &push, sizeof push, (uint64_t)x->numel);
     }
     vk_arena_reset(c, mark);
 }

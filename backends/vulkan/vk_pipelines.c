@@ -117,7 +117,7 @@ static const shader_def shaders[VK_SH_COUNT] = {
     [VK_SH_POOL2D_BACKWARD] = {"pool2d_backward", SPV(spv_pool2d_backward), 3, {256, 1, 1}},
     [VK_SH_BATCHNORM_STATS] = {"batchnorm_stats", SPV(spv_batchnorm_stats), 5, {256, 1, 1}},
     [VK_SH_BATCHNORM_APPLY] = {"batchnorm_apply", SPV(spv_batchnorm_apply), 6, {256, 1, 1}},
-    [VK_SH_BATCHNORM_BACKWARD_DX] = {"batchnorm_backward_dx", SPV(spv_batchnorm_backward_dx), 7, {256, 1, 1}},
+    [VK_SH_BATCHNORM_BACKWARD_DX] = {"batchnorm_backward_dx", SPV(spv_batchnorm_backward_dx), 8, {256, 1, 1}},
 };
 
 /* halves the largest dimension until the device accepts the size; shaders that

@@ -1,7 +1,7 @@
 #version 450
 // Batch norm input gradient, cpu.c's formula: dx = (dy - mdy - (x - mean) k) * invstd
 // * gamma with, in training, mdy = sum dy / m and k = sum dy (x - mean) * invstd^2 / m
-// (sums from batchnorm_backward_stats), and in eval mdy = k = 0. One invocation per
+// (the sums from reduce.comp), and in eval mdy = k = 0. One invocation per
 // element of x, dy, dx [n, c, inner].
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0, local_size_x = 256) in;
@@ -13,8 +13,9 @@ layout(binding = 1) readonly buffer DY { float dy[]; };
 layout(binding = 2) readonly buffer G { float gamma[]; };
 layout(binding = 3) readonly buffer SM { float save_mean[]; };
 layout(binding = 4) readonly buffer SI { float save_invstd[]; };
-layout(binding = 5) readonly buffer S { float sums[]; };
-layout(binding = 6) buffer DX { float dx[]; };
+layout(binding = 5) readonly buffer SD { float sum_dy[]; };
+layout(binding = 6) readonly buffer SX { float sum_dot[]; };
+layout(binding = 7) buffer DX { float dx[]; };
 
 void main() {
     uint e = vk_index();
@@ -22,8 +23,8 @@ void main() {
     uint ch = (e / p.inner) % p.c;
     float invstd = save_invstd[ch], mean = save_mean[ch];
     float g = p.has_gamma != 0u ? gamma[ch] : 1.0;
-    precise float k = p.training != 0u ? sums[p.c + ch] * invstd * invstd / float(p.m) : 0.0;
-    precise float mdy = p.training != 0u ? sums[ch] / float(p.m) : 0.0;
+    precise float k = p.training != 0u ? sum_dot[ch] * invstd * invstd / float(p.m) : 0.0;
+    precise float mdy = p.training != 0u ? sum_dy[ch] / float(p.m) : 0.0;
     precise float s = invstd * g;
     precise float r = (dy[e] - mdy - (x[e] - mean) * k) * s;
     dx[e] = r;
