@@ -279,6 +279,23 @@ typedef struct zoo_backend_iface {
                         zoo_tensor *v, const zoo_adam_params *p);
 } zoo_backend_iface;
 
+/* How a permute kernel reads x: out, padded to 4 dims on the left, is d[0..3], and out's
+ * element (i0, i1, i2, i3) is x's element at i0*st[0] + i1*st[1] + i2*st[2] + i3*st[3]. */
+static inline void zoo_permute_plan(const zoo_tensor *x, const zoo_tensor *out, const int *perm, int64_t d[4],
+                                    int64_t st[4]) {
+    int nd = x->shape.ndim;
+    int64_t xs[ZOO_MAX_DIMS], s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        xs[i] = s;
+        s *= x->shape.d[i];
+    }
+    for (int i = 0; i < 4; i++) d[i] = 1, st[i] = 0;
+    for (int i = 0; i < nd; i++) {
+        d[4 - nd + i] = out->shape.d[i];
+        st[4 - nd + i] = xs[perm[i]];
+    }
+}
+
 typedef struct zoo_backend {
     zoo_backend_iface iface;
     void *ctx;

@@ -139,6 +139,13 @@ static float *scratch_alloc(cpu_ctx *c, size_t floats) {
 /* below this many multiply-adds a product runs on one thread */
 #define GEMM_PAR_MIN_FLOPS (1 << 20)
 
+/* g's product with these operands */
+static void gemm_item(const zoo_gemm_args *g, const float *a, const float *b, float *c, float *scratch, int threads) {
+    zoo_gemm_args gi = *g;
+    gi.a = a, gi.b = b, gi.c = c;
+    zoo_gemm(&gi, scratch, threads);
+}
+
 /* A product large enough runs on the team; smaller ones in a batch run side by side,
  * one per thread. Never an OpenMP region inside another, even an inactive one: GOMP
  * starts fresh threads for every nested team, and their pool's idle threads spin. */
@@ -157,21 +164,17 @@ static void cpu_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_te
     float *scratch = scratch_alloc(cx, per * (size_t)team);
     zoo_gemm_args g = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
                        .lda = ac, .ldb = bc, .ldc = cc};
-#define ITEM(i, threads, slot)                                                                  \
-    do {                                                                                        \
-        zoo_gemm_args gi = g;                                                                   \
-        gi.a = f32(a) + (ba == 1 ? 0 : (i) * ar * ac);                                          \
-        gi.b = f32(b) + (bb == 1 ? 0 : (i) * br * bc);                                          \
-        gi.c = f32(c) + (i) * cr * cc;                                                          \
-        zoo_gemm(&gi, scratch + (size_t)(slot) * per, threads);                                 \
-    } while (0)
+    const float *pa = f32(a), *pb = f32(b);
+    float *pc = f32(c);
+    int64_t sa = ba == 1 ? 0 : ar * ac, sb = bb == 1 ? 0 : br * bc, sc = cr * cc; /* batch strides */
     if (par_batch) {
 #pragma omp parallel for num_threads(team) schedule(static)
-        for (int64_t i = 0; i < nbatch; i++) ITEM(i, 1, omp_get_thread_num());
+        for (int64_t i = 0; i < nbatch; i++)
+            gemm_item(&g, pa + i * sa, pb + i * sb, pc + i * sc, scratch + (size_t)omp_get_thread_num() * per, 1);
     } else {
-        for (int64_t i = 0; i < nbatch; i++) ITEM(i, par_inside ? cx->threads : 1, 0);
+        for (int64_t i = 0; i < nbatch; i++)
+            gemm_item(&g, pa + i * sa, pb + i * sb, pc + i * sc, scratch, par_inside ? cx->threads : 1);
     }
-#undef ITEM
     cpu_arena_reset(cx, mark);
 }
 
@@ -526,17 +529,8 @@ static void cpu_cross_entropy_backward(void *ctx, const zoo_tensor *logp, const 
 
 static void cpu_permute(void *ctx, const zoo_tensor *x, zoo_tensor *out, const int *perm) {
     (void)ctx;
-    int nd = x->shape.ndim;
-    int64_t xs[4], s = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        xs[i] = s;
-        s *= x->shape.d[i];
-    }
-    int64_t d[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
-    for (int i = 0; i < nd; i++) {
-        d[4 - nd + i] = out->shape.d[i];
-        st[4 - nd + i] = xs[perm[i]];
-    }
+    int64_t d[4], st[4];
+    zoo_permute_plan(x, out, perm, d, st);
     const float *px = f32(x);
     float *po = f32(out);
     int64_t o = 0;
@@ -720,7 +714,7 @@ static void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, cons
     cpu_ctx *c = ctx;
     int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
     int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P;
-    bool pointwise = conv_is_pointwise(g), big = conv_macs(g) >= CONV_PAR_MIN_MACS, par = big && g->n > 1;
+    bool pointwise = conv_is_pointwise(g), par = conv_macs(g) >= CONV_PAR_MIN_MACS && g->n > 1;
     int64_t per = (pointwise ? 0 : K * P) + (int64_t)zoo_gemm_scratch_floats(g->cout, P, K);
     size_t mark = cpu_arena_mark(c);
     float *buf = scratch_alloc(c, (size_t)(c->threads * per));
@@ -749,7 +743,7 @@ static void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo
     cpu_ctx *c = ctx;
     int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow, HW = (int64_t)g->h * g->w;
     int64_t xs = (int64_t)g->cin * HW, ys = (int64_t)g->cout * P;
-    bool pointwise = conv_is_pointwise(g), big = conv_macs(g) >= CONV_PAR_MIN_MACS, par = big && g->n > 1;
+    bool pointwise = conv_is_pointwise(g), par = conv_macs(g) >= CONV_PAR_MIN_MACS && g->n > 1;
     int64_t per = (pointwise ? 0 : K * P) + (int64_t)zoo_gemm_scratch_floats(K, P, g->cout);
     size_t mark = cpu_arena_mark(c);
     float *buf = scratch_alloc(c, (size_t)(c->threads * per));
@@ -860,6 +854,15 @@ static void max_pool_plane_2x2(const float *restrict x, float *restrict y, int32
     }
 }
 
+/* the input span [*lo, *hi) that output o's window covers along one axis, clipped to
+ * the input (the padding holds nothing to read) */
+static inline void pool_span(int32_t o, int32_t stride, int32_t pad, int32_t k, int32_t size, int32_t *lo,
+                             int32_t *hi) {
+    int32_t a = o * stride - pad, b = a + k;
+    *lo = a > 0 ? a : 0;
+    *hi = b < size ? b : size;
+}
+
 /* one [h, w] plane -> one [oh, ow] plane */
 static void max_pool_plane(const float *x, float *y, int32_t *idx, const zoo_conv2d_geom *g) {
     if (g->kh == 2 && g->kw == 2 && g->stride_h == 2 && g->stride_w == 2 && g->pad_h == 0 && g->pad_w == 0) {
@@ -867,13 +870,11 @@ static void max_pool_plane(const float *x, float *y, int32_t *idx, const zoo_con
         return;
     }
     for (int32_t oy = 0; oy < g->oh; oy++) {
-        int32_t y0 = oy * g->stride_h - g->pad_h, y1 = y0 + g->kh;
-        y0 = y0 > 0 ? y0 : 0;
-        y1 = y1 < g->h ? y1 : g->h;
+        int32_t y0, y1;
+        pool_span(oy, g->stride_h, g->pad_h, g->kh, g->h, &y0, &y1);
         for (int32_t ox = 0; ox < g->ow; ox++) {
-            int32_t x0 = ox * g->stride_w - g->pad_w, x1 = x0 + g->kw;
-            x0 = x0 > 0 ? x0 : 0;
-            x1 = x1 < g->w ? x1 : g->w;
+            int32_t x0, x1;
+            pool_span(ox, g->stride_w, g->pad_w, g->kw, g->w, &x0, &x1);
             int32_t bi = y0 * g->w + x0;
             float best = -INFINITY;
             for (int32_t iy = y0; iy < y1; iy++)
@@ -892,13 +893,11 @@ static void max_pool_plane(const float *x, float *y, int32_t *idx, const zoo_con
 static void avg_pool_plane(const float *x, float *y, const zoo_conv2d_geom *g) {
     float inv = 1.0f / (float)(g->kh * g->kw);
     for (int32_t oy = 0; oy < g->oh; oy++) {
-        int32_t y0 = oy * g->stride_h - g->pad_h, y1 = y0 + g->kh;
-        y0 = y0 > 0 ? y0 : 0;
-        y1 = y1 < g->h ? y1 : g->h;
+        int32_t y0, y1;
+        pool_span(oy, g->stride_h, g->pad_h, g->kh, g->h, &y0, &y1);
         for (int32_t ox = 0; ox < g->ow; ox++) {
-            int32_t x0 = ox * g->stride_w - g->pad_w, x1 = x0 + g->kw;
-            x0 = x0 > 0 ? x0 : 0;
-            x1 = x1 < g->w ? x1 : g->w;
+            int32_t x0, x1;
+            pool_span(ox, g->stride_w, g->pad_w, g->kw, g->w, &x0, &x1);
             float s = 0.0f;
             for (int32_t iy = y0; iy < y1; iy++)
                 for (int32_t ix = x0; ix < x1; ix++) s += x[iy * g->w + ix];
@@ -937,13 +936,11 @@ static void cpu_pool2d_backward(void *ctx, zoo_pool_op op, const zoo_tensor *dy,
             continue;
         }
         for (int32_t oy = 0; oy < g->oh; oy++) {
-            int32_t y0 = oy * g->stride_h - g->pad_h, y1 = y0 + g->kh;
-            y0 = y0 > 0 ? y0 : 0;
-            y1 = y1 < g->h ? y1 : g->h;
+            int32_t y0, y1;
+            pool_span(oy, g->stride_h, g->pad_h, g->kh, g->h, &y0, &y1);
             for (int32_t ox = 0; ox < g->ow; ox++) {
-                int32_t x0 = ox * g->stride_w - g->pad_w, x1 = x0 + g->kw;
-                x0 = x0 > 0 ? x0 : 0;
-                x1 = x1 < g->w ? x1 : g->w;
+                int32_t x0, x1;
+                pool_span(ox, g->stride_w, g->pad_w, g->kw, g->w, &x0, &x1);
                 float v = d[oy * g->ow + ox] * inv;
                 for (int32_t iy = y0; iy < y1; iy++)
                     for (int32_t ix = x0; ix < x1; ix++) o[iy * g->w + ix] += v;

@@ -259,6 +259,13 @@ static void argmax(vk_ctx *c, const zoo_tensor *x, zoo_tensor *o, const int64_t 
     vk_dispatch_groups(c, VK_SH_ARGMAX_WG, args, 2, &push, sizeof push, o->numel);
 }
 
+/* x's dims and o's, both padded to 4 on the left */
+static void reduce_dims(const zoo_tensor *x, const zoo_tensor *o, int64_t d[4], int64_t od[4]) {
+    dims4(x, d);
+    int off = 4 - x->shape.ndim;
+    for (int i = 0; i < 4; i++) od[i] = i < off ? 1 : o->shape.d[i - off];
+}
+
 typedef struct reduce_push {
     uint32_t d[4], od[4], n_out, op, len, groups, cont;
     float count;
@@ -281,9 +288,7 @@ static void reduce_pass(vk_ctx *c, zoo_reduce_op op, vk_arg x, const int64_t d[4
  * long reductions still spread over the device. */
 static void reduce(vk_ctx *c, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *o, bool cont) {
     int64_t d[4], od[4];
-    dims4(x, d);
-    int off = 4 - x->shape.ndim;
-    for (int i = 0; i < 4; i++) od[i] = i < off ? 1 : o->shape.d[i - off];
+    reduce_dims(x, o, d, od);
     int64_t n_out = o->numel, len = x->numel / n_out;
     float count = op == ZOO_REDUCE_MEAN ? (float)len : 0.0f;
     size_t mark = vk_arena_mark(c);
@@ -308,9 +313,7 @@ void vk_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *o) 
     vk_ctx *c = ctx;
     if (op == ZOO_REDUCE_ARGMAX) {
         int64_t d[4], od[4];
-        dims4(x, d);
-        int off = 4 - x->shape.ndim;
-        for (int i = 0; i < 4; i++) od[i] = i < off ? 1 : o->shape.d[i - off];
+        reduce_dims(x, o, d, od);
         argmax(c, x, o, d, od);
         return;
     }
@@ -372,17 +375,8 @@ static void vk_cross_entropy_backward(void *ctx, const zoo_tensor *logp, const z
 /* ---------------------------------------------------------------- permute */
 
 static void vk_permute(void *ctx, const zoo_tensor *x, zoo_tensor *o, const int *perm) {
-    int nd = x->shape.ndim;
-    int64_t xs[4], s = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        xs[i] = s;
-        s *= x->shape.d[i];
-    }
-    int64_t d[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
-    for (int i = 0; i < nd; i++) {
-        d[4 - nd + i] = o->shape.d[i];
-        st[4 - nd + i] = xs[perm[i]];
-    }
+    int64_t d[4], st[4];
+    zoo_permute_plan(x, o, perm, d, st);
     struct {
         uint32_t n, d1, d2, d3, s[4];
     } push = {vk_u32(o->numel), vk_u32(d[1]), vk_u32(d[2]), vk_u32(d[3]), {vk_u32(st[0]), vk_u32(st[1]), vk_u32(st[2]), vk_u32(st[3])}};
