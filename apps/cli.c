@@ -133,14 +133,21 @@ const zoo_model_def *cli_model(const char *prog, int argc, char **argv, const ch
     return def;
 }
 
+void cli_add_backend(cli *c) {
+    cli_add(c, "backend", "NAME", "cpu", "cpu or vulkan (or set ZOO_BACKEND)");
+    cli_add(c, "threads", "N", "0", "CPU threads (0: one per core)");
+    cli_add(c, "exact", NULL, NULL,
+            "exact numeric mode: the same bits on every backend and thread count, slower (or set ZOO_EXACT=1)");
+}
+
 void cli_init_backend(cli *c) {
     cli_flag *b = cli_get(c, "backend");
     const char *env = getenv("ZOO_BACKEND");
     const char *name = b->set || !env || !*env ? b->value : env;
     if (strcmp(name, "cpu") != 0 && strcmp(name, "vulkan") != 0)
         cli_usage_error(c, "--backend must be cpu or vulkan, got '%s'", name);
-    int threads = (int)cli_int(c, "threads", 0, 1024);
-    if (zoo_init(name, threads)) cli_die(c->prog, "%s", zoo_last_error());
+    zoo_options o = {.backend = name, .threads = (int)cli_int(c, "threads", 0, 1024), .exact = cli_on(c, "exact")};
+    if (zoo_init_with(&o)) cli_die(c->prog, "%s", zoo_last_error());
 }
 
 zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_dataset *d) {

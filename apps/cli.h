@@ -43,7 +43,9 @@ void cli_die(const char *prog, const char *fmt, ...) __attribute__((format(print
 
 /* MODEL as argv[1], or exit 2 listing the models */
 const zoo_model_def *cli_model(const char *prog, int argc, char **argv, const char *usage);
-/* zoo_init with --backend/--threads (and ZOO_BACKEND), exit 1 with the reason */
+/* --backend, --threads and --exact, the flags every app takes */
+void cli_add_backend(cli *c);
+/* zoo_init_with from those flags (and ZOO_BACKEND, ZOO_EXACT), exit 1 with the reason */
 void cli_init_backend(cli *c);
 /* the model args from flags and the data's geometry */
 zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_dataset *d);

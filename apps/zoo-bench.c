@@ -75,8 +75,7 @@ int main(int argc, char **argv) {
     cli_add(&c, "batch", "N", batch, "training batch size");
     cli_add(&c, "infer-batch", "N", "1000", "inference batch size");
     cli_add(&c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
-    cli_add(&c, "backend", "NAME", "cpu", "cpu or vulkan (or set ZOO_BACKEND)");
-    cli_add(&c, "threads", "N", "0", "CPU threads (0: one per core)");
+    cli_add_backend(&c);
     cli_add(&c, "seed", "N", "0", "seed");
     cli_add_model_options(&c, def);
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;

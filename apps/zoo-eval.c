@@ -27,8 +27,7 @@ int main(int argc, char **argv) {
     cli c = {.prog = "zoo-eval"};
     cli_add(&c, "checkpoint", "FILE", "", "the model to evaluate (a .safetensors file)");
     cli_add(&c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
-    cli_add(&c, "backend", "NAME", "cpu", "cpu or vulkan (or set ZOO_BACKEND)");
-    cli_add(&c, "threads", "N", "0", "CPU threads (0: one per core)");
+    cli_add_backend(&c);
     cli_add(&c, "seed", "N", "0", "unused by evaluation; accepted like every app");
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
     if (!*cli_str(&c, "checkpoint")) cli_usage_error(&c, "--checkpoint FILE is required");

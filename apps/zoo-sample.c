@@ -29,8 +29,7 @@ int main(int argc, char **argv) {
     cli_add(&c, "cols", "N", "8", "images per row of the grid");
     cli_add(&c, "tiles", "DIR", "", "also write each sample as DIR/sample_NNNN.png");
     cli_add(&c, "seed", "N", "0", "seed for the noise");
-    cli_add(&c, "backend", "NAME", "cpu", "cpu or vulkan (or set ZOO_BACKEND)");
-    cli_add(&c, "threads", "N", "0", "CPU threads (0: one per core)");
+    cli_add_backend(&c);
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
     if (!def->generate) cli_usage_error(&c, "%s is not a generative model", def->name);
     if (!*cli_str(&c, "checkpoint")) cli_usage_error(&c, "--checkpoint FILE is required");

@@ -51,8 +51,7 @@ static void add_flags(cli *c, const zoo_model_def *def) {
     cli_add(c, "ckpt-every", "N", "0", "checkpoint every N steps (0: every epoch)");
     if (def->write_samples)
         cli_add(c, "sample-every", "N", sample_every, "write OUT/samples/step_NNNNNN.png every N steps (0: never)");
-    cli_add(c, "backend", "NAME", "cpu", "cpu or vulkan (or set ZOO_BACKEND)");
-    cli_add(c, "threads", "N", "0", "CPU threads (0: one per core)");
+    cli_add_backend(c);
     cli_add(c, "quiet", NULL, NULL, "print only errors and the final accuracy");
     cli_add_model_options(c, def);
 }
@@ -165,9 +164,9 @@ int main(int argc, char **argv) {
     if (cfg.schedule.step_size == 0) cfg.schedule.step_size = per_epoch;
 
     if (!cfg.quiet)
-        printf("training %s (%lld parameters) on %s: %lld examples, %lld steps of %lld, %s, backend %s\n", def->name,
-               (long long)zoo_model_numel(m), cli_str(&c, "data"), (long long)train.n, (long long)total,
-               (long long)cfg.batch, zoo_optim_kind_name(optim.kind), zoo_backend_name());
+        printf("training %s (%lld parameters) on %s: %lld examples, %lld steps of %lld, %s, backend %s (%s mode)\n",
+               def->name, (long long)zoo_model_numel(m), cli_str(&c, "data"), (long long)train.n, (long long)total,
+               (long long)cfg.batch, zoo_optim_kind_name(optim.kind), zoo_backend_name(), zoo_numeric_mode());
     double acc = 0;
     int rc = zoo_train(m, &train, def->predict ? &test : NULL, &cfg, &acc);
     if (rc) fprintf(stderr, "zoo-train: error: %s\n", zoo_last_error());

@@ -3,13 +3,22 @@
  * autograd and no shape inference: the caller (core/ops.c) checks shapes and
  * allocates outputs, the kernel only computes.
  *
- * Results are part of the contract, bit for bit: a kernel computes each output with
- * the operations and in the order written here, every sum in canon.h's order (its
- * terms are listed with the kernel, in order), and exp, log, tanh, sigmoid, erf, pow
- * and cos as canon_math.h computes them. So every backend gives the CPU's bits, and
- * the same training run is the same on every device (tests/test_consistency.c). */
+ * Each kernel's contract is written above its slot: shapes, then formulas. A backend
+ * computes in one of two numeric modes, fixed when it is created:
+ *   exact  the operations and order written here, bit for bit: every sum in canon.h's
+ *          order (its terms are listed with the kernel, in order), products rounded
+ *          before they are added (no FMA), exp, log, tanh, sigmoid, erf, pow and cos as
+ *          canon_math.h computes them, + - * / and sqrt correctly rounded. Every
+ *          backend then gives the CPU's bits on any device and thread count.
+ *   fast   the same formulas in any order and with any correct arithmetic (BLAS, FMA,
+ *          Winograd, vectorized functions, subgroup sums): each output within NMSE
+ *          1e-7 of exact mode (tests/test_consistency.c), unless the kernel states a
+ *          looser bound; still the same result from run to run on one machine.
+ * Integer outputs (argmax, pooling indices) are the same in both modes. */
 #ifndef ZOO_BACKEND_H
 #define ZOO_BACKEND_H
+
+#include "base.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,19 +27,6 @@
 #define ZOO_MAX_DIMS 4
 
 typedef enum zoo_dtype { ZOO_F32 = 0, ZOO_I32 = 1 } zoo_dtype;
-
-/* The few core facilities kernels use (defined in core/tensor.c). */
-/* An invariant the code relies on: prints file:line and the condition, aborts. */
-#define ZOO_ASSERT(cond)                                                            \
-    do {                                                                            \
-        if (!(cond)) zoo__assert_fail(__FILE__, __LINE__, #cond);                   \
-    } while (0)
-void zoo__assert_fail(const char *file, int line, const char *cond);
-
-/* Functions that fail on user input (files, flags) return an error status and
- * leave their message here; it stays until the next failure. */
-const char *zoo_last_error(void);
-void zoo_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 typedef struct zoo_tensor zoo_tensor;
 
@@ -63,31 +59,18 @@ struct zoo_tensor {
 };
 
 
-/* Elementwise y = f(x). `a` and `b` are per-op parameters (listed next to each op). */
+/* The kernel families' op numbers come from one list, backends/ops.def, which the
+ * shaders read too. */
 typedef enum zoo_unary_op {
-    ZOO_UNARY_COPY,       /* y = x */
-    ZOO_UNARY_AFFINE,     /* y = a*x + b */
-    ZOO_UNARY_POW,        /* y = x^a */
-    ZOO_UNARY_RELU,
-    ZOO_UNARY_LEAKY_RELU, /* y = x > 0 ? x : a*x */
-    ZOO_UNARY_TANH,
-    ZOO_UNARY_SIGMOID,
-    ZOO_UNARY_GELU,       /* exact: x * Phi(x), Phi the normal CDF (PyTorch's default) */
-    ZOO_UNARY_SILU,       /* x * sigmoid(x) */
-    ZOO_UNARY_EXP,
-    ZOO_UNARY_LOG,
-    ZOO_UNARY_SQRT,
-    ZOO_UNARY_ABS,
+#define ZOO_UNARY_OP(name, number) ZOO_UNARY_##name = number,
+#include "ops.def"
     ZOO_UNARY_COUNT
 } zoo_unary_op;
 
 /* out = a OP b with numpy broadcasting over right-aligned dims. */
 typedef enum zoo_binary_op {
-    ZOO_BINARY_ADD,
-    ZOO_BINARY_SUB,
-    ZOO_BINARY_MUL,
-    ZOO_BINARY_DIV,
-    ZOO_BINARY_EQ, /* 1.0f where a == b, else 0.0f (max backward's tie mask) */
+#define ZOO_BINARY_OP(name, number) ZOO_BINARY_##name = number,
+#include "ops.def"
     ZOO_BINARY_COUNT
 } zoo_binary_op;
 
@@ -98,17 +81,15 @@ typedef enum zoo_binary_op {
  * starts from -inf and takes v when v > max. ARGMAX writes int32 indices and reduces
  * exactly one axis; ties pick the first index. */
 typedef enum zoo_reduce_op {
-    ZOO_REDUCE_SUM,
-    ZOO_REDUCE_MEAN,
-    ZOO_REDUCE_MAX,
-    ZOO_REDUCE_ARGMAX,
+#define ZOO_REDUCE_OP(name, number) ZOO_REDUCE_##name = number,
+#include "ops.def"
     ZOO_REDUCE_COUNT
 } zoo_reduce_op;
 
 typedef enum zoo_rng_dist {
-    ZOO_RNG_UNIFORM,   /* U[a, b) */
-    ZOO_RNG_NORMAL,    /* N(a, b^2) */
-    ZOO_RNG_BERNOULLI, /* 1.0f with probability a, else 0.0f, then times b */
+#define ZOO_RNG_DIST(name, number) ZOO_RNG_##name = number,
+#include "ops.def"
+    ZOO_RNG_COUNT
 } zoo_rng_dist;
 
 typedef struct zoo_adam_params {
@@ -140,8 +121,8 @@ typedef struct zoo_conv2d_geom {
 } zoo_conv2d_geom;
 
 typedef enum zoo_pool_op {
-    ZOO_POOL_MAX, /* padding is -inf */
-    ZOO_POOL_AVG, /* the window's sum (row-major) times 1/(kh*kw), padding counted (count_include_pad) */
+#define ZOO_POOL_OP(name, number) ZOO_POOL_##name = number,
+#include "ops.def"
     ZOO_POOL_COUNT
 } zoo_pool_op;
 
@@ -279,29 +260,27 @@ typedef struct zoo_backend_iface {
                         zoo_tensor *v, const zoo_adam_params *p);
 } zoo_backend_iface;
 
-/* How a permute kernel reads x: out, padded to 4 dims on the left, is d[0..3], and out's
- * element (i0, i1, i2, i3) is x's element at i0*st[0] + i1*st[1] + i2*st[2] + i3*st[3]. */
-static inline void zoo_permute_plan(const zoo_tensor *x, const zoo_tensor *out, const int *perm, int64_t d[4],
-                                    int64_t st[4]) {
-    int nd = x->shape.ndim;
-    int64_t xs[ZOO_MAX_DIMS], s = 1;
-    for (int i = nd - 1; i >= 0; i--) {
-        xs[i] = s;
-        s *= x->shape.d[i];
-    }
-    for (int i = 0; i < 4; i++) d[i] = 1, st[i] = 0;
-    for (int i = 0; i < nd; i++) {
-        d[4 - nd + i] = out->shape.d[i];
-        st[4 - nd + i] = xs[perm[i]];
-    }
-}
-
 typedef struct zoo_backend {
     zoo_backend_iface iface;
     void *ctx;
+    bool exact; /* the numeric mode it computes in */
 } zoo_backend;
 
-/* Backend constructors: NULL with a message in zoo_last_error() when unavailable. */
-zoo_backend *zoo_backend_cpu_new(int threads);
+/* What a backend is created with. */
+typedef struct zoo_backend_config {
+    int threads; /* CPU threads; <= 0: one per core */
+    bool exact;  /* exact numeric mode (see the top of this file); false: fast */
+} zoo_backend_config;
+
+/* The backends of this build by name ("cpu", and "vulkan" when built with it): a new
+ * backend, or NULL with a message in zoo_last_error() (unknown name, no device). The
+ * caller frees it with zoo_backend_free. */
+zoo_backend *zoo_backend_new(const char *name, const zoo_backend_config *cfg);
+void zoo_backend_free(zoo_backend *be);
+/* "cpu, vulkan": the names zoo_backend_new knows in this build */
+const char *zoo_backend_names(void);
+
+/* the constructors behind the names */
+zoo_backend *zoo_backend_cpu_new(const zoo_backend_config *cfg);
 
 #endif

@@ -3,7 +3,9 @@
  * includes it as a header, the Vulkan shaders #include it, and the few lines below
  * map the spelling differences. Each function uses only +, -, *, / and sqrt, which
  * are correctly rounded on both (C with contraction off; GLSL with `precise`, which
- * forbids fusing a multiply into an add), plus exact bit and integer operations. So
+ * forbids fusing a multiply into an add, and division and square root through
+ * shaders/exact.glsl, since Vulkan only promises 2.5 and 3 ulp for those), plus exact
+ * bit and integer operations. So
  * a value computed here is the same bit pattern on the CPU and on a GPU, where
  * libm's expf and GLSL's built-in exp would each round their own way.
  *
@@ -23,7 +25,8 @@
 #define zoo_float_to_bits(f) floatBitsToInt(f)
 #define zoo_floorf(x) floor(x)
 #define zoo_fabsf(x) abs(x)
-#define zoo_sqrtf(x) sqrt(x)
+#define zoo_sqrtf(x) zoo_sqrt(x) /* shaders/exact.glsl: correctly rounded in exact mode */
+#define ZOO_DIV(a, b) zoo_div(a, b)
 #else /* ------------------------------------------------------------- C */
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,6 +48,7 @@ static inline int zoo_float_to_bits(float f) {
 static inline float zoo_floorf(float x) { return __builtin_floorf(x); }
 static inline float zoo_fabsf(float x) { return __builtin_fabsf(x); }
 static inline float zoo_sqrtf(float x) { return __builtin_sqrtf(x); }
+#define ZOO_DIV(a, b) ((a) / (b))
 #endif
 
 #define ZOO_INF zoo_bits_to_float(0x7f800000)
@@ -102,7 +106,7 @@ ZOO_FN float zoo_logf(float x) {
         e = e + 1;
     }
     ZOO_PRECISE float f = m - 1.0f;
-    ZOO_PRECISE float s = f / (m + 1.0f);
+    ZOO_PRECISE float s = ZOO_DIV(f, m + 1.0f);
     ZOO_PRECISE float z = s * s;
     ZOO_PRECISE float q = 1.0f / 15.0f;
     q = q * z + 1.0f / 13.0f;
@@ -137,12 +141,12 @@ ZOO_FN float zoo_tanhf(float x) {
         return r;
     }
     ZOO_PRECISE float e = zoo_expf(-2.0f * ax);
-    ZOO_PRECISE float r = (1.0f - e) / (1.0f + e);
+    ZOO_PRECISE float r = ZOO_DIV(1.0f - e, 1.0f + e);
     return x < 0.0f ? -r : r;
 }
 
 ZOO_FN float zoo_sigmoidf(float x) {
-    ZOO_PRECISE float r = 1.0f / (1.0f + zoo_expf(-x));
+    ZOO_PRECISE float r = ZOO_DIV(1.0f, 1.0f + zoo_expf(-x));
     return r;
 }
 
@@ -166,7 +170,7 @@ ZOO_FN float zoo_erff(float x) {
         return r;
     }
     if (ax > 10.0f) return x < 0.0f ? -1.0f : 1.0f;
-    ZOO_PRECISE float t = 1.0f / (1.0f + 0.5f * ax);
+    ZOO_PRECISE float t = ZOO_DIV(1.0f, 1.0f + 0.5f * ax);
     ZOO_PRECISE float p = 0.17087277f;
     p = p * t - 0.82215223f;
     p = p * t + 1.48851587f;
@@ -197,7 +201,7 @@ ZOO_FN float zoo_powf(float v, float a) {
             b = b * b;
             e = e >> 1;
         }
-        if (a < 0.0f) r = 1.0f / r;
+        if (a < 0.0f) r = ZOO_DIV(1.0f, r);
         return r;
     }
     if (a == 0.5f) return zoo_sqrtf(v);

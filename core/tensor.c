@@ -4,9 +4,6 @@
 
 #include "../backends/arena.h"
 #include "autograd.h"
-#ifdef ZOO_HAVE_VULKAN
-#include "../backends/vulkan/vulkan.h"
-#endif
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -31,15 +28,7 @@ static struct {
     size_t persistent_bytes, persistent_peak;
 } rt = {.grad_enabled = true, .next_scope_id = 1};
 
-static char last_error[1024];
-
 /* ---------------------------------------------------------------- errors */
-
-void zoo__assert_fail(const char *file, int line, const char *cond) {
-    fprintf(stderr, "zoo: internal error at %s:%d: assertion failed: %s\n", file, line, cond);
-    fflush(stderr);
-    abort();
-}
 
 void zoo_fatal(const char *fmt, ...) {
     va_list ap;
@@ -49,15 +38,6 @@ void zoo_fatal(const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     exit(1);
-}
-
-const char *zoo_last_error(void) { return last_error; }
-
-void zoo_set_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
 }
 
 /* ---------------------------------------------------------------- shapes */
@@ -95,23 +75,23 @@ static zoo_backend *require_backend(void) {
     return rt.be;
 }
 
-int zoo_init(const char *name, int threads) {
-    if (rt.be) zoo_shutdown();
-    zoo_backend *be = NULL;
-    if (!name || strcmp(name, "cpu") == 0) {
-        be = zoo_backend_cpu_new(threads);
-    } else if (strcmp(name, "vulkan") == 0) {
-#ifdef ZOO_HAVE_VULKAN
-        be = zoo_backend_vulkan_new(threads);
-#else
-        zoo_set_error("the Vulkan backend is not part of this build of zoo (available backends: cpu); "
-                      "rebuild with libvulkan-dev and glslc installed (meson setup -Dvulkan=enabled)");
-        return -1;
-#endif
-    } else {
-        zoo_set_error("unknown backend '%s' (expected cpu or vulkan)", name);
+/* ZOO_EXACT: unset, empty or 0 leaves the mode to the options, 1 selects exact */
+static int exact_from_env(bool *exact) {
+    const char *e = getenv("ZOO_EXACT");
+    if (!e || !*e || strcmp(e, "0") == 0) return 0;
+    if (strcmp(e, "1") != 0) {
+        zoo_set_error("ZOO_EXACT must be 0 or 1, got '%s'", e);
         return -1;
     }
+    *exact = true;
+    return 0;
+}
+
+int zoo_init_with(const zoo_options *opts) {
+    if (rt.be) zoo_shutdown();
+    zoo_backend_config cfg = {.threads = opts->threads, .exact = opts->exact};
+    if (exact_from_env(&cfg.exact)) return -1;
+    zoo_backend *be = zoo_backend_new(opts->backend ? opts->backend : "cpu", &cfg);
     if (!be) return -1;
     rt.be = be;
 #ifndef NDEBUG
@@ -121,11 +101,17 @@ int zoo_init(const char *name, int threads) {
     return 0;
 }
 
+int zoo_init(const char *name, int threads) {
+    return zoo_init_with(&(zoo_options){.backend = name, .threads = threads});
+}
+
+bool zoo_exact(void) { return require_backend()->exact; }
+const char *zoo_numeric_mode(void) { return zoo_exact() ? "exact" : "fast"; }
+
 void zoo_shutdown(void) {
     if (!rt.be) return;
     while (rt.depth > 0) zoo_scope_end();
-    rt.be->iface.shutdown(rt.be->ctx);
-    free(rt.be);
+    zoo_backend_free(rt.be);
     rt.be = NULL;
     zoo_arena_destroy(&rt.host);
     rt.persistent_bytes = rt.persistent_peak = 0;

@@ -60,9 +60,29 @@ void zoo_tensor_check(const zoo_tensor *t, const char *where);
 
 /* ---------------------------------------------------------------- runtime */
 
-/* Selects the backend every later call runs on ("cpu" or "vulkan"); threads <= 0
- * means one per core. Returns 0, or -1 with zoo_last_error(). */
+/* How the library computes: on which backend, with how many CPU threads, in which
+ * numeric mode (backends/backend.h):
+ *   fast (the default)  each backend's fastest correct arithmetic (OpenBLAS, FMA,
+ *                       Winograd, subgroup sums): within NMSE 1e-7 of exact, kernel
+ *                       by kernel, and the same from run to run on one machine
+ *   exact               one summation order and one set of elementary functions on
+ *                       every backend: the same bits on the CPU and any Vulkan device,
+ *                       at any thread count, so a run can be replayed anywhere
+ * ZOO_EXACT=1 in the environment selects exact mode whatever the options say. */
+typedef struct zoo_options {
+    const char *backend; /* "cpu" (also NULL) or "vulkan" */
+    int threads;         /* CPU threads; <= 0: one per core */
+    bool exact;          /* exact numeric mode */
+} zoo_options;
+
+/* Selects the backend every later call runs on. Returns 0, or -1 with zoo_last_error(). */
+int zoo_init_with(const zoo_options *opts);
+/* zoo_init_with({backend_name, threads, fast mode}) */
 int zoo_init(const char *backend_name, int threads);
+/* true when the backend computes in exact mode */
+bool zoo_exact(void);
+/* "exact" or "fast", as checkpoints and metrics record it */
+const char *zoo_numeric_mode(void);
 void zoo_shutdown(void);
 zoo_backend *zoo_backend_current(void);
 const char *zoo_backend_name(void);

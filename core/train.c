@@ -155,8 +155,8 @@ int zoo_checkpoint_save(const zoo_model *m, const char *path, int64_t step, bool
     snprintf(std_s, sizeof std_s, "%.9g", m->input_std);
     char *config = options_json(m);
     zoo_kv meta[] = {{"format", "zoo-1"}, {"model", m->def->name}, {"config", config}, {"step", step_s},
-                     {"input_mean", mean_s}, {"input_std", std_s}, {"input_shape", shape_s},
-                     {"classes", classes_s}};
+                     {"numeric", zoo_numeric_mode()}, {"input_mean", mean_s}, {"input_std", std_s},
+                     {"input_shape", shape_s}, {"classes", classes_s}};
     int nmeta = (int)(sizeof meta / sizeof meta[0]);
     int total = 0, rc = 0;
     for (int p = 0; p < m->n_parts; p++) total += m->parts[p].n + m->optim[p].state.n;
@@ -170,7 +170,7 @@ int zoo_checkpoint_save(const zoo_model *m, const char *path, int64_t step, bool
         char ostep[32];
         snprintf(ostep, sizeof ostep, "%lld", (long long)m->optim[0].step);
         zoo_kv ometa[] = {{"format", "zoo-1"}, {"model", m->def->name}, {"step", step_s}, {"optimizer_step", ostep},
-                          {"optimizer", zoo_optim_kind_name(m->args.optim.kind)}};
+                          {"optimizer", zoo_optim_kind_name(m->args.optim.kind)}, {"numeric", zoo_numeric_mode()}};
         optim_path(path, opath, sizeof opath);
         rc = zoo_safetensors_save(opath, list, n, ometa, (int)(sizeof ometa / sizeof ometa[0]));
     }
@@ -373,6 +373,12 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
             goto fail_loader;
         }
         printf("resuming from %s at step %lld\n", cfg->resume, (long long)step);
+        zoo_st_file *rf = zoo_safetensors_open(cfg->resume);
+        const char *was = rf ? zoo_st_meta(rf, "numeric") : NULL;
+        if (was && strcmp(was, zoo_numeric_mode()) != 0)
+            printf("note: %s was written in %s mode; this run continues in %s mode\n", cfg->resume, was,
+                   zoo_numeric_mode());
+        if (rf) zoo_safetensors_close(rf);
     }
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->out_dir);
     FILE *mf = fopen(path, cfg->resume ? "a" : "w");
@@ -380,6 +386,12 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         zoo_set_error("cannot write %s: %s", path, strerror(errno));
         goto fail_loader;
     }
+    /* the run's first record says how it computes; a resumed run adds one where it resumes */
+    fprintf(mf, "{\"run\": \"%s\", \"step\": %lld, \"model\": \"%s\", \"backend\": \"%s\", \"numeric\": \"%s\", "
+            "\"batch\": %lld, \"seed\": %llu}\n",
+            cfg->resume ? "resume" : "start", (long long)step, m->def->name, zoo_backend_name(), zoo_numeric_mode(),
+            (long long)cfg->batch, (unsigned long long)cfg->seed);
+    fflush(mf);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg->out_dir);
     if (m->def->write_samples && cfg->sample_every) {
         snprintf(path, sizeof path, "%s/samples", cfg->out_dir);

@@ -58,6 +58,31 @@ assert evals[-1]["test_acc"] > 0.6, evals
 assert any("loss" in r and "lr" in r for r in recs)
 PY
 
+py "$tmp/a/metrics.jsonl" "$tmp/a/model.safetensors" fast <<'PY' && pass "metrics and checkpoint record fast mode" || fail "metrics and checkpoint record fast mode"
+import json, struct, sys
+first = json.loads(open(sys.argv[1]).readline())
+assert first["run"] == "start" and first["numeric"] == sys.argv[3] and first["backend"] == "cpu", first
+raw = open(sys.argv[2], "rb").read()
+meta = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])["__metadata__"]
+assert meta["numeric"] == sys.argv[3], meta
+PY
+expect 0 "--exact run" "$train" mlp "${tiny[@]}" --steps 5 --exact --out "$tmp/ex"
+py "$tmp/ex/metrics.jsonl" "$tmp/ex/model.safetensors" exact <<'PY' && pass "metrics and checkpoint record exact mode" || fail "metrics and checkpoint record exact mode"
+import json, struct, sys
+first = json.loads(open(sys.argv[1]).readline())
+assert first["run"] == "start" and first["numeric"] == sys.argv[3], first
+raw = open(sys.argv[2], "rb").read()
+meta = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])["__metadata__"]
+assert meta["numeric"] == sys.argv[3], meta
+PY
+ZOO_EXACT=1 expect 0 "ZOO_EXACT=1 run" "$train" mlp "${tiny[@]}" --steps 5 --out "$tmp/ex2"
+py "$tmp/ex2/metrics.jsonl" <<'PY' && pass "ZOO_EXACT=1 selects exact mode" || fail "ZOO_EXACT=1 selects exact mode"
+import json, sys
+assert json.loads(open(sys.argv[1]).readline())["numeric"] == "exact"
+PY
+ZOO_EXACT=yes expect 1 "ZOO_EXACT must be 0 or 1" "$train" mlp "${tiny[@]}" --steps 5 --out "$tmp/ex3"
+contains "ZOO_EXACT error names the variable" "ZOO_EXACT must be 0 or 1"
+
 expect 0 "zoo-eval on the checkpoint" "$eval" mlp --checkpoint "$tmp/a/model.safetensors"
 contains "eval prints accuracy" "accuracy"
 contains "eval names classes" "Ankle boot"
@@ -145,7 +170,7 @@ done
 if ! cmp -s "$tmp/gan/samples/step_000010.png" "$tmp/gan/samples/step_000020.png"; then pass "gan samples change"; else fail "gan samples change"; fi
 py "$tmp/gan/metrics.jsonl" <<'PY' && pass "gan metrics finite, with D(x) and D(G(z))" || fail "gan metrics finite, with D(x) and D(G(z))"
 import json, math, sys
-recs = [json.loads(l) for l in open(sys.argv[1])]
+recs = [r for r in map(json.loads, open(sys.argv[1])) if "run" not in r]
 assert recs and all(k in r for r in recs for k in ("d_loss", "g_loss", "d_real", "d_fake", "d_wins"))
 assert all(math.isfinite(r[k]) for r in recs for k in ("d_loss", "g_loss", "d_real", "d_fake"))
 PY

@@ -1,9 +1,17 @@
-/* Training the CNN and the GAN gives the same numbers on the CPU and Vulkan backends,
- * bit for bit: from one seed and the same batches, every reported metric (loss; D and
- * G losses, D(x), D(G(z))) is equal at every step, and so are the weights and the
- * optimizer state at the end (compared as saved checkpoints). Every kernel sums in
- * backends/canon.h's order, so nothing is left to drift. Small batches keep it quick
- * on lavapipe. Skips (77) without a Vulkan backend or device. */
+/* Training the CNN and the GAN on the CPU and Vulkan backends from one seed and the
+ * same batches:
+ * - exact mode gives the same numbers bit for bit: every reported metric (loss; D and
+ *   G losses, D(x), D(G(z))) is equal at every step, and so are the weights and the
+ *   optimizer state at the end (compared as saved checkpoints). Every kernel sums in
+ *   backends/canon.h's order, so nothing is left to drift.
+ * - fast mode (each backend its own arithmetic) keeps every metric of the first 3
+ *   steps within 1e-4 relative.
+ * Small batches keep it quick on lavapipe, except the GAN's fast run, which takes its
+ * real batch of 64: with batch norm over 8 images some gradients are no bigger than
+ * rounding noise, and Adam's first steps move every weight by about lr whatever its
+ * gradient's size, so the two backends' roundings flip a few hundred weights by 2 lr
+ * (seen: 1e-4 in the loss after one step). Skips (77) without a Vulkan backend or
+ * device. */
 #include "test.h"
 #include "test_files.h"
 
@@ -14,8 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STEPS 6
+#define STEPS 6      /* exact mode */
 #define BATCH 8
+#define FAST_STEPS 3 /* fast mode */
 
 static char tmp_dir[] = "/tmp/zoo-test-agreement-XXXXXX";
 
@@ -50,8 +59,9 @@ static bool same_file(const char *a, const char *b) {
 }
 
 /* trains on backend and saves the model (weights and optimizer state) under tmp_dir */
-static int train_on(const char *backend, const char *model, const zoo_dataset *d, run *out) {
-    if (zoo_init(backend, 0)) return -1;
+static int train_on(const char *backend, bool exact, const char *model, const zoo_dataset *d, int64_t batch,
+                    int64_t steps, run *out) {
+    if (zoo_init_with(&(zoo_options){.backend = backend, .exact = exact})) return -1;
     const zoo_model_def *def = zoo_model_lookup(model);
     ZOO_ASSERT(def);
     zoo_model_args args = {.c = d->c, .h = d->h, .w = d->w, .n_classes = 10, .seed = 11};
@@ -60,11 +70,11 @@ static int train_on(const char *backend, const char *model, const zoo_dataset *d
     zoo_model *m = def->create(&args);
     ZOO_ASSERT(m);
     int64_t pix = (int64_t)d->c * d->h * d->w;
-    float *x = malloc((size_t)(BATCH * pix) * sizeof *x);
-    int32_t *y = malloc(BATCH * sizeof *y);
+    float *x = malloc((size_t)(batch * pix) * sizeof *x);
+    int32_t *y = malloc((size_t)batch * sizeof *y);
     zoo_loader loader;
-    zoo_loader_init(&loader, d, BATCH, true, true, 11);
-    for (int64_t s = 0; s < STEPS; s++) {
+    zoo_loader_init(&loader, d, batch, true, true, 11);
+    for (int64_t s = 0; s < steps; s++) {
         int64_t n = zoo_loader_next(&loader, x, y);
         zoo_scope_begin();
         zoo_batch b = {zoo_tensor_from_host(zoo_shape4(n, d->c, d->h, d->w), x),
@@ -77,11 +87,55 @@ static int train_on(const char *backend, const char *model, const zoo_dataset *d
     free(x);
     free(y);
     char path[512];
-    snprintf(path, sizeof path, "%s/%s-%s.safetensors", tmp_dir, model, backend);
-    CHECK(zoo_checkpoint_save(m, path, STEPS, true) == 0);
+    snprintf(path, sizeof path, "%s/%s-%s-%s.safetensors", tmp_dir, model, exact ? "exact" : "fast", backend);
+    CHECK(zoo_checkpoint_save(m, path, steps, true) == 0);
     def->destroy(m);
     zoo_shutdown();
     return 0;
+}
+
+/* exact mode: metrics and saved state bit-identical */
+static void compare_exact(const char *model, const run *cpu, const run *vk) {
+    int differ = 0;
+    for (int s = 0; s < STEPS; s++)
+        for (int i = 0; i < cpu->step[s].n; i++) {
+            double a = cpu->step[s].value[i], b = zoo_metrics_get(&vk->step[s], cpu->step[s].name[i]);
+            if (a != b) {
+                differ++;
+                fprintf(stderr, "%s step %d %s: cpu %.9g vulkan %.9g\n", model, s + 1, cpu->step[s].name[i], a, b);
+            }
+            CHECK(a == b);
+        }
+    /* the weights, then the optimizer state */
+    char a[600], b[600];
+    bool all_same = true;
+    for (int f = 0; f < 2; f++) {
+        const char *ext = f == 0 ? "safetensors" : "optim.safetensors";
+        snprintf(a, sizeof a, "%s/%s-exact-cpu.%s", tmp_dir, model, ext);
+        snprintf(b, sizeof b, "%s/%s-exact-vulkan.%s", tmp_dir, model, ext);
+        bool same = same_file(a, b);
+        if (!same) fprintf(stderr, "%s: the saved %s differ between the backends\n", model, ext);
+        CHECK(same);
+        all_same = all_same && same;
+    }
+    printf("%s, exact mode: %d steps, %d metrics differ; weights and optimizer state %s\n", model, STEPS, differ,
+           all_same ? "bit-identical" : "DIFFER");
+}
+
+/* fast mode: the first steps' metrics close */
+static void compare_fast(const char *model, const run *cpu, const run *vk) {
+    double worst = 0.0;
+    for (int s = 0; s < FAST_STEPS; s++)
+        for (int i = 0; i < cpu->step[s].n; i++) {
+            double a = cpu->step[s].value[i], b = zoo_metrics_get(&vk->step[s], cpu->step[s].name[i]);
+            double rel = fabs(a - b) / fmax(fabs(a), 1e-30);
+            if (rel > 1e-4)
+                fprintf(stderr, "%s step %d %s: cpu %.9g vulkan %.9g\n", model, s + 1, cpu->step[s].name[i], a, b);
+            worst = fmax(worst, rel);
+        }
+    printf("%s, fast mode: largest relative difference of the first %d steps' metrics %.1e\n", model, FAST_STEPS,
+           worst);
+    CHECK(worst <= 1e-4);
 }
 
 int main(void) {
@@ -90,45 +144,25 @@ int main(void) {
         return 1;
     }
     zoo_dataset full, d;
-    if (zoo_mnist_load(NULL, "train", &full) || zoo_dataset_head(&full, 64, &d)) {
+    if (zoo_mnist_load(NULL, "train", &full) || zoo_dataset_head(&full, 256, &d)) {
         fprintf(stderr, "%s\n", zoo_last_error());
         return 1;
     }
     const char *models[] = {"cnn", "gan"};
-    for (int k = 0; k < 2; k++) {
-        static run vk, cpu;
-        if (train_on("vulkan", models[k], &d, &vk)) {
-            printf("skip: no Vulkan backend here (%s)\n", zoo_last_error());
-            remove_tree(tmp_dir);
-            return 77;
-        }
-        CHECK(train_on("cpu", models[k], &d, &cpu) == 0);
-        int differ = 0;
-        for (int s = 0; s < STEPS; s++)
-            for (int i = 0; i < cpu.step[s].n; i++) {
-                double a = cpu.step[s].value[i], b = zoo_metrics_get(&vk.step[s], cpu.step[s].name[i]);
-                if (a != b) {
-                    differ++;
-                    fprintf(stderr, "%s step %d %s: cpu %.9g vulkan %.9g\n", models[k], s + 1, cpu.step[s].name[i],
-                            a, b);
-                }
-                CHECK(a == b);
+    const int64_t fast_batch[] = {BATCH, 64};
+    for (int k = 0; k < 2; k++)
+        for (int exact = 1; exact >= 0; exact--) {
+            static run vk, cpu;
+            int64_t batch = exact ? BATCH : fast_batch[k], steps = exact ? STEPS : FAST_STEPS;
+            if (train_on("vulkan", exact, models[k], &d, batch, steps, &vk)) {
+                printf("skip: no Vulkan backend here (%s)\n", zoo_last_error());
+                remove_tree(tmp_dir);
+                return 77;
             }
-        /* the weights, then the optimizer state */
-        char a[600], b[600];
-        bool all_same = true;
-        for (int f = 0; f < 2; f++) {
-            const char *ext = f == 0 ? "safetensors" : "optim.safetensors";
-            snprintf(a, sizeof a, "%s/%s-cpu.%s", tmp_dir, models[k], ext);
-            snprintf(b, sizeof b, "%s/%s-vulkan.%s", tmp_dir, models[k], ext);
-            bool same = same_file(a, b);
-            if (!same) fprintf(stderr, "%s: the saved %s differ between the backends\n", models[k], ext);
-            CHECK(same);
-            all_same = all_same && same;
+            CHECK(train_on("cpu", exact, models[k], &d, batch, steps, &cpu) == 0);
+            if (exact) compare_exact(models[k], &cpu, &vk);
+            else compare_fast(models[k], &cpu, &vk);
         }
-        printf("%s: %d steps, %d metrics differ; weights and optimizer state %s\n", models[k], STEPS, differ,
-               all_same ? "bit-identical" : "DIFFER");
-    }
     remove_tree(tmp_dir);
     zoo_dataset_free(&full);
     zoo_dataset_free(&d);

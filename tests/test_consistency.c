@@ -1,10 +1,13 @@
 /* The cross-backend consistency suite: every kernel of the backend vtable, called
- * directly through each backend's iface on tensors built here, must give the CPU
- * backend's result bit for bit (backend.h's contract; the NMSE is printed beside a
- * difference to tell rounding from a bug). It tests kernels, not ops: no runtime,
- * no scopes, no autograd. A vtable field with no row in the table fails the suite.
- * ZOO_TEST_LARGE=1 adds the large shapes (suite 'gpu'); ZOO_TEST_KERNELS=gemm,reduce runs
- * only those rows (the coverage checks still run). */
+ * directly through each backend's iface on tensors built here, against the CPU
+ * backend in exact mode (backend.h's contract), on every backend in both modes:
+ *   exact  bit for bit (NaNs compare equal whatever their payload, which differs by ISA)
+ *   fast   NMSE <= 1e-7 per kernel and shape (ggml's test-backend-ops threshold), or the
+ *          looser bound a row states with its reason; integer outputs equal
+ * and every backend must repeat its own result bit for bit. It tests kernels, not ops:
+ * no runtime, no scopes, no autograd. A vtable field with no row in the table fails the
+ * suite. ZOO_TEST_LARGE=1 adds the large shapes (suite 'gpu'); ZOO_TEST_KERNELS=gemm,reduce
+ * runs only those rows (the coverage checks still run). */
 #include "test.h"
 
 #include "backends/backend.h"
@@ -407,6 +410,91 @@ static void case_binary(run *R, const shape_case *sc, int v) {
              inplace ? " in-place" : "");
     R->be->iface.binary(R->be->ctx, op, a, b, out);
     keep(R, "out", out);
+}
+
+/* ---------------------------------------------------------------- case: correctly rounded / and sqrt */
+
+/* Exact mode promises IEEE division and square root on every device (a GPU's own are
+ * only within 2.5 and 3 ulp; shaders/exact.glsl rounds them from integers). These
+ * rows feed binary div and unary sqrt every float32 class: zeros, infinities, NaN,
+ * subnormals, the normal extremes, random bit patterns over every exponent (results
+ * that overflow or fall to subnormals among them), and operands whose true result
+ * lies within 1/1000 ulp of halfway between two floats. */
+static const uint32_t special_bits[] = {
+    0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x00000001, 0x80000001, 0x007fffff,
+    0x00400000, 0x00000003, 0x00800000, 0x80800000, 0x00800001, 0x7f7fffff, 0xff7fffff, 0x7f000000,
+    0x3f800000, 0xbf800000, 0x3f800001, 0x3f7fffff, 0x40400000, 0x40490fdb, 0x33800000, 0x4b800000,
+};
+#define N_SPECIAL ((int)(sizeof special_bits / sizeof special_bits[0]))
+
+static float from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint32_t rand_bits(run *R) { return (uint32_t)(urand(R) * 4294967296.0); }
+
+/* a float with a random 24-bit significand and exponent in [lo, hi] (unbiased) */
+static float rand_normal(run *R, int lo, int hi) {
+    int e = lo + (int)(urand(R) * (hi - lo + 1));
+    uint32_t m = rand_bits(R) & 0x7fffff;
+    return from_bits((uint32_t)(e + 127) << 23 | m) * (urand(R) < 0.5 ? -1.0f : 1.0f);
+}
+
+/* the distance of x from the nearest midpoint between floats near it, in ulps of float */
+static double tie_distance(double x) {
+    float f = (float)x;
+    double ulp = (double)nextafterf(fabsf(f), INFINITY) - fabs((double)f);
+    double frac = fabs(x - (double)f) / ulp; /* 0 .. 0.5 */
+    return fabs(0.5 - frac);
+}
+
+/* SPECIALS(n): n operand pairs (n values for sqrt) */
+#define SPECIALS(n_) {.n = {n_}}
+
+static void case_div_specials(run *R, const shape_case *sc, int v) {
+    (void)v;
+    int64_t n = sc->n[0], i = 0;
+    float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+    for (int p = 0; p < N_SPECIAL && i < n; p++)
+        for (int q = 0; q < N_SPECIAL && i < n; q++, i++) {
+            a[i] = from_bits(special_bits[p]);
+            b[i] = from_bits(special_bits[q]);
+        }
+    int64_t ties = 0;
+    for (int tries = 0; tries < 400000 && i < n && ties < n / 4; tries++) { /* near-ties */
+        float x = rand_normal(R, -20, 20), y = rand_normal(R, -20, 20);
+        if (tie_distance((double)x / (double)y) < 1e-3) a[i] = x, b[i++] = y, ties++;
+    }
+    for (; i < n; i++) { /* any bits; every fourth a tiny over a huge, for subnormal quotients */
+        a[i] = i % 4 ? from_bits(rand_bits(R)) : rand_normal(R, -126, -100);
+        b[i] = i % 4 ? from_bits(rand_bits(R)) : rand_normal(R, 10, 40);
+    }
+    zoo_tensor *ta = input_values(R, (zoo_shape)S1(n), a), *tb = input_values(R, (zoo_shape)S1(n), b), *out = output(R, (zoo_shape)S1(n));
+    describe(R, "div of special values [%lld] (%lld near-ties)", (long long)n, (long long)ties);
+    R->be->iface.binary(R->be->ctx, ZOO_BINARY_DIV, ta, tb, out);
+    keep(R, "out", out);
+    free(a);
+    free(b);
+}
+
+static void case_sqrt_specials(run *R, const shape_case *sc, int v) {
+    (void)v;
+    int64_t n = sc->n[0], i = 0;
+    float *x = malloc((size_t)n * sizeof *x);
+    for (; i < N_SPECIAL && i < n; i++) x[i] = from_bits(special_bits[i]);
+    int64_t ties = 0;
+    for (int tries = 0; tries < 400000 && i < n && ties < n / 4; tries++) {
+        float t = fabsf(rand_normal(R, -126, 127));
+        if (tie_distance(sqrt((double)t)) < 1e-3) x[i++] = t, ties++;
+    }
+    for (; i < n; i++) x[i] = i % 3 ? from_bits(rand_bits(R)) : from_bits(rand_bits(R) & 0x007fffff); /* + subnormals */
+    zoo_tensor *tx = input_values(R, (zoo_shape)S1(n), x), *y = output(R, (zoo_shape)S1(n));
+    describe(R, "sqrt of special values [%lld] (%lld near-ties)", (long long)n, (long long)ties);
+    R->be->iface.unary(R->be->ctx, ZOO_UNARY_SQRT, tx, y, 0.0f, 0.0f);
+    keep(R, "y", y);
+    free(x);
 }
 
 /* ---------------------------------------------------------------- case: reduce */
@@ -869,6 +957,8 @@ static const shape_case unary_shapes[] = {
     UNARY_LARGE(S1(1000003)),
 };
 
+static const shape_case specials_shapes[] = {SPECIALS(4096)};
+
 static const shape_case binary_shapes[] = {
     BINARY(S2(3, 67), S2(3, 67), 0),          /* same shape */
     BINARY(S2(5, 67), S1(67), 0),             /* a bias row */
@@ -987,13 +1077,16 @@ typedef struct kernel_row {
     int n_variants;
     const shape_case *shapes;
     int n_shapes;
+    bool specials; /* inputs are special values: the reference may hold NaN and inf */
 } kernel_row;
 
-/* Every kernel must give the CPU's result bit for bit: every backend sums in
- * backends/canon.h's order and takes its elementary functions from canon_math.h.
- * The NMSE printed beside a failure tells a rounding difference (tiny) from a bug. */
+/* In exact mode every kernel must give the CPU's result bit for bit: every backend
+ * sums in backends/canon.h's order and takes its elementary functions from
+ * canon_math.h. The NMSE printed beside a failure tells a rounding difference (tiny)
+ * from a bug. */
 #define COUNT(a) ((int)(sizeof a / sizeof a[0]))
-#define ROW(f, variants, shapes) {#f, offsetof(zoo_backend_iface, f), case_##f, variants, shapes, COUNT(shapes)}
+#define ROW(f, variants, shapes) {#f, offsetof(zoo_backend_iface, f), case_##f, variants, shapes, COUNT(shapes), false}
+#define ROW_SPECIALS(f, fn, variants, shapes) {#f, offsetof(zoo_backend_iface, f), fn, variants, shapes, COUNT(shapes), true}
 
 static const kernel_row table[] = {
     ROW(fill, 3, fill_shapes),
@@ -1001,6 +1094,8 @@ static const kernel_row table[] = {
     ROW(unary, N_UNARY_VARIANTS, unary_shapes),
     ROW(unary_backward, N_UNARY_VARIANTS, unary_shapes),
     ROW(binary, ZOO_BINARY_COUNT, binary_shapes),
+    ROW_SPECIALS(binary, case_div_specials, 1, specials_shapes),
+    ROW_SPECIALS(unary, case_sqrt_specials, 1, specials_shapes),
     ROW(reduce, ZOO_REDUCE_COUNT, reduce_shapes),
     ROW(softmax, 2, softmax_shapes),
     ROW(softmax_backward, 2, softmax_shapes),
@@ -1151,6 +1246,12 @@ typedef struct verdict {
     bool has_float, has_int;
 } verdict;
 
+/* the same float bits, or both NaN */
+static bool same_float(uint32_t x, uint32_t y) {
+    bool nx = (x & 0x7fffffffu) > 0x7f800000u, ny = (y & 0x7fffffffu) > 0x7f800000u;
+    return x == y || (nx && ny);
+}
+
 static verdict compare(const result *ref, const result *got) {
     verdict v = {.worst = ""};
     ZOO_ASSERT(ref->n_out == got->n_out);
@@ -1167,7 +1268,7 @@ static verdict compare(const result *ref, const result *got) {
         v.has_float = true;
         const uint32_t *x = a->host, *y = b->host;
         int64_t differ = 0;
-        for (int64_t k = 0; k < a->n; k++) differ += x[k] != y[k];
+        for (int64_t k = 0; k < a->n; k++) differ += !same_float(x[k], y[k]);
         v.differ += differ;
         double e = nmse(a->host, b->host, a->n);
         if (differ && !*v.worst) v.worst = a->what;
@@ -1181,7 +1282,8 @@ static verdict compare(const result *ref, const result *got) {
 
 static bool bit_identical(const result *a, const result *b) {
     for (int i = 0; i < a->n_out; i++)
-        if (memcmp(a->out[i].host, b->out[i].host, (size_t)a->out[i].n * 4)) return false;
+        for (int64_t k = 0; k < a->out[i].n; k++)
+            if (!same_float(((const uint32_t *)a->out[i].host)[k], ((const uint32_t *)b->out[i].host)[k])) return false;
     return true;
 }
 
@@ -1199,10 +1301,12 @@ static bool finite_result(const result *r) {
 /* ---------------------------------------------------------------- the driver */
 
 #define MAX_BACKENDS 4
+#define FAST_NMSE 1e-7 /* fast mode's bound (ggml's test-backend-ops threshold) */
 
+/* slot 0 is the reference: the CPU in exact mode */
 typedef struct backend_slot {
     zoo_backend *be;
-    const char *name;
+    const char *name; /* "cpu exact", "vulkan fast", ... */
 } backend_slot;
 
 static backend_slot backends[MAX_BACKENDS];
@@ -1215,7 +1319,7 @@ static int n_failed;
 
 static void report(const char *field, const char *desc, const char *backend, const char *measure, bool ok) {
     char line[512];
-    snprintf(line, sizeof line, "%-22s %-60s %-7s %s  %s", field, desc, backend, measure, ok ? "ok" : "FAIL");
+    snprintf(line, sizeof line, "%-22s %-58s %-12s %s  %s", field, desc, backend, measure, ok ? "ok" : "FAIL");
     puts(line);
     test_checks++;
     if (ok) return;
@@ -1235,6 +1339,35 @@ static bool every_backend_has(size_t offset) {
         if (!f) return false;
     }
     return true;
+}
+
+/* the largest NMSE against exact mode seen per row in fast mode, for the summary */
+static double worst_fast[64];
+
+/* one backend's run of a case against the reference */
+static void check_against(const kernel_row *k, int ri, const result *ref, const backend_slot *slot,
+                          const shape_case *sc, int v, uint64_t seed) {
+    result got, got2;
+    run_case(slot->be, k->run, sc, v, seed, &got);
+    run_case(slot->be, k->run, sc, v, seed, &got2);
+    verdict vd = compare(ref, &got);
+    bool det = bit_identical(&got, &got2), exact = slot->be->exact;
+    bool ok = det && vd.mismatches == 0 && (exact ? vd.differ == 0 : vd.nmse <= FAST_NMSE);
+    if (!exact && vd.nmse > worst_fast[ri]) worst_fast[ri] = vd.nmse;
+    char m[128];
+    int len = 0;
+    if (vd.has_float) {
+        if (!vd.differ) len += snprintf(m + len, sizeof m - (size_t)len, "bit-identical");
+        else if (exact) len += snprintf(m + len, sizeof m - (size_t)len, "%lld differ, nmse=%.1e", (long long)vd.differ, vd.nmse);
+        else len += snprintf(m + len, sizeof m - (size_t)len, "nmse=%.1e", vd.nmse);
+    }
+    if (vd.has_int)
+        len += snprintf(m + len, sizeof m - (size_t)len, "%smismatches=%lld", len ? " " : "", (long long)vd.mismatches);
+    if (!ok && *vd.worst) len += snprintf(m + len, sizeof m - (size_t)len, " (worst: %s)", vd.worst);
+    if (!det) snprintf(m + len, sizeof m - (size_t)len, " repeat differs");
+    report(k->field, ref->desc, slot->name, m, ok);
+    result_free(&got);
+    result_free(&got2);
 }
 
 static void run_row(int ri, bool large) {
@@ -1258,46 +1391,34 @@ static void run_row(int ri, bool large) {
             run_case(backends[0].be, k->run, sc, v, seed, &again);
             bool cpu_det = bit_identical(&ref, &again);
             result_free(&again);
-            if (!finite_result(&ref)) report(k->field, ref.desc, "cpu", "reference has NaN/inf (broken case)", false);
-            if (n_backends == 1 || !cpu_det)
-                report(k->field, ref.desc, "cpu", cpu_det ? "repeat bit-identical" : "repeat differs", cpu_det);
+            if (!k->specials && !finite_result(&ref))
+                report(k->field, ref.desc, backends[0].name, "reference has NaN/inf (broken case)", false);
+            if (!cpu_det) report(k->field, ref.desc, backends[0].name, "repeat differs", false);
             for (int b = 1; b < n_backends; b++) {
-                result got, got2;
-                run_case(backends[b].be, k->run, sc, v, seed, &got);
-                run_case(backends[b].be, k->run, sc, v, seed, &got2);
-                verdict vd = compare(&ref, &got);
-                bool det = bit_identical(&got, &got2);
-                bool ok = vd.differ == 0 && vd.mismatches == 0 && det;
-                char m[128];
-                int len = 0;
-                if (vd.has_float)
-                    len += vd.differ ? snprintf(m + len, sizeof m - (size_t)len, "%lld differ, nmse=%.1e",
-                                                (long long)vd.differ, vd.nmse)
-                                     : snprintf(m + len, sizeof m - (size_t)len, "bit-identical");
-                if (vd.has_int)
-                    len += snprintf(m + len, sizeof m - (size_t)len, "%smismatches=%lld", len ? " " : "",
-                                    (long long)vd.mismatches);
-                if (!ok && *vd.worst) len += snprintf(m + len, sizeof m - (size_t)len, " (worst: %s)", vd.worst);
-                if (!det) snprintf(m + len, sizeof m - (size_t)len, " repeat differs");
-                report(k->field, ref.desc, backends[b].name, m, ok);
-                result_free(&got);
-                result_free(&got2);
+                /* special values test exact mode's correctly rounded / and sqrt; fast
+                   mode promises no more than its device's own */
+                if (k->specials && !backends[b].be->exact) continue;
+                check_against(k, ri, &ref, &backends[b], sc, v, seed);
             }
             result_free(&ref);
         }
     }
 }
 
-#ifdef ZOO_HAVE_VULKAN
-static void add_vulkan(void) {
-    zoo_backend *be = zoo_backend_vulkan_new(0);
-    if (!be) {
-        printf("note: this build has the Vulkan backend but it did not start: %s\n", zoo_last_error());
-        return;
+/* both modes of one backend, by name */
+static void add_backend(const char *name) {
+    for (int exact = 1; exact >= 0; exact--) {
+        zoo_backend *be = zoo_backend_new(name, &(zoo_backend_config){.exact = exact});
+        if (!be) {
+            printf("note: this build has the %s backend but it did not start: %s\n", name, zoo_last_error());
+            return;
+        }
+        static char names[MAX_BACKENDS][32];
+        snprintf(names[n_backends], sizeof names[0], "%s %s", name, exact ? "exact" : "fast");
+        backends[n_backends] = (backend_slot){be, names[n_backends]};
+        n_backends++;
     }
-    backends[n_backends++] = (backend_slot){be, "vulkan"};
 }
-#endif
 
 /* ZOO_TEST_KERNELS, a comma-separated list of fields, selects rows; unset selects all */
 static bool selected(const char *field) {
@@ -1320,21 +1441,18 @@ int main(void) {
     check_every_kernel_has_a_row();
     check_every_op_has_a_variant();
 
-    zoo_backend *cpu = zoo_backend_cpu_new(0);
-    ZOO_ASSERT(cpu);
-    backends[n_backends++] = (backend_slot){cpu, "cpu"};
+    add_backend("cpu");
+    ZOO_ASSERT(n_backends == 2);
 #ifdef ZOO_HAVE_VULKAN
-    add_vulkan();
+    add_backend("vulkan");
 #endif
     for (int b = 0; b < n_backends; b++) {
         check_backend_fills_the_vtable(backends[b].be, backends[b].name);
         report("upload/download", "whole tensor and at byte offsets", backends[b].name, "exact",
                transfers_ok(backends[b].be));
     }
-    if (n_backends == 1)
-        printf("note: no second backend in this build (or no Vulkan device); every case runs twice on the CPU and "
-               "must be bit-identical\n");
-    if (getenv("ZOO_TEST_REQUIRE_VULKAN") && n_backends == 1) {
+    if (n_backends == 2) printf("note: no Vulkan backend in this build (or no device): the CPU's two modes only\n");
+    if (getenv("ZOO_TEST_REQUIRE_VULKAN") && n_backends == 2) {
         fprintf(stderr, "FAIL: ZOO_TEST_REQUIRE_VULKAN is set but no Vulkan backend is available\n");
         test_failures++;
     }
@@ -1342,16 +1460,19 @@ int main(void) {
     for (int i = 0; i < N_ROWS; i++)
         if (selected(table[i].field)) run_row(i, large);
 
-    printf("\n%d kernels, %d cases on", N_ROWS, n_cases);
-    for (int b = 0; b < n_backends; b++) printf(" %s", backends[b].name);
+    printf("\n%d kernel rows, %d cases on", N_ROWS, n_cases);
+    for (int b = 0; b < n_backends; b++) printf("%s %s", b ? "," : "", backends[b].name);
     printf("%s\n", large ? " (with the large shapes)" : "");
+    printf("fast mode, the largest NMSE against exact mode per kernel (bound %.0e):\n", FAST_NMSE);
+    for (int i = 0; i < N_ROWS; i++)
+        if (selected(table[i].field) && !table[i].specials) printf("  %-24s %.1e\n", table[i].field, worst_fast[i]);
     if (n_failed) {
         printf("failed:\n");
         for (int i = 0; i < n_failed; i++) printf("  %s\n", failed[i]);
     }
 #ifdef ZOO_HAVE_VULKAN
     /* without ZOO_VULKAN_VALIDATE=1 the layer's messages are only counted: any is a failure */
-    for (int b = 1; b < n_backends; b++) {
+    for (int b = 2; b < n_backends; b++) {
         zoo_vulkan_stats st;
         if (zoo_vulkan_get_stats(backends[b].be, &st) == 0) {
             printf("%s: %llu dispatches, %llu submits, %llu validation messages\n", backends[b].name,
@@ -1362,8 +1483,7 @@ int main(void) {
     }
 #endif
     for (int b = n_backends - 1; b >= 0; b--) {
-        backends[b].be->iface.shutdown(backends[b].be->ctx);
-        free(backends[b].be);
+        zoo_backend_free(backends[b].be);
     }
     TEST_EXIT();
 }

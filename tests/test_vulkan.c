@@ -247,7 +247,7 @@ TEST(chained_dispatches_match_the_cpu_exactly) {
     const int steps = 1000;
     float *x0 = random_floats(n, 99), *got = malloc((size_t)n * 4), *ping = malloc((size_t)n * 4);
     float *pong = malloc((size_t)n * 4);
-    zoo_backend *cpu = zoo_backend_cpu_new(1);
+    zoo_backend *cpu = zoo_backend_new("cpu", &(zoo_backend_config){.threads = 1, .exact = true});
     zoo_tensor hp = {.shape = {1, {n, 1, 1, 1}}, .numel = n, .dtype = ZOO_F32, .data = ping}, hq = hp;
     hq.data = pong;
     memcpy(ping, x0, (size_t)n * 4);
@@ -274,8 +274,7 @@ TEST(chained_dispatches_match_the_cpu_exactly) {
     CHECK(mid.dispatches - before.dispatches == (uint64_t)steps);
     CHECK(mid.barriers - before.barriers >= (uint64_t)steps - 1);
     CHECK(mid.submits == before.submits); /* recording alone never submits */
-    cpu->iface.shutdown(cpu->ctx);
-    free(cpu);
+    zoo_backend_free(cpu);
     free(x0);
     free(got);
     free(ping);
@@ -377,7 +376,7 @@ TEST(long_weight_gradient_sums_match_the_cpu) {
     int64_t nw = (int64_t)g.cout * g.cin * g.kh * g.kw;
     float *x = random_floats(nx, 3), *dy = random_floats(ny, 4), *want = malloc((size_t)nw * 4);
     float *got = malloc((size_t)nw * 4), *db_want = malloc((size_t)g.cout * 4), *db_got = malloc((size_t)g.cout * 4);
-    zoo_backend *cpu = zoo_backend_cpu_new(1);
+    zoo_backend *cpu = zoo_backend_new("cpu", &(zoo_backend_config){.threads = 1, .exact = true});
     zoo_tensor hx = {.shape = {4, {g.n, g.cin, g.h, g.w}}, .numel = nx, .data = x};
     zoo_tensor hdy = {.shape = {4, {g.n, g.cout, g.oh, g.ow}}, .numel = ny, .data = dy};
     zoo_tensor hdw = {.shape = {4, {g.cout, g.cin, g.kh, g.kw}}, .numel = nw, .data = want};
@@ -403,8 +402,7 @@ TEST(long_weight_gradient_sums_match_the_cpu) {
     }
     printf("    weight gradient over %d images of %dx%d: nmse %.1e against the CPU\n", g.n, g.h, g.w, err / ref);
     CHECK(err / ref < 1e-10);
-    cpu->iface.shutdown(cpu->ctx);
-    free(cpu);
+    zoo_backend_free(cpu);
     free(x);
     free(dy);
     free(want);
@@ -425,7 +423,7 @@ int main(int argc, char **argv) {
         RUN(device_index_must_be_a_number);
     }
 
-    if (zoo_init("vulkan", 0) != 0) {
+    if (zoo_init_with(&(zoo_options){.backend = "vulkan", .exact = true}) != 0) {
         bool required = getenv("ZOO_TEST_REQUIRE_VULKAN") != NULL;
         printf("%s: the Vulkan backend did not start: %s\n", required ? "FAIL" : "skip", zoo_last_error());
         if (required || test_failures) TEST_EXIT();

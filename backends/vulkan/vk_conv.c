@@ -5,6 +5,7 @@
  * later users of those bytes behind the dispatches recorded here. */
 #include "vk_internal.h"
 #include "../canon.h"
+#include "../kernels.h"
 
 #include <stdint.h>
 
@@ -28,10 +29,6 @@ static void add_channel_bias(vk_ctx *c, const zoo_tensor *y, const zoo_tensor *b
     vk_binary(c, ZOO_BINARY_ADD, &yv, &bv, &yv);
 }
 
-static bool is_pointwise(const zoo_conv2d_geom *g) {
-    return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_h == 0 && g->pad_w == 0;
-}
-
 /* images per chunk so that one chunk's columns [images, K, P] fit COLS_MAX_BYTES */
 static int64_t chunk_images(const zoo_conv2d_geom *g) {
     int64_t per_image = (int64_t)g->cin * g->kh * g->kw * g->oh * g->ow * 4;
@@ -48,7 +45,7 @@ static void im2col(vk_ctx *c, const zoo_tensor *x, vk_addr cols, int64_t b0, int
         uint32_t b0, count;
     } push = {*g, vk_u32(b0), vk_u32(count)};
     vk_arg args[2] = {vk_in(x), arg(cols, count, true)};
-    vk_dispatch_threads(c, VK_SH_IM2COL, args, 2, &push, sizeof push, (uint64_t)count);
+    vk_dispatch_threads(c, VK_SH_im2col, args, 2, &push, sizeof push, (uint64_t)count);
 }
 
 /* ---------------------------------------------------------------- conv2d */
@@ -57,7 +54,7 @@ void vk_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_te
                const zoo_conv2d_geom *g) {
     vk_ctx *c = ctx;
     int64_t K = (int64_t)g->cin * g->kh * g->kw, P = (int64_t)g->oh * g->ow, per = chunk_images(g);
-    bool pointwise = is_pointwise(g);
+    bool pointwise = zoo_conv_is_pointwise(g);
     size_t mark = vk_arena_mark(c);
     vk_addr cols = pointwise ? 0 : vk_arena_scratch(c, per * K * P);
     for (int64_t b0 = 0; b0 < g->n; b0 += per) {
@@ -89,7 +86,7 @@ void vk_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor 
         .a = vk_in(w), .b = vk_in(dy), .m = K, .n = P, .k = g->cout, .ta = true,
         .stride_a = 0, .stride_b = g->cout * P, .stride_c = K * P, .alpha = 1.0f, .beta = 0.0f,
     };
-    if (is_pointwise(g)) { /* the columns are dx itself */
+    if (zoo_conv_is_pointwise(g)) { /* the columns are dx itself */
         a.c = vk_out(dx);
         a.batch = g->n;
         vk_gemm_run(c, &a);
@@ -109,7 +106,7 @@ void vk_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor 
             uint32_t b0, count, has_bias;
         } push = {*g, vk_u32(b0), vk_u32(nb * g->cin * HW), bias != NULL};
         vk_arg args[3] = {arg(cols, nb * K * P, false), bias ? vk_in(bias) : vk_in(dx), vk_out(dx)};
-        vk_dispatch_threads(c, VK_SH_COL2IM, args, 3, &push, sizeof push, (uint64_t)push.count);
+        vk_dispatch_threads(c, VK_SH_col2im, args, 3, &push, sizeof push, (uint64_t)push.count);
     }
     vk_arena_reset(c, mark);
 }
@@ -138,7 +135,7 @@ void vk_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor 
         vk_arena_reset(c, mark);
         return;
     }
-    bool pointwise = is_pointwise(g);
+    bool pointwise = zoo_conv_is_pointwise(g);
     int64_t slice = chunk_images(g), most = WGRAD_MAX_PARTIAL_FLOATS / WS;
     if (slice > most) slice = most > 0 ? most : 1;
     if (slice > ZOO_SUM_GROUP) slice = ZOO_SUM_GROUP;
@@ -192,7 +189,7 @@ void vk_pool2d(void *ctx, zoo_pool_op op, const zoo_tensor *x, zoo_tensor *y, zo
     pool_push push = {*g, vk_u32(y->numel), is_max};
     /* AVG has no idx: y stands in for the unused binding */
     vk_arg args[3] = {vk_in(x), vk_out(y), is_max ? vk_out(idx) : vk_out(y)};
-    vk_dispatch_threads(ctx, VK_SH_POOL2D, args, 3, &push, sizeof push, (uint64_t)y->numel);
+    vk_dispatch_threads(ctx, VK_SH_pool2d, args, 3, &push, sizeof push, (uint64_t)y->numel);
 }
 
 void vk_pool2d_backward(void *ctx, zoo_pool_op op, const zoo_tensor *dy, const zoo_tensor *idx, zoo_tensor *dx,
@@ -200,16 +197,10 @@ void vk_pool2d_backward(void *ctx, zoo_pool_op op, const zoo_tensor *dy, const z
     bool is_max = op == ZOO_POOL_MAX;
     pool_push push = {*g, vk_u32(dx->numel), is_max};
     vk_arg args[3] = {vk_in(dy), is_max ? vk_in(idx) : vk_in(dy), vk_out(dx)};
-    vk_dispatch_threads(ctx, VK_SH_POOL2D_BACKWARD, args, 3, &push, sizeof push, (uint64_t)dx->numel);
+    vk_dispatch_threads(ctx, VK_SH_pool2d_backward, args, 3, &push, sizeof push, (uint64_t)dx->numel);
 }
 
 /* ---------------------------------------------------------------- batch norm */
-
-static void bn_dims(const zoo_tensor *x, int64_t *n, int64_t *ch, int64_t *inner) {
-    *n = x->shape.d[0];
-    *ch = x->shape.d[1];
-    *inner = x->numel / (*n * *ch);
-}
 
 /* the sum over (n, inner) of each channel of t [n, c, inner], in canon.h's order,
  * into dst [c] */
@@ -239,7 +230,7 @@ void vk_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const
                   zoo_tensor *save_invstd, const zoo_batchnorm_params *p) {
     vk_ctx *c = ctx;
     int64_t n, ch, inner;
-    bn_dims(x, &n, &ch, &inner);
+    zoo_bn_dims(x, &n, &ch, &inner);
     bool running = running_mean != NULL;
     ZOO_ASSERT(p->training || running); /* eval normalizes with the running statistics */
     size_t mark = vk_arena_mark(c);
@@ -250,20 +241,20 @@ void vk_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const
                        vk_out(running ? running_var : save_invstd), vk_out(save_mean), vk_out(save_invstd)};
     if (p->training) {
         channel_sums(c, vk_addr_of(x), n, ch, inner, sums);
-        vk_dispatch_threads(c, VK_SH_BATCHNORM_STATS, sargs, 5, &push, sizeof push, (uint64_t)ch);
+        vk_dispatch_threads(c, VK_SH_batchnorm_stats, sargs, 5, &push, sizeof push, (uint64_t)ch);
         vk_addr dev = vk_arena_scratch(c, x->numel);
         deviations(c, x, vk_addr_of(save_mean), NULL, dev, n, ch, inner);
         channel_sums(c, dev, n, ch, inner, sums);
         push.stage = 1;
     }
-    vk_dispatch_threads(c, VK_SH_BATCHNORM_STATS, sargs, 5, &push, sizeof push, (uint64_t)ch);
+    vk_dispatch_threads(c, VK_SH_batchnorm_stats, sargs, 5, &push, sizeof push, (uint64_t)ch);
 
     struct {
         uint32_t count, c, inner, has_gamma, has_beta;
     } apply = {vk_u32(x->numel), vk_u32(ch), vk_u32(inner), gamma != NULL, beta != NULL};
     vk_arg aargs[6] = {vk_in(x), vk_in(gamma ? gamma : x), vk_in(beta ? beta : x), vk_in(save_mean),
                        vk_in(save_invstd), vk_out(y)};
-    vk_dispatch_threads(c, VK_SH_BATCHNORM_APPLY, aargs, 6, &apply, sizeof apply, (uint64_t)x->numel);
+    vk_dispatch_threads(c, VK_SH_batchnorm_apply, aargs, 6, &apply, sizeof apply, (uint64_t)x->numel);
     vk_arena_reset(c, mark);
 }
 
@@ -274,7 +265,7 @@ void vk_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy,
                            zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p) {
     vk_ctx *c = ctx;
     int64_t n, ch, inner;
-    bn_dims(x, &n, &ch, &inner);
+    zoo_bn_dims(x, &n, &ch, &inner);
     size_t mark = vk_arena_mark(c);
     /* per channel: sum dy, and sum dy (x - mean) */
     vk_addr sum_dy = vk_arena_scratch(c, ch), sum_dot = vk_arena_scratch(c, ch);
@@ -295,7 +286,7 @@ void vk_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy,
         } push = {vk_u32(x->numel), vk_u32(ch), vk_u32(inner), vk_u32(n * inner), p->training != 0, gamma != NULL};
         vk_arg args[8] = {vk_in(x),           vk_in(dy),          vk_in(gamma ? gamma : x), vk_in(save_mean),
                           vk_in(save_invstd), arg(sum_dy, ch, false), arg(sum_dot, ch, false), vk_out(dx)};
-        vk_dispatch_threads(c, VK_SH_BATCHNORM_BACKWARD_DX, args, 8, &push, sizeof push, (uint64_t)x->numel);
+        vk_dispatch_threads(c, VK_SH_batchnorm_backward_dx, args, 8, &push, sizeof push, (uint64_t)x->numel);
     }
     vk_arena_reset(c, mark);
 }

@@ -88,31 +88,11 @@ typedef struct vk_range_list {
     int n, cap;
 } vk_range_list;
 
-/* The compute shaders, one pipeline each (vk_pipelines.c holds their table). */
+/* The compute shaders, one pipeline each, from the list in shaders.def. */
 typedef enum vk_shader {
-    VK_SH_UNARY,
-    VK_SH_UNARY_BACKWARD,
-    VK_SH_BINARY,
-    VK_SH_REDUCE,
-    VK_SH_ARGMAX,
-    VK_SH_ARGMAX_WG,
-    VK_SH_SOFTMAX,
-    VK_SH_SOFTMAX_BACKWARD,
-    VK_SH_NLL,
-    VK_SH_NLL_BACKWARD,
-    VK_SH_CROSS_ENTROPY_BACKWARD,
-    VK_SH_PERMUTE,
-    VK_SH_RNG,
-    VK_SH_SGD,
-    VK_SH_ADAM,
-    VK_SH_GEMM,
-    VK_SH_IM2COL,
-    VK_SH_COL2IM,
-    VK_SH_POOL2D,
-    VK_SH_POOL2D_BACKWARD,
-    VK_SH_BATCHNORM_STATS,
-    VK_SH_BATCHNORM_APPLY,
-    VK_SH_BATCHNORM_BACKWARD_DX,
+#define VK_SHADER(name, bindings, local_x, local_y, version) VK_SH_##name,
+#include "shaders.def"
+#undef VK_SHADER
     VK_SH_COUNT
 } vk_shader;
 
@@ -123,7 +103,7 @@ typedef struct vk_pipeline {
     VkPipeline pipeline;
     int bindings;
     /* specialization constants: the workgroup size (ids 0, 1; z stays 1) and, for gemm,
-       the rows and columns of C each invocation computes (ids 2, 3) */
+       the rows and columns of C each invocation computes (ids 2, 3); id 4 is the mode */
     uint32_t local[3];
     uint32_t tile[2];
 } vk_pipeline;
@@ -131,6 +111,8 @@ typedef struct vk_pipeline {
 /* ---------------------------------------------------------------- the context */
 
 typedef struct vk_ctx {
+    bool exact; /* the numeric mode (backend.h); pipelines get it as a specialization constant */
+
     /* device (vk_device.c) */
     VkInstance instance; /* the process's, never destroyed (vk_device.c says why) */
     VkPhysicalDevice phys;

@@ -4,19 +4,12 @@
  * the device except download and sync. */
 #include "vk_internal.h"
 #include "../canon.h"
+#include "../kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* the shaders number the ops as backend.h does (shaders/common.glsl) */
-_Static_assert(ZOO_UNARY_COPY == 0 && ZOO_UNARY_ABS == 12 && ZOO_UNARY_COUNT == 13,
-               "unary ops changed: update shaders/common.glsl and unary*.comp");
-_Static_assert(ZOO_BINARY_EQ == 4 && ZOO_BINARY_COUNT == 5, "binary ops changed: update shaders/common.glsl");
-_Static_assert(ZOO_REDUCE_MAX == 2 && ZOO_REDUCE_ARGMAX == 3 && ZOO_REDUCE_COUNT == 4,
-               "reduce ops changed: update shaders/common.glsl");
-_Static_assert(ZOO_RNG_UNIFORM == 0 && ZOO_RNG_NORMAL == 1 && ZOO_RNG_BERNOULLI == 2,
-               "rng distributions changed: update shaders/common.glsl");
 _Static_assert(sizeof(void *) == 8, "tensor handles hold 64-bit device addresses");
 
 /* ---------------------------------------------------------------- helpers */
@@ -32,12 +25,6 @@ vk_arg vk_in(const zoo_tensor *t) {
 vk_arg vk_out(const zoo_tensor *t) {
     vk_u32(t->numel);
     return (vk_arg){vk_addr_of(t), tensor_bytes(t), true};
-}
-
-/* t's dims right-aligned into 4, leading 1s */
-static void dims4(const zoo_tensor *t, int64_t d[4]) {
-    int off = 4 - t->shape.ndim;
-    for (int i = 0; i < 4; i++) d[i] = i < off ? 1 : t->shape.d[i - off];
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -118,14 +105,6 @@ static void vk_be_sync(void *ctx) { vk_wait(ctx); }
 
 /* ---------------------------------------------------------------- gemm */
 
-/* rows and cols of the last two dims; leading dims fold into the batch */
-static void mat_dims(const zoo_tensor *t, int64_t *batch, int64_t *rows, int64_t *cols) {
-    int nd = t->shape.ndim;
-    *cols = nd >= 1 ? t->shape.d[nd - 1] : 1;
-    *rows = nd >= 2 ? t->shape.d[nd - 2] : 1;
-    *batch = t->numel / (*rows * *cols);
-}
-
 /* a gemm.comp invocation loops about this often per 16-wide step along K (measured
  * on lavapipe, whose loop budget it counts against) */
 #define GEMM_LOOPS_PER_STEP 12
@@ -138,7 +117,7 @@ typedef struct gemm_push {
 void vk_gemm_run(vk_ctx *c, const vk_gemm_args *g) {
     int64_t steps = (g->k + 15) / 16;
     vk_check_loops(c, (uint64_t)(steps * GEMM_LOOPS_PER_STEP), "a matrix product");
-    const vk_pipeline *p = vk_pipeline_get(c, VK_SH_GEMM);
+    const vk_pipeline *p = vk_pipeline_get(c, VK_SH_gemm);
     uint64_t tile_m = p->local[1] * p->tile[0], tile_n = p->local[0] * p->tile[1];
     uint64_t gx = ((uint64_t)g->n + tile_n - 1) / tile_n, gy = ((uint64_t)g->m + tile_m - 1) / tile_m;
     const uint32_t *max = c->props.limits.maxComputeWorkGroupCount;
@@ -151,21 +130,17 @@ void vk_gemm_run(vk_ctx *c, const vk_gemm_args *g) {
                           vk_u32(g->stride_a), vk_u32(g->stride_b), vk_u32(g->stride_c),
                           vk_u32(g->off_a + base * g->stride_a), vk_u32(g->off_b + base * g->stride_b),
                           vk_u32(g->off_c + base * g->stride_c), g->alpha, g->beta};
-        vk_dispatch(c, VK_SH_GEMM, args, 3, &push, sizeof push, (uint32_t)gx, (uint32_t)gy, (uint32_t)nz);
+        vk_dispatch(c, VK_SH_gemm, args, 3, &push, sizeof push, (uint32_t)gx, (uint32_t)gy, (uint32_t)nz);
     }
 }
 
 static void vk_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *cm, bool ta, bool tb,
                     float alpha, float beta) {
-    int64_t ba, ar, ac, bb, br, bc, batch, cr, cc;
-    mat_dims(a, &ba, &ar, &ac);
-    mat_dims(b, &bb, &br, &bc);
-    mat_dims(cm, &batch, &cr, &cc);
-    int64_t m = ta ? ac : ar, k = ta ? ar : ac, n = tb ? br : bc;
+    zoo_gemm_dims d = zoo_gemm_dims_of(a, b, cm, ta, tb);
     vk_gemm_args g = {
         .a = vk_in(a), .b = vk_in(b), .c = vk_out(cm),
-        .m = m, .n = n, .k = k, .ta = ta, .tb = tb, .batch = batch,
-        .stride_a = ba == 1 ? 0 : m * k, .stride_b = bb == 1 ? 0 : k * n, .stride_c = m * n,
+        .m = d.m, .n = d.n, .k = d.k, .ta = ta, .tb = tb, .batch = d.batch,
+        .stride_a = d.stride_a, .stride_b = d.stride_b, .stride_c = d.stride_c,
         .alpha = alpha, .beta = beta,
     };
     vk_gemm_run(ctx, &g);
@@ -186,7 +161,7 @@ static void vk_unary(void *ctx, zoo_unary_op op, const zoo_tensor *x, zoo_tensor
     }
     unary_push push = {vk_u32(x->numel), op, a, b};
     vk_arg args[2] = {vk_in(x), vk_out(y)};
-    vk_dispatch_threads(c, VK_SH_UNARY, args, 2, &push, sizeof push, x->numel);
+    vk_dispatch_threads(c, VK_SH_unary, args, 2, &push, sizeof push, x->numel);
 }
 
 static void vk_unary_backward(void *ctx, zoo_unary_op op, const zoo_tensor *x, const zoo_tensor *y,
@@ -194,14 +169,14 @@ static void vk_unary_backward(void *ctx, zoo_unary_op op, const zoo_tensor *x, c
     unary_push push = {vk_u32(x->numel), op, a, b};
     /* no y: x stands in for the binding, which the ops that read y never lack */
     vk_arg args[4] = {vk_in(x), vk_in(y ? y : x), vk_in(dy), vk_out(dx)};
-    vk_dispatch_threads(ctx, VK_SH_UNARY_BACKWARD, args, 4, &push, sizeof push, x->numel);
+    vk_dispatch_threads(ctx, VK_SH_unary_backward, args, 4, &push, sizeof push, x->numel);
 }
 
 /* How binary.comp reads an operand t of out: 0 same layout, 1 a repeating trailing
  * block of len elements (t's leading dims 1, the rest out's), 2 by strides. */
 static uint32_t operand_mode(const zoo_tensor *t, const int64_t od[4], int64_t n, uint32_t s[4]) {
     int64_t d[4];
-    dims4(t, d);
+    zoo_dims4(t, d);
     if (t->numel == n) return 0;
     int first = 0;
     while (first < 4 && d[first] == 1) first++;
@@ -218,7 +193,7 @@ static uint32_t operand_mode(const zoo_tensor *t, const int64_t od[4], int64_t n
 
 void vk_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *o) {
     int64_t od[4];
-    dims4(o, od);
+    zoo_dims4(o, od);
     uint32_t sa[4] = {0}, sb[4] = {0};
     uint32_t ma = operand_mode(a, od, o->numel, sa), mb = operand_mode(b, od, o->numel, sb);
     struct {
@@ -226,7 +201,7 @@ void vk_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tenso
     } push = {vk_u32(o->numel), op, ma, mb, vk_u32(a->numel), vk_u32(b->numel), vk_u32(od[1]), vk_u32(od[2]), vk_u32(od[3]),
               {sa[0], sa[1], sa[2], sa[3]}, {sb[0], sb[1], sb[2], sb[3]}};
     vk_arg args[3] = {vk_in(a), vk_in(b), vk_out(o)};
-    vk_dispatch_threads(ctx, VK_SH_BINARY, args, 3, &push, sizeof push, o->numel);
+    vk_dispatch_threads(ctx, VK_SH_binary, args, 3, &push, sizeof push, o->numel);
 }
 
 /* ---------------------------------------------------------------- reduce */
@@ -251,17 +226,17 @@ static void argmax(vk_ctx *c, const zoo_tensor *x, zoo_tensor *o, const int64_t 
     } push = {vk_u32(o->numel), vk_u32(d[axis]), vk_u32(inner)};
     vk_arg args[2] = {vk_in(x), vk_out(o)};
     if (d[axis] < REDUCE_WG_MIN_LEN) {
-        vk_dispatch_threads(c, VK_SH_ARGMAX, args, 2, &push, sizeof push, o->numel);
+        vk_dispatch_threads(c, VK_SH_argmax, args, 2, &push, sizeof push, o->numel);
         return;
     }
-    uint64_t local = vk_pipeline_get(c, VK_SH_ARGMAX_WG)->local[0];
+    uint64_t local = vk_pipeline_get(c, VK_SH_argmax_wg)->local[0];
     vk_check_loops(c, (uint64_t)d[axis] / local + 16, "argmax");
-    vk_dispatch_groups(c, VK_SH_ARGMAX_WG, args, 2, &push, sizeof push, o->numel);
+    vk_dispatch_groups(c, VK_SH_argmax_wg, args, 2, &push, sizeof push, o->numel);
 }
 
 /* x's dims and o's, both padded to 4 on the left */
 static void reduce_dims(const zoo_tensor *x, const zoo_tensor *o, int64_t d[4], int64_t od[4]) {
-    dims4(x, d);
+    zoo_dims4(x, d);
     int off = 4 - x->shape.ndim;
     for (int i = 0; i < 4; i++) od[i] = i < off ? 1 : o->shape.d[i - off];
 }
@@ -280,7 +255,7 @@ static void reduce_pass(vk_ctx *c, zoo_reduce_op op, vk_arg x, const int64_t d[4
                         {vk_u32(od[0]), vk_u32(od[1]), vk_u32(od[2]), vk_u32(od[3])},
                         vk_u32(n_out), op, vk_u32(len), vk_u32(groups), cont, groups == 1 ? count : 0.0f};
     vk_arg args[2] = {x, dst};
-    vk_dispatch_threads(c, VK_SH_REDUCE, args, 2, &push, sizeof push, (uint64_t)(n_out * groups));
+    vk_dispatch_threads(c, VK_SH_reduce, args, 2, &push, sizeof push, (uint64_t)(n_out * groups));
 }
 
 /* Sums in canon.h's order: a pass turns each group of 256 terms into one term of the
@@ -336,7 +311,7 @@ static void vk_softmax(void *ctx, const zoo_tensor *x, zoo_tensor *y, bool log) 
     } push = {vk_u32(rows), vk_u32(cols), log};
     vk_arg args[2] = {vk_in(x), vk_out(y)};
     vk_check_loops(ctx, 3 * (uint64_t)cols, "softmax");
-    vk_dispatch_threads(ctx, VK_SH_SOFTMAX, args, 2, &push, sizeof push, rows);
+    vk_dispatch_threads(ctx, VK_SH_softmax, args, 2, &push, sizeof push, rows);
 }
 
 static void vk_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tensor *dy, zoo_tensor *dx, bool log) {
@@ -346,7 +321,7 @@ static void vk_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tensor
     } push = {vk_u32(rows), vk_u32(cols), log};
     vk_arg args[3] = {vk_in(y), vk_in(dy), vk_out(dx)};
     vk_check_loops(ctx, 2 * (uint64_t)cols, "softmax backward");
-    vk_dispatch_threads(ctx, VK_SH_SOFTMAX_BACKWARD, args, 3, &push, sizeof push, rows);
+    vk_dispatch_threads(ctx, VK_SH_softmax_backward, args, 3, &push, sizeof push, rows);
 }
 
 typedef struct rows_push {
@@ -356,20 +331,20 @@ typedef struct rows_push {
 static void vk_nll(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels, zoo_tensor *losses) {
     rows_push push = {vk_u32(logp->shape.d[0]), vk_u32(logp->shape.d[1])};
     vk_arg args[3] = {vk_in(logp), vk_in(labels), vk_out(losses)};
-    vk_dispatch_threads(ctx, VK_SH_NLL, args, 3, &push, sizeof push, push.rows);
+    vk_dispatch_threads(ctx, VK_SH_nll, args, 3, &push, sizeof push, push.rows);
 }
 
 static void vk_nll_backward(void *ctx, const zoo_tensor *labels, const zoo_tensor *dlosses, zoo_tensor *dlogp) {
     rows_push push = {vk_u32(dlogp->shape.d[0]), vk_u32(dlogp->shape.d[1])};
     vk_arg args[3] = {vk_in(labels), vk_in(dlosses), vk_out(dlogp)};
-    vk_dispatch_threads(ctx, VK_SH_NLL_BACKWARD, args, 3, &push, sizeof push, dlogp->numel);
+    vk_dispatch_threads(ctx, VK_SH_nll_backward, args, 3, &push, sizeof push, dlogp->numel);
 }
 
 static void vk_cross_entropy_backward(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels,
                                       const zoo_tensor *dlosses, zoo_tensor *dx) {
     rows_push push = {vk_u32(logp->shape.d[0]), vk_u32(logp->shape.d[1])};
     vk_arg args[4] = {vk_in(logp), vk_in(labels), vk_in(dlosses), vk_out(dx)};
-    vk_dispatch_threads(ctx, VK_SH_CROSS_ENTROPY_BACKWARD, args, 4, &push, sizeof push, dx->numel);
+    vk_dispatch_threads(ctx, VK_SH_cross_entropy_backward, args, 4, &push, sizeof push, dx->numel);
 }
 
 /* ---------------------------------------------------------------- permute */
@@ -381,7 +356,7 @@ static void vk_permute(void *ctx, const zoo_tensor *x, zoo_tensor *o, const int 
         uint32_t n, d1, d2, d3, s[4];
     } push = {vk_u32(o->numel), vk_u32(d[1]), vk_u32(d[2]), vk_u32(d[3]), {vk_u32(st[0]), vk_u32(st[1]), vk_u32(st[2]), vk_u32(st[3])}};
     vk_arg args[2] = {vk_in(x), vk_out(o)};
-    vk_dispatch_threads(ctx, VK_SH_PERMUTE, args, 2, &push, sizeof push, o->numel);
+    vk_dispatch_threads(ctx, VK_SH_permute, args, 2, &push, sizeof push, o->numel);
 }
 
 /* ---------------------------------------------------------------- random */
@@ -394,7 +369,7 @@ static void vk_rng_fill(void *ctx, zoo_tensor *o, zoo_rng_dist dist, uint64_t se
     } push = {vk_u32(o->numel), dist, (uint32_t)seed, (uint32_t)(seed >> 32), (uint32_t)offset, (uint32_t)(offset >> 32),
               a, b};
     vk_arg args[1] = {vk_out(o)};
-    vk_dispatch_threads(ctx, VK_SH_RNG, args, 1, &push, sizeof push, o->numel);
+    vk_dispatch_threads(ctx, VK_SH_rng, args, 1, &push, sizeof push, o->numel);
 }
 
 /* ---------------------------------------------------------------- optimizers */
@@ -408,27 +383,17 @@ static void vk_sgd_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad, 
               p->weight_decay};
     /* without momentum the buffer binding is unused; param stands in */
     vk_arg args[3] = {vk_out(param), vk_in(grad), vk_out(mbuf ? mbuf : param)};
-    vk_dispatch_threads(ctx, VK_SH_SGD, args, 3, &push, sizeof push, param->numel);
+    vk_dispatch_threads(ctx, VK_SH_sgd, args, 3, &push, sizeof push, param->numel);
 }
 
 static void vk_adam_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *m, zoo_tensor *v,
                            const zoo_adam_params *p) {
-    /* the per-step scalars exactly as cpu.c computes them */
-    float bc1 = 1.0f - powf(p->beta1, (float)p->step);
-    float bc2 = 1.0f - powf(p->beta2, (float)p->step);
     struct {
         uint32_t n;
-        float b1, b2, eps, wd, decay, step_size, inv_sqrt_bc2;
-    } push = {vk_u32(param->numel),
-              p->beta1,
-              p->beta2,
-              p->eps,
-              p->decoupled ? 0.0f : p->weight_decay,
-              p->decoupled ? 1.0f - p->lr * p->weight_decay : 1.0f,
-              p->lr / bc1,
-              1.0f / sqrtf(bc2)};
+        zoo_adam_scalars s;
+    } push = {vk_u32(param->numel), zoo_adam_scalars_of(p)};
     vk_arg args[4] = {vk_out(param), vk_in(grad), vk_out(m), vk_out(v)};
-    vk_dispatch_threads(ctx, VK_SH_ADAM, args, 4, &push, sizeof push, param->numel);
+    vk_dispatch_threads(ctx, VK_SH_adam, args, 4, &push, sizeof push, param->numel);
 }
 
 /* ---------------------------------------------------------------- the vtable */
@@ -440,8 +405,7 @@ int zoo_vulkan_get_stats(const zoo_backend *be, zoo_vulkan_stats *out_stats) {
     return 0;
 }
 
-zoo_backend *zoo_backend_vulkan_new(int threads) {
-    (void)threads;
+zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg) {
     zoo_backend *be = calloc(1, sizeof *be);
     vk_ctx *c = calloc(1, sizeof *c);
     if (!be || !c) {
@@ -450,12 +414,14 @@ zoo_backend *zoo_backend_vulkan_new(int threads) {
         zoo_set_error("out of host memory creating the Vulkan backend");
         return NULL;
     }
+    c->exact = cfg->exact;
     if (!vk_device_init(c) || !vk_memory_init(c) || !vk_exec_init(c) || !vk_pipelines_init(c)) {
         vk_destroy(c);
         free(be);
         return NULL;
     }
     be->ctx = c;
+    be->exact = cfg->exact;
     be->iface = (zoo_backend_iface){
         .name = vk_name,
         .shutdown = vk_shutdown,

@@ -5,120 +5,37 @@
 
 #include <stdlib.h>
 
-/* each *.spv.h is a brace-enclosed list of 32-bit words */
-static const uint32_t spv_unary[] =
-#include "unary.spv.h"
-    ;
-static const uint32_t spv_unary_backward[] =
-#include "unary_backward.spv.h"
-    ;
-static const uint32_t spv_binary[] =
-#include "binary.spv.h"
-    ;
-static const uint32_t spv_reduce[] =
-#include "reduce.spv.h"
-    ;
-static const uint32_t spv_argmax[] =
-#include "argmax.spv.h"
-    ;
-static const uint32_t spv_argmax_wg[] =
-#include "argmax_wg.spv.h"
-    ;
-static const uint32_t spv_softmax[] =
-#include "softmax.spv.h"
-    ;
-static const uint32_t spv_softmax_backward[] =
-#include "softmax_backward.spv.h"
-    ;
-static const uint32_t spv_nll[] =
-#include "nll.spv.h"
-    ;
-static const uint32_t spv_nll_backward[] =
-#include "nll_backward.spv.h"
-    ;
-static const uint32_t spv_cross_entropy_backward[] =
-#include "cross_entropy_backward.spv.h"
-    ;
-static const uint32_t spv_permute[] =
-#include "permute.spv.h"
-    ;
-static const uint32_t spv_rng[] =
-#include "rng.spv.h"
-    ;
-static const uint32_t spv_sgd[] =
-#include "sgd.spv.h"
-    ;
-static const uint32_t spv_adam[] =
-#include "adam.spv.h"
-    ;
-static const uint32_t spv_gemm[] =
-#include "gemm.spv.h"
-    ;
-static const uint32_t spv_im2col[] =
-#include "im2col.spv.h"
-    ;
-static const uint32_t spv_col2im[] =
-#include "col2im.spv.h"
-    ;
-static const uint32_t spv_pool2d[] =
-#include "pool2d.spv.h"
-    ;
-static const uint32_t spv_pool2d_backward[] =
-#include "pool2d_backward.spv.h"
-    ;
-static const uint32_t spv_batchnorm_stats[] =
-#include "batchnorm_stats.spv.h"
-    ;
-static const uint32_t spv_batchnorm_apply[] =
-#include "batchnorm_apply.spv.h"
-    ;
-static const uint32_t spv_batchnorm_backward_dx[] =
-#include "batchnorm_backward_dx.spv.h"
-    ;
+/* the SPIR-V of every shader (built from spirv.c.in by meson) */
+#define VK_SHADER(name, bindings, local_x, local_y, version)                                                   \
+    extern const uint32_t zoo__spv_##name[];                                                                      \
+    extern const size_t zoo__spv_##name##_bytes;
+#include "shaders.def"
+#undef VK_SHADER
 
 typedef struct shader_def {
     const char *name;
     const uint32_t *code;
-    size_t bytes;
+    const size_t *bytes;
     int bindings;
     uint32_t local[3]; /* preferred workgroup size; shrunk to fit the device */
-    uint32_t tile[2];  /* gemm: C rows and columns per invocation */
 } shader_def;
 
-#define SPV(a) a, sizeof a
+static const shader_def shaders[VK_SH_COUNT] = {
+#define VK_SHADER(name, bindings, local_x, local_y, version)                                                   \
+    [VK_SH_##name] = {#name, zoo__spv_##name, &zoo__spv_##name##_bytes, bindings, {local_x, local_y, 1}},
+#include "shaders.def"
+#undef VK_SHADER
+};
+
+/* gemm's rows and columns of C per invocation on a GPU: 16x16 invocations computing
+ * 4x4 each, a 64x64 tile of C */
+#define GPU_GEMM_TILE 4
 
 /* gemm on a CPU implementation: 8x8 invocations computing 8x8 of C each (measured
  * on lavapipe: 4x the speed of the GPU shape for 512^3, 2.5x for a convolution's
  * small products) */
 #define CPU_GEMM_LOCAL 8
 #define CPU_GEMM_TILE 8
-
-static const shader_def shaders[VK_SH_COUNT] = {
-    [VK_SH_UNARY] = {"unary", SPV(spv_unary), 2, {256, 1, 1}},
-    [VK_SH_UNARY_BACKWARD] = {"unary_backward", SPV(spv_unary_backward), 4, {256, 1, 1}},
-    [VK_SH_BINARY] = {"binary", SPV(spv_binary), 3, {256, 1, 1}},
-    [VK_SH_REDUCE] = {"reduce", SPV(spv_reduce), 2, {64, 1, 1}},
-    [VK_SH_ARGMAX] = {"argmax", SPV(spv_argmax), 2, {64, 1, 1}},
-    [VK_SH_ARGMAX_WG] = {"argmax_wg", SPV(spv_argmax_wg), 2, {256, 1, 1}},
-    [VK_SH_SOFTMAX] = {"softmax", SPV(spv_softmax), 2, {64, 1, 1}},
-    [VK_SH_SOFTMAX_BACKWARD] = {"softmax_backward", SPV(spv_softmax_backward), 3, {64, 1, 1}},
-    [VK_SH_NLL] = {"nll", SPV(spv_nll), 3, {64, 1, 1}},
-    [VK_SH_NLL_BACKWARD] = {"nll_backward", SPV(spv_nll_backward), 3, {256, 1, 1}},
-    [VK_SH_CROSS_ENTROPY_BACKWARD] = {"cross_entropy_backward", SPV(spv_cross_entropy_backward), 4, {256, 1, 1}},
-    [VK_SH_PERMUTE] = {"permute", SPV(spv_permute), 2, {256, 1, 1}},
-    [VK_SH_RNG] = {"rng", SPV(spv_rng), 1, {256, 1, 1}},
-    [VK_SH_SGD] = {"sgd", SPV(spv_sgd), 3, {256, 1, 1}},
-    [VK_SH_ADAM] = {"adam", SPV(spv_adam), 4, {256, 1, 1}},
-    /* 16x16 invocations, each computing 4x4 of a 64x64 tile of C */
-    [VK_SH_GEMM] = {"gemm", SPV(spv_gemm), 3, {16, 16, 1}, {4, 4}},
-    [VK_SH_IM2COL] = {"im2col", SPV(spv_im2col), 2, {256, 1, 1}},
-    [VK_SH_COL2IM] = {"col2im", SPV(spv_col2im), 3, {256, 1, 1}},
-    [VK_SH_POOL2D] = {"pool2d", SPV(spv_pool2d), 3, {256, 1, 1}},
-    [VK_SH_POOL2D_BACKWARD] = {"pool2d_backward", SPV(spv_pool2d_backward), 3, {256, 1, 1}},
-    [VK_SH_BATCHNORM_STATS] = {"batchnorm_stats", SPV(spv_batchnorm_stats), 5, {256, 1, 1}},
-    [VK_SH_BATCHNORM_APPLY] = {"batchnorm_apply", SPV(spv_batchnorm_apply), 6, {256, 1, 1}},
-    [VK_SH_BATCHNORM_BACKWARD_DX] = {"batchnorm_backward_dx", SPV(spv_batchnorm_backward_dx), 8, {256, 1, 1}},
-};
 
 /* halves the largest dimension until the device accepts the size; shaders that
  * reduce in shared memory rely on the sizes staying powers of two */
@@ -141,9 +58,8 @@ const vk_pipeline *vk_pipeline_get(vk_ctx *c, vk_shader sh) {
     const shader_def *d = &shaders[sh];
     p->bindings = d->bindings;
     for (int i = 0; i < 3; i++) p->local[i] = d->local[i];
-    p->tile[0] = d->tile[0];
-    p->tile[1] = d->tile[1];
-    if (sh == VK_SH_GEMM && c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+    p->tile[0] = p->tile[1] = sh == VK_SH_gemm ? GPU_GEMM_TILE : 1;
+    if (sh == VK_SH_gemm && c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
         /* a CPU implementation (lavapipe) pays per invocation, dearly at barriers */
         p->local[0] = p->local[1] = CPU_GEMM_LOCAL;
         p->tile[0] = p->tile[1] = CPU_GEMM_TILE;
@@ -152,17 +68,17 @@ const vk_pipeline *vk_pipeline_get(vk_ctx *c, vk_shader sh) {
 
     VkShaderModuleCreateInfo mi = {
         .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-        .codeSize = d->bytes,
+        .codeSize = *d->bytes,
         .pCode = d->code,
     };
     VkShaderModule module;
     VK_CHECK(vkCreateShaderModule(c->device, &mi, NULL, &module));
-    /* constant_id 0, 1: the workgroup size, 2, 3: gemm's tile; ids a shader does not
-       declare are ignored */
-    uint32_t values[4] = {p->local[0], p->local[1], p->tile[0], p->tile[1]};
-    VkSpecializationMapEntry map[4];
-    for (uint32_t i = 0; i < 4; i++) map[i] = (VkSpecializationMapEntry){i, i * 4, 4};
-    VkSpecializationInfo spec = {4, map, sizeof values, values};
+    /* constant_id 0, 1: the workgroup size, 2, 3: gemm's tile, 4: exact mode
+       (common.glsl); ids a shader does not declare are ignored */
+    uint32_t values[5] = {p->local[0], p->local[1], p->tile[0], p->tile[1], c->exact ? VK_TRUE : VK_FALSE};
+    VkSpecializationMapEntry map[5];
+    for (uint32_t i = 0; i < 5; i++) map[i] = (VkSpecializationMapEntry){i, i * 4, 4};
+    VkSpecializationInfo spec = {5, map, sizeof values, values};
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage =

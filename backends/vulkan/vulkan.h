@@ -12,14 +12,14 @@
 
 /* The backend on the device chosen as: ZOO_VULKAN_DEVICE=N if set (an index from
  * zoo_vulkan_list_devices), else the first discrete GPU, else integrated, else any
- * other (Mesa's lavapipe runs on the CPU). `threads` is unused: a CPU implementation
+ * other (Mesa's lavapipe runs on the CPU). cfg->threads is unused: a CPU implementation
  * takes its own (LP_NUM_THREADS for lavapipe).
  * NULL with zoo_last_error() when there is no driver, no device, or device N does not
- * exist. The caller frees with be->iface.shutdown(be->ctx) and free(be) (zoo_shutdown).
+ * exist. The caller frees with zoo_backend_free.
  *
  * ZOO_VULKAN_VALIDATE=1 turns on the Khronos validation layer with synchronization
  * validation; any message it prints then ends the process with status 1. */
-zoo_backend *zoo_backend_vulkan_new(int threads);
+zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg);
 
 /* Prints one line per physical device to out: its index (for ZOO_VULKAN_DEVICE), name,
  * type, driver and memory, with the one zoo would pick marked. Returns the number of

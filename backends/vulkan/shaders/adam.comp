@@ -1,10 +1,10 @@
 #version 450
-// torch.optim.Adam / AdamW (no amsgrad) on whole tensors with cpu.c's arithmetic; the
-// host computes the per-step scalars (step_size = lr / (1 - beta1^t), inv_sqrt_bc2 =
-// 1 / sqrt(1 - beta2^t), wd for Adam's L2 term, decay = 1 - lr*wd for AdamW).
+// torch.optim.Adam / AdamW (no amsgrad) on whole tensors, formulas.h's steps as on the
+// CPU; the host computes the per-step scalars (kernels.h's zoo_adam_scalars).
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0, local_size_x = 256) in;
 #include "common.glsl"
+#include "../../formulas.h"
 
 layout(push_constant) uniform Push { uint n; float b1, b2, eps, wd, decay, step_size, inv_sqrt_bc2; } p;
 layout(binding = 0) buffer W { float w[]; };
@@ -16,12 +16,10 @@ void main() {
     uint i = vk_index();
     if (i >= p.n) return;
     float w0 = w[i];
-    precise float wi = w0 * p.decay;
-    precise float gi = g[i] + p.wd * w0;
-    precise float mi = p.b1 * m[i] + (1.0 - p.b1) * gi;
-    precise float vi = p.b2 * v[i] + (1.0 - p.b2) * gi * gi;
+    float gi = zoo_adam_grad(g[i], w0, p.wd);
+    float mi = zoo_adam_m(m[i], gi, p.b1);
+    float vi = zoo_adam_v(v[i], gi, p.b2);
     m[i] = mi;
     v[i] = vi;
-    precise float nw = wi - p.step_size * mi / (sqrt(vi) * p.inv_sqrt_bc2 + p.eps);
-    w[i] = nw;
+    w[i] = zoo_adam_weight(w0, mi, vi, p.decay, p.step_size, p.inv_sqrt_bc2, p.eps);
 }

@@ -1,10 +1,11 @@
 #version 450
 // y = x * scale + shift per channel, scale = invstd * gamma, shift = beta - mean * scale
-// (gamma 1 and beta 0 when absent), as cpu.c. x, y: [n, c, inner]; one invocation per
-// element.
+// (gamma 1 and beta 0 when absent), formulas.h's as on the CPU. x, y: [n, c, inner];
+// one invocation per element.
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0, local_size_x = 256) in;
 #include "common.glsl"
+#include "../../formulas.h"
 
 layout(push_constant) uniform Push { uint count, c, inner, has_gamma, has_beta; } p;
 layout(binding = 0) readonly buffer X { float x[]; };
@@ -18,8 +19,7 @@ void main() {
     uint e = vk_index();
     if (e >= p.count) return;
     uint ch = (e / p.inner) % p.c;
-    precise float scale = save_invstd[ch] * (p.has_gamma != 0u ? gamma[ch] : 1.0);
-    precise float shift = (p.has_beta != 0u ? beta[ch] : 0.0) - save_mean[ch] * scale;
-    precise float r = x[e] * scale + shift;
-    y[e] = r;
+    float scale = zoo_bn_scale(save_invstd[ch], p.has_gamma != 0u ? gamma[ch] : 1.0);
+    float shift = zoo_bn_shift(p.has_beta != 0u ? beta[ch] : 0.0, save_mean[ch], scale);
+    y[e] = zoo_bn_apply(x[e], scale, shift);
 }

@@ -1,11 +1,11 @@
 #version 450
-// Batch norm input gradient, cpu.c's formula: dx = (dy - mdy - (x - mean) k) * invstd
-// * gamma with, in training, mdy = sum dy / m and k = sum dy (x - mean) * invstd^2 / m
-// (the sums from reduce.comp), and in eval mdy = k = 0. One invocation per
-// element of x, dy, dx [n, c, inner].
+// Batch norm input gradient, formulas.h's zoo_bn_dx as on the CPU: in training mdy =
+// sum dy / m and k = sum dy (x - mean) * invstd^2 / m (the sums from reduce.comp), in
+// eval both 0. One invocation per element of x, dy, dx [n, c, inner].
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0, local_size_x = 256) in;
 #include "common.glsl"
+#include "../../formulas.h"
 
 layout(push_constant) uniform Push { uint count, c, inner, m, training, has_gamma; } p;
 layout(binding = 0) readonly buffer X { float x[]; };
@@ -21,11 +21,11 @@ void main() {
     uint e = vk_index();
     if (e >= p.count) return;
     uint ch = (e / p.inner) % p.c;
-    float invstd = save_invstd[ch], mean = save_mean[ch];
+    float invstd = save_invstd[ch];
     float g = p.has_gamma != 0u ? gamma[ch] : 1.0;
-    precise float k = p.training != 0u ? sum_dot[ch] * invstd * invstd / float(p.m) : 0.0;
-    precise float mdy = p.training != 0u ? sum_dy[ch] / float(p.m) : 0.0;
-    precise float s = invstd * g;
-    precise float r = (dy[e] - mdy - (x[e] - mean) * k) * s;
-    dx[e] = r;
+    bool training = p.training != 0u;
+    float k = training ? zoo_bn_k(sum_dot[ch], invstd, float(p.m)) : 0.0;
+    float mdy = training ? zoo_div(sum_dy[ch], float(p.m)) : 0.0;
+    float s = zoo_bn_scale(invstd, g);
+    dx[e] = zoo_bn_dx(dy[e], x[e], save_mean[ch], mdy, k, s);
 }

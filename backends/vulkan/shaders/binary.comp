@@ -10,7 +10,7 @@ layout(local_size_x_id = 0, local_size_x = 256) in;
 #include "common.glsl"
 
 layout(push_constant) uniform Push {
-    uint n, op, mode_a, mode_b, len_a, len_b;
+    uint n; int op; uint mode_a, mode_b, len_a, len_b;
     uint d1, d2, d3;
     uint sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3;
 } p;
@@ -41,11 +41,11 @@ void main() {
     float y = b[operand_index(i, p.mode_b, p.len_b, c, uvec4(p.sb0, p.sb1, p.sb2, p.sb3))];
     precise float r;
     switch (p.op) {
-    case BINARY_ADD: r = x + y; break;
-    case BINARY_SUB: r = x - y; break;
-    case BINARY_MUL: r = x * y; break;
-    case BINARY_DIV: r = x / y; break;
-    default: r = x == y ? 1.0 : 0.0; break; // BINARY_EQ
+    case ZOO_BINARY_ADD: r = x + y; break;
+    case ZOO_BINARY_SUB: r = x - y; break;
+    case ZOO_BINARY_MUL: r = x * y; break;
+    case ZOO_BINARY_DIV: r = zoo_div(x, y); break;
+    default: r = x == y ? 1.0 : 0.0; break; // ZOO_BINARY_EQ
     }
     o[i] = r;
 }

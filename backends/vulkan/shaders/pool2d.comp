@@ -41,6 +41,6 @@ void main() {
     precise float s = 0.0;
     for (int iy = y0; iy < y1; iy++)
         for (int ix = x0; ix < x1; ix++) s += x[base + uint(iy * p.w + ix)];
-    precise float r = s * (1.0 / float(p.kh * p.kw));
+    precise float r = s * zoo_div(1.0, float(p.kh * p.kw));
     y[e] = r;
 }

@@ -28,7 +28,7 @@ void main() {
     int ix = int(e % HW) % p.w, iy = int(e % HW) / p.w, me = iy * p.w + ix;
     ivec2 ry = windows(iy, p.pad_h, p.kh, p.stride_h, p.oh), rx = windows(ix, p.pad_w, p.kw, p.stride_w, p.ow);
     uint base = plane * uint(p.oh * p.ow);
-    float inv = 1.0 / float(p.kh * p.kw);
+    float inv = zoo_div(1.0, float(p.kh * p.kw));
     precise float acc = 0.0;
     for (int oy = ry.x; oy <= ry.y; oy++)
         for (int ox = rx.x; ox <= rx.y; ox++) {

@@ -15,7 +15,7 @@ layout(local_size_x_id = 0, local_size_x = 64) in;
 
 layout(push_constant) uniform Push {
     uint d0, d1, d2, d3, od0, od1, od2, od3;
-    uint n_out, op, len, groups, cont;
+    uint n_out; int op; uint len, groups, cont;
     float count;
 } p;
 layout(binding = 0) readonly buffer X { float x[]; };
@@ -39,7 +39,7 @@ void main() {
     uint r2 = p.od2 == 1u ? p.d2 : 1u, r3 = p.od3 == 1u ? p.d3 : 1u;
     uint s2 = p.d3, s1 = p.d2 * s2, s0 = p.d1 * s1;
     uint base = c0 * s0 + c1 * s1 + c2 * s2 + c3;
-    bool is_max = p.op == REDUCE_MAX;
+    bool is_max = p.op == ZOO_REDUCE_MAX;
 
     uint first = g * GROUP, end = min(p.len, first + GROUP);
     precise float acc = is_max ? uintBitsToFloat(0xff800000u) : (p.cont != 0u ? dst[o] : 0.0);
@@ -54,6 +54,6 @@ void main() {
         float v = x[base + i0 * s0 + i1 * s1 + i2 * s2 + i3];
         acc = is_max ? (v > acc ? v : acc) : acc + v;
     }
-    if (p.groups == 1u && p.count != 0.0) acc = acc / p.count;
+    if (p.groups == 1u && p.count != 0.0) acc = zoo_div(acc, p.count);
     dst[o * p.groups + g] = acc;
 }

@@ -1,10 +1,10 @@
 #version 450
-// torch.optim.SGD on whole tensors, cpu.c's arithmetic: g += wd*w; buf = momentum*buf
-// + (1-dampening)*g (buf = g on the first step); g = nesterov ? g + momentum*buf : buf;
-// w -= lr*g. Without momentum (has_buf 0) the third binding is unused.
+// torch.optim.SGD on whole tensors, formulas.h's steps as on the CPU. Without momentum
+// (has_buf 0) the third binding is unused.
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0, local_size_x = 256) in;
 #include "common.glsl"
+#include "../../formulas.h"
 
 layout(push_constant) uniform Push { uint n, has_buf, first, nesterov; float lr, momentum, dampening, wd; } p;
 layout(binding = 0) buffer W { float w[]; };
@@ -14,12 +14,12 @@ layout(binding = 2) buffer M { float buf[]; };
 void main() {
     uint i = vk_index();
     if (i >= p.n) return;
-    precise float gi = g[i] + p.wd * w[i];
+    float wi = w[i];
+    float gi = zoo_sgd_grad(g[i], wi, p.wd);
     if (p.has_buf != 0u) {
-        precise float b = p.first != 0u ? gi : p.momentum * buf[i] + (1.0 - p.dampening) * gi;
+        float b = zoo_sgd_buf(buf[i], gi, p.momentum, p.dampening, p.first != 0u);
         buf[i] = b;
-        gi = p.nesterov != 0u ? gi + p.momentum * b : b;
+        gi = zoo_sgd_direction(gi, b, p.momentum, p.nesterov != 0u);
     }
-    precise float nw = w[i] - p.lr * gi;
-    w[i] = nw;
+    w[i] = zoo_sgd_weight(wi, gi, p.lr);
 }

@@ -36,7 +36,7 @@ void main() {
         }
     } else {
         for (uint j = 0u; j < p.cols; j++) {
-            precise float v = zoo_expf(x[base + j] - mx) / sum;
+            precise float v = zoo_div(zoo_expf(x[base + j] - mx), sum);
             y[base + j] = v;
         }
     }

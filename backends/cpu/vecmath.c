@@ -1,0 +1,242 @@
+/* Fast mode's elementary functions (vecmath.h), written branch-free so that loops over
+ * them vectorize; built with contraction on (a*b + c becomes an FMA where the CPU has
+ * one), unlike the rest of the backend. Polynomials: Taylor for exp, the atanh series
+ * for log, and least-squares fits for tanh and erf (tools/fit_fast_math.py). */
+#include "vecmath.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VEC_CLONES
+#endif
+
+static inline float bits_float(int32_t i) {
+    float f;
+    memcpy(&f, &i, 4);
+    return f;
+}
+
+static inline int32_t float_bits(float f) {
+    int32_t i;
+    memcpy(&i, &f, 4);
+    return i;
+}
+
+#define INF bits_float(0x7f800000)
+
+/* e^x: x = n ln2 + r, |r| <= ln2/2 (ln2 in two parts, the high one exact times n),
+ * e^r by Taylor to r^7 (truncation under 0.05 ulp), times 2^n in two steps so that
+ * subnormal results come out */
+static inline float vexp(float x) {
+    float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+    float fn = (xc * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest: 1.5 * 2^23 */
+    float r = xc - fn * 0.693145752f;
+    r = r - fn * 1.42860677e-06f;
+    float p = 1.98412698e-04f;
+    p = p * r + 1.38888889e-03f;
+    p = p * r + 8.33333333e-03f;
+    p = p * r + 4.16666667e-02f;
+    p = p * r + 1.66666667e-01f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t n = (int32_t)fn, n1 = n >> 1, n2 = n - n1;
+    float y = p * bits_float((n1 + 127) << 23) * bits_float((n2 + 127) << 23);
+    y = x > 89.0f ? INF : y;
+    y = x < -104.0f ? 0.0f : y;
+    return x != x ? x : y;
+}
+
+/* ln x: x = m 2^e with sqrt(1/2) <= m < sqrt(2), f = m - 1, s = f / (2 + f); ln m =
+ * f - (f^2/2 - s (f^2/2 + R)), R = 2 atanh(s)/s - 2 by its series in s^2 */
+static inline float vlog(float x) {
+    bool sub = x < 1.17549435e-38f;
+    int32_t bits = float_bits(sub ? x * 8388608.0f : x); /* subnormals: times 2^23 */
+    int32_t e = ((bits >> 23) & 255) - 127 - (sub ? 23 : 0);
+    float m = bits_float((bits & 0x007fffff) | 0x3f800000);
+    bool big = m > 1.41421356f;
+    m = big ? m * 0.5f : m;
+    e = big ? e + 1 : e;
+    float f = m - 1.0f;
+    float s = f / (2.0f + f);
+    float z = s * s;
+    float R = 0.181818182f;
+    R = R * z + 0.222222222f;
+    R = R * z + 0.285714286f;
+    R = R * z + 0.4f;
+    R = R * z + 0.666666667f;
+    R = R * z;
+    float hfsq = 0.5f * f * f;
+    float lm = f - (hfsq - s * (hfsq + R));
+    float fe = (float)e;
+    float y = fe * 0.693145752f + (fe * 1.42860677e-06f + lm);
+    y = x == INF ? INF : y;
+    y = x == 0.0f ? -INF : y;
+    y = x < 0.0f ? bits_float(0x7fc00000) : y;
+    return x != x ? x : y;
+}
+
+/* tanh x: below 1, x + x z P(z) (z = x^2, fitted); above, 1 - 2 / (e^(2|x|) + 1) */
+static inline float vtanh(float x) {
+    float ax = x < 0.0f ? -x : x;
+    float z = x * x;
+    float p = -3.600732307e-04f;
+    p = p * z + 2.307430841e-03f;
+    p = p * z - 7.955106907e-03f;
+    p = p * z + 2.149335109e-02f;
+    p = p * z - 5.388238654e-02f;
+    p = p * z + 1.333239228e-01f;
+    p = p * z - 3.333329856e-01f;
+    float small = x + x * (z * p);
+    float e = vexp(2.0f * (ax < 9.1f ? ax : 9.1f));
+    float large = 1.0f - 2.0f / (e + 1.0f);
+    large = x < 0.0f ? -large : large;
+    return ax < 1.0f ? small : large; /* NaN: small is NaN */
+}
+
+static inline float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
+
+/* erf x: below 0.9, x + x Q(z) (z = x^2, fitted); up to 3.93, 1 - e^(R(|x|)) with R
+ * fitted to ln erfc; beyond, 1 (erfc(3.93) is under half an ulp of 1) */
+static inline float verf(float x) {
+    float ax = x < 0.0f ? -x : x;
+    float z = x * x;
+    float q = 8.392268501e-05f;
+    q = q * z - 8.144158055e-04f;
+    q = q * z + 5.200721789e-03f;
+    q = q * z - 2.685902268e-02f;
+    q = q * z + 1.128368154e-01f;
+    q = q * z - 3.761263192e-01f;
+    q = q * z + 1.283791661e-01f;
+    float small = x + x * q;
+    float t = (ax < 3.93f ? ax : 3.93f) - 2.4f;
+    float r = 1.689386750e-06f;
+    r = r * t + 9.593473806e-06f;
+    r = r * t - 1.754719733e-06f;
+    r = r * t + 9.202935325e-05f;
+    r = r * t - 4.784701450e-04f;
+    r = r * t + 2.375491895e-03f;
+    r = r * t - 1.177292038e-02f;
+    r = r * t - 9.405012727e-01f;
+    r = r * t - 5.164235592e+00f;
+    r = r * t - 7.280974865e+00f;
+    float large = ax < 3.93f ? 1.0f - vexp(r) : 1.0f;
+    large = x < 0.0f ? -large : large;
+    return ax < 0.9f ? small : large; /* NaN: small is NaN */
+}
+
+#define RSQRT2 0.70710678118654752f
+#define RSQRT2PI 0.39894228040143268f
+
+static inline float vgelu(float v) { return 0.5f * v * (1.0f + verf(v * RSQRT2)); }
+
+static inline float vgelu_grad(float v) {
+    return 0.5f * (1.0f + verf(v * RSQRT2)) + v * RSQRT2PI * vexp(-0.5f * v * v);
+}
+
+/* ---------------------------------------------------------------- pow */
+
+/* v^a for one a across the array: small integer powers by repeated squaring (the
+ * multiplications of canon_math.h's zoo_powf), others as e^(a ln|v|) with libm's
+ * sign and zero rules */
+VEC_CLONES static void vpow(const float *x, float *y, int64_t n, float a) {
+    float fa = a < 0.0f ? -a : a;
+    if (a == (float)(int32_t)a && fa <= 16.0f) {
+        int32_t k = (int32_t)fa;
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float r = 1.0f, b = x[i];
+            for (int32_t e = k; e != 0; e >>= 1) {
+                if (e & 1) r = r * b;
+                b = b * b;
+            }
+            y[i] = a < 0.0f ? 1.0f / r : r;
+        }
+        return;
+    }
+    bool odd = a == (float)(int64_t)a && ((int64_t)a & 1) != 0, integer = a == (float)(int64_t)a;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i], av = v < 0.0f ? -v : v;
+        float r = vexp(a * vlog(av));
+        r = v < 0.0f && odd ? -r : r;
+        r = v < 0.0f && !integer ? bits_float(0x7fc00000) : r;
+        r = v == 0.0f ? (a > 0.0f ? 0.0f : INF) : r;
+        y[i] = r;
+    }
+}
+
+/* ---------------------------------------------------------------- the array functions */
+
+#define MAP(expr)                                                                                  \
+    _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                          \
+        float v = x[i];                                                                            \
+        y[i] = (expr);                                                                             \
+    }                                                                                              \
+    return;
+
+VEC_CLONES void cpu_vunary(zoo_unary_op op, const float *x, float *y, int64_t n, float a) {
+    switch (op) {
+    case ZOO_UNARY_POW: vpow(x, y, n, a); return;
+    case ZOO_UNARY_TANH: MAP(vtanh(v))
+    case ZOO_UNARY_SIGMOID: MAP(vsigmoid(v))
+    case ZOO_UNARY_GELU: MAP(vgelu(v))
+    case ZOO_UNARY_SILU: MAP(v * vsigmoid(v))
+    case ZOO_UNARY_EXP: MAP(vexp(v))
+    case ZOO_UNARY_LOG: MAP(vlog(v))
+    default: ZOO_ASSERT(!"cpu_vunary: not an op with an elementary function");
+    }
+}
+
+#define MAP_GRAD(expr)                                                                             \
+    _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                          \
+        float v = x[i], g = dy[i];                                                                 \
+        dx[i] = (expr);                                                                            \
+    }                                                                                              \
+    return;
+
+VEC_CLONES void cpu_vunary_backward(zoo_unary_op op, const float *x, const float *dy, float *dx, int64_t n, float a) {
+    switch (op) {
+    case ZOO_UNARY_POW:
+        vpow(x, dx, n, a - 1.0f);
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) dx[i] = a * dx[i] * dy[i];
+        return;
+    case ZOO_UNARY_GELU: MAP_GRAD(g * vgelu_grad(v))
+    case ZOO_UNARY_SILU: {
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {
+            float v = x[i], s = vsigmoid(v);
+            dx[i] = dy[i] * (s * (1.0f + v * (1.0f - s)));
+        }
+        return;
+    }
+    default: ZOO_ASSERT(!"cpu_vunary_backward: not an op with an elementary function");
+    }
+}
+
+VEC_CLONES float cpu_vexp_sum(const float *x, float *y, int64_t n, float shift) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; i++) {
+        float e = vexp(x[i] - shift);
+        y[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+VEC_CLONES float cpu_vsum(const float *p, int64_t n) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; i++) s += p[i];
+    return s;
+}
+
+VEC_CLONES float cpu_vdot(const float *a, const float *b, int64_t n) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}

@@ -1,0 +1,24 @@
+/* Fast mode's elementary functions, over whole arrays so that the compiler vectorizes
+ * them (AVX2 and AVX-512 clones picked at load time, FMA allowed). Each is within
+ * 2 ulp of the true value (tests/test_canon.c measures them); exact mode uses
+ * canon_math.h instead. x and y may be the same array. */
+#ifndef ZOO_CPU_VECMATH_H
+#define ZOO_CPU_VECMATH_H
+
+#include "../backend.h"
+
+#include <stdint.h>
+
+/* y = f(x) for the unary ops with an elementary function in them: POW, TANH, SIGMOID,
+ * GELU, SILU, EXP, LOG (the formulas of formulas.h) */
+void cpu_vunary(zoo_unary_op op, const float *x, float *y, int64_t n, float a);
+/* dx = dy * f'(x) for POW, GELU and SILU (the others need no elementary function) */
+void cpu_vunary_backward(zoo_unary_op op, const float *x, const float *dy, float *dx, int64_t n, float a);
+/* y = exp(x - shift), returning the sum of the y (in any order) */
+float cpu_vexp_sum(const float *x, float *y, int64_t n, float shift);
+/* the sum of p[0..n) in any order */
+float cpu_vsum(const float *p, int64_t n);
+/* the sum of a[i] * b[i] in any order */
+float cpu_vdot(const float *a, const float *b, int64_t n);
+
+#endif
