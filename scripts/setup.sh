@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential meson ninja-build pkg-config
-  libpng-dev libstb-dev libcjson-dev zlib1g-dev
+  libopenblas-openmp-dev libpng-dev libstb-dev libcjson-dev zlib1g-dev
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
   dataset-fashion-mnist fortunes
   python3 python3-numpy

@@ -6,12 +6,14 @@
  *   every transpose, alpha/beta, depths past one and two group levels, one or two
  *   threads;
  * - the elementary functions stay within their stated error of double precision,
- *   and handle NaN, infinities, zeros and subnormals like libm. */
+ *   and handle NaN, infinities, zeros and subnormals like libm;
+ * - so do fast mode's vectorized ones (backends/cpu/vecmath.c), within 2 ulp. */
 #include "test.h"
 
 #include "backends/canon.h"
 #include "backends/canon_math.h"
 #include "backends/cpu/gemm.h"
+#include "backends/cpu/vecmath.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -256,11 +258,98 @@ TEST(functions_special_values) {
     CHECK(zoo_cos2pif(0.0f) == 1.0f && zoo_cos2pif(0.5f) == -1.0f && fabsf(zoo_cos2pif(0.25f)) < 1e-7f);
 }
 
+/* ---------------------------------------------------------------- fast mode's functions */
+
+typedef struct vec_case {
+    const char *name;
+    void (*f)(const float *x, float *y, int64_t n);
+    double (*ref)(double);
+    float lo, hi;
+} vec_case;
+
+static void v_exp(const float *x, float *y, int64_t n) { cpu_vunary(ZOO_UNARY_EXP, x, y, n, 0); }
+static void v_log(const float *x, float *y, int64_t n) { cpu_vunary(ZOO_UNARY_LOG, x, y, n, 0); }
+static void v_tanh(const float *x, float *y, int64_t n) { cpu_vunary(ZOO_UNARY_TANH, x, y, n, 0); }
+static void v_sigmoid(const float *x, float *y, int64_t n) { cpu_vunary(ZOO_UNARY_SIGMOID, x, y, n, 0); }
+
+/* every function within 2 ulp over its range, on a fine grid (log-spaced where the
+ * range spans decades) and on random bit patterns inside the range */
+TEST(vectorized_functions_accuracy) {
+    const vec_case cases[] = {
+        {"exp", v_exp, exp, -103.9f, 88.7f},
+        {"exp near 0", v_exp, exp, -0.5f, 0.5f},
+        {"exp subnormal", v_exp, exp, -103.9f, -87.0f},
+        {"log", v_log, log, 1e-44f, 3e38f},
+        {"log near 1", v_log, log, 0.7f, 1.4f},
+        {"tanh", v_tanh, tanh, -10.0f, 10.0f},
+        {"tanh near 0", v_tanh, tanh, -1e-3f, 1e-3f},
+        {"sigmoid", v_sigmoid, r_sigmoid, -80.0f, 80.0f},
+        {"erf", cpu_verf, erf, -5.0f, 5.0f},
+        {"erf near 0", cpu_verf, erf, -1e-3f, 1e-3f},
+    };
+    const int64_t N = 1 << 21;
+    float *x = malloc((size_t)N * sizeof *x), *y = malloc((size_t)N * sizeof *y);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const vec_case *vc = &cases[c];
+        bool log_scale = vc->lo > 0 && vc->hi / vc->lo > 1e6f;
+        for (int64_t i = 0; i < N / 2; i++) {
+            double t = (double)i / (double)(N / 2 - 1);
+            x[i] = log_scale ? (float)(vc->lo * pow(vc->hi / vc->lo, t)) : (float)(vc->lo + (vc->hi - vc->lo) * t);
+        }
+        for (int64_t i = N / 2; i < N; i++) { /* random floats in [lo, hi] */
+            float v;
+            do {
+                uint32_t b = next_u32() ^ (next_u32() << 16);
+                memcpy(&v, &b, 4);
+            } while (!(v >= vc->lo && v <= vc->hi));
+            x[i] = v;
+        }
+        vc->f(x, y, N);
+        double worst = 0;
+        float worst_x = 0;
+        for (int64_t i = 0; i < N; i++) {
+            double e = ulps(y[i], vc->ref(x[i]));
+            if (e > worst) worst = e, worst_x = x[i];
+        }
+        printf("  fast %-14s worst %.0f ulp (at %.9g), bound 2\n", vc->name, worst, worst_x);
+        CHECK(worst <= 2);
+    }
+    free(x);
+    free(y);
+}
+
+TEST(vectorized_functions_special_values) {
+    float inf = INFINITY, nan = NAN;
+    float xs[] = {nan, inf, -inf, 0.0f, -0.0f, 89.0f, -104.0f, 1e-40f, -1.0f, 1.0f};
+    enum { N = sizeof xs / sizeof xs[0] };
+    float e[N], l[N], t[N], s[N], f[N];
+    v_exp(xs, e, N);
+    v_log(xs, l, N);
+    v_tanh(xs, t, N);
+    v_sigmoid(xs, s, N);
+    cpu_verf(xs, f, N);
+    CHECK(isnan(e[0]) && e[1] == inf && e[2] == 0.0f && e[3] == 1.0f && e[5] == inf && e[6] == 0.0f);
+    CHECK(isnan(l[0]) && l[1] == inf && isnan(l[2]) && l[3] == -inf && l[4] == -inf && isnan(l[8]) && l[9] == 0.0f);
+    CHECK(ulps(l[7], log(1e-40)) <= 2); /* a subnormal argument */
+    CHECK(isnan(t[0]) && t[1] == 1.0f && t[2] == -1.0f && t[3] == 0.0f);
+    CHECK(s[1] == 1.0f && s[2] == 0.0f && s[3] == 0.5f);
+    CHECK(isnan(f[0]) && f[1] == 1.0f && f[2] == -1.0f && f[3] == 0.0f);
+    /* pow: integer powers are exact where the result is representable, as exact mode's */
+    float b[] = {3.0f, -2.0f, 2.0f, 0.0f}, p2[4], p3[4], pm2[4];
+    cpu_vunary(ZOO_UNARY_POW, b, p2, 4, 2.0f);
+    cpu_vunary(ZOO_UNARY_POW, b, p3, 4, 3.0f);
+    cpu_vunary(ZOO_UNARY_POW, b, pm2, 4, -2.0f);
+    CHECK(p2[0] == 9.0f && p3[1] == -8.0f && pm2[2] == 0.25f && pm2[3] == inf);
+    for (int i = 0; i < 4; i++) CHECK(p3[i] == zoo_powf(b[i], 3.0f) && pm2[i] == zoo_powf(b[i], -2.0f));
+}
+
 int main(void) {
     RUN(sum_order);
     RUN(gemm_order);
     RUN(gemm_threads);
     RUN(functions_accuracy);
     RUN(functions_special_values);
+    RUN(vectorized_functions_accuracy);
+    RUN(vectorized_functions_special_values);
     TEST_EXIT();
 }

@@ -93,7 +93,7 @@ static inline float vtanh(float x) {
     float e = vexp(2.0f * (ax < 9.1f ? ax : 9.1f));
     float large = 1.0f - 2.0f / (e + 1.0f);
     large = x < 0.0f ? -large : large;
-    return ax < 1.0f ? small : large; /* NaN: small is NaN */
+    return ax < 1.0f || x != x ? small : large; /* NaN: small is NaN */
 }
 
 static inline float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
@@ -124,7 +124,7 @@ static inline float verf(float x) {
     r = r * t - 7.280974865e+00f;
     float large = ax < 3.93f ? 1.0f - vexp(r) : 1.0f;
     large = x < 0.0f ? -large : large;
-    return ax < 0.9f ? small : large; /* NaN: small is NaN */
+    return ax < 0.9f || x != x ? small : large; /* NaN: small is NaN */
 }
 
 #define RSQRT2 0.70710678118654752f
@@ -214,6 +214,11 @@ VEC_CLONES void cpu_vunary_backward(zoo_unary_op op, const float *x, const float
     }
     default: ZOO_ASSERT(!"cpu_vunary_backward: not an op with an elementary function");
     }
+}
+
+VEC_CLONES void cpu_verf(const float *x, float *y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = verf(x[i]);
 }
 
 VEC_CLONES float cpu_vexp_sum(const float *x, float *y, int64_t n, float shift) {

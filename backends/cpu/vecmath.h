@@ -16,6 +16,8 @@ void cpu_vunary(zoo_unary_op op, const float *x, float *y, int64_t n, float a);
 void cpu_vunary_backward(zoo_unary_op op, const float *x, const float *dy, float *dx, int64_t n, float a);
 /* y = exp(x - shift), returning the sum of the y (in any order) */
 float cpu_vexp_sum(const float *x, float *y, int64_t n, float shift);
+/* y = erf(x) (GELU's; exposed for the accuracy test) */
+void cpu_verf(const float *x, float *y, int64_t n);
 /* the sum of p[0..n) in any order */
 float cpu_vsum(const float *p, int64_t n);
 /* the sum of a[i] * b[i] in any order */

@@ -168,7 +168,7 @@ static bool process_instance(VkInstance *out) {
         .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
         .pApplicationName = "zoo",
         .pEngineName = "zoo",
-        .apiVersion = VK_API_VERSION_1_0,
+        .apiVersion = VK_API_VERSION_1_1, /* subgroup properties (a 1.0 device still works) */
     };
     VkInstanceCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
@@ -371,6 +371,19 @@ static bool choose_device(vk_ctx *c) {
     vkGetPhysicalDeviceMemoryProperties(c->phys, &c->mem_props);
     bool llvmpipe = c->props.vendorID == VK_VENDOR_ID_MESA && c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     c->loop_budget = llvmpipe ? 65535 : 0;
+    /* subgroup arithmetic in compute shaders (Vulkan 1.1) lets fast mode's reductions
+       skip shared memory */
+    if (c->props.apiVersion >= VK_API_VERSION_1_1) {
+        VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+        VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
+        vkGetPhysicalDeviceProperties2(c->phys, &p2);
+        c->subgroup_size = sg.subgroupSize;
+        c->subgroup_arithmetic = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                                 (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+                                 (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT);
+    }
+    const char *sub = getenv("ZOO_VULKAN_SUBGROUPS"); /* 0: the shared-memory fallback, for tests */
+    if (sub && strcmp(sub, "0") == 0) c->subgroup_arithmetic = false;
     return true;
 }
 

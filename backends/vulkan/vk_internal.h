@@ -125,6 +125,8 @@ typedef struct vk_ctx {
        LP_MAX_TGSI_LOOP_ITERATIONS, shared by every loop of the shader), silently
        leaving its results short; 0 on devices without such a limit */
     uint32_t loop_budget;
+    uint32_t subgroup_size;   /* 0 on a Vulkan 1.0 device */
+    bool subgroup_arithmetic; /* subgroupAdd and friends in compute shaders */
 
     /* memory (vk_memory.c) */
     vk_chunk *chunks;

@@ -258,6 +258,19 @@ static void reduce_pass(vk_ctx *c, zoo_reduce_op op, vk_arg x, const int64_t d[4
     vk_dispatch_threads(c, VK_SH_reduce, args, 2, &push, sizeof push, (uint64_t)(n_out * groups));
 }
 
+/* Fast mode, more than a group of terms per output: one workgroup per output, with
+ * subgroup operations where the device has them (reduce_wg.glsl). */
+static void reduce_workgroups(vk_ctx *c, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *o, const int64_t d[4],
+                              const int64_t od[4], int64_t len, bool cont, float count) {
+    vk_shader sh = c->subgroup_arithmetic ? VK_SH_reduce_wg_subgroup : VK_SH_reduce_wg;
+    vk_check_loops(c, (uint64_t)len / vk_pipeline_get(c, sh)->local[0] + 8, "a reduction");
+    reduce_push push = {{vk_u32(d[0]), vk_u32(d[1]), vk_u32(d[2]), vk_u32(d[3])},
+                        {vk_u32(od[0]), vk_u32(od[1]), vk_u32(od[2]), vk_u32(od[3])},
+                        vk_u32(o->numel), op, vk_u32(len), 1, cont, count};
+    vk_arg args[2] = {vk_in(x), vk_out(o)};
+    vk_dispatch_groups(c, sh, args, 2, &push, sizeof push, (uint64_t)o->numel);
+}
+
 /* Sums in canon.h's order: a pass turns each group of 256 terms into one term of the
  * next pass, so no invocation loops more than 256 times (lavapipe's loop budget) and
  * long reductions still spread over the device. */
@@ -266,6 +279,11 @@ static void reduce(vk_ctx *c, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor 
     reduce_dims(x, o, d, od);
     int64_t n_out = o->numel, len = x->numel / n_out;
     float count = op == ZOO_REDUCE_MEAN ? (float)len : 0.0f;
+    if (!c->exact && len > ZOO_SUM_GROUP) {
+        ZOO_ASSERT(!cont || vk_addr_of(x) != vk_addr_of(o));
+        reduce_workgroups(c, op, x, o, d, od, len, cont, count);
+        return;
+    }
     size_t mark = vk_arena_mark(c);
     vk_arg src = vk_in(x);
     while (len > ZOO_SUM_GROUP) {

@@ -18,7 +18,9 @@
  * exist. The caller frees with zoo_backend_free.
  *
  * ZOO_VULKAN_VALIDATE=1 turns on the Khronos validation layer with synchronization
- * validation; any message it prints then ends the process with status 1. */
+ * validation; any message it prints then ends the process with status 1.
+ * ZOO_VULKAN_SUBGROUPS=0 keeps fast mode's reductions off subgroup operations (the
+ * shared-memory path devices without them take), for tests. */
 zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg);
 
 /* Prints one line per physical device to out: its index (for ZOO_VULKAN_DEVICE), name,

@@ -8,10 +8,11 @@
 // rows ty + i*WG_Y and columns tx + j*WG_X, so neighbouring invocations read
 // neighbouring shared-memory words. K advances in steps of BK through the tiles.
 //
-// Every C element sums its K products in zoo's order (backends/canon.h), as the CPU
-// does: products rounded, then added one k at a time from zero in groups of 256 k
-// (16 steps of BK), the group sums added in the level above (and groups of those in
-// a third level past 65536). `precise` keeps each multiply and add its own rounding.
+// Exact mode: every C element sums its K products in zoo's order (backends/canon.h),
+// as the CPU does: products rounded, then added one k at a time from zero in groups of
+// 256 k (16 steps of BK), the group sums added in the level above (and groups of those
+// in a third level past 65536). `precise` keeps each multiply and add its own rounding.
+// Fast mode: one fused multiply-add a product, no groups.
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_x = 16, local_size_y = 16) in;
 #include "common.glsl"
@@ -78,13 +79,17 @@ void main() {
             for (uint j = 0u; j < TN; j++) bv[j] = Bs[k * BN + tx + j * WG_X];
             for (uint i = 0u; i < TM; i++)
                 for (uint j = 0u; j < TN; j++) {
-                    precise float prod = av[i] * bv[j];
-                    acc[i][j] = acc[i][j] + prod;
+                    if (ZOO_EXACT) {
+                        precise float prod = av[i] * bv[j];
+                        acc[i][j] = acc[i][j] + prod;
+                    } else {
+                        acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+                    }
                 }
         }
         barrier();
         uint k1 = k0 + BK;
-        if (p.K > GROUP && (k1 % GROUP == 0u || k1 >= p.K)) { // a group is complete
+        if (ZOO_EXACT && p.K > GROUP && (k1 % GROUP == 0u || k1 >= p.K)) { // a group is complete
             groups++;
             bool lift = groups % GROUP == 0u && k1 < p.K; // and a group of groups
             for (uint i = 0u; i < TM; i++)
@@ -106,7 +111,7 @@ void main() {
             uint gn = col0 + tx + j * WG_X;
             if (gn >= p.N) continue;
             uint idx = c0 + gm * p.N + gn;
-            precise float sum = p.K <= GROUP ? acc[i][j] : (p.K > GROUP * GROUP ? t2[i][j] + t1[i][j] : t1[i][j]);
+            precise float sum = !ZOO_EXACT || p.K <= GROUP ? acc[i][j] : (p.K > GROUP * GROUP ? t2[i][j] + t1[i][j] : t1[i][j]);
             precise float r = p.alpha * sum;
             if (p.beta != 0.0) r = r + p.beta * c[idx];
             c[idx] = r;
