@@ -149,6 +149,7 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("model: %s\n", def->name);
     printf("framework: zoo %s\n", zoo_backend_name());
+    printf("numeric: %s\n", zoo_numeric_mode());
     long threads = cli_int(&c, "threads", 0, 1024);
     printf("threads: %ld\n", threads ? threads : sysconf(_SC_NPROCESSORS_ONLN));
     printf("batch: %lld\n", (long long)bs);

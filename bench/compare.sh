@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
 # Compare zoo against PyTorch on the same benchmark.
 #
-# Usage: bench/compare.sh MODEL [--steps N] [--threads N] [--rounds N]   (defaults 300, 2, 1)
+# Usage: bench/compare.sh MODEL [--steps N] [--threads N] [--rounds N] [--exact]   (defaults 300, 2, 1)
 # Runs `zoo-bench MODEL` (env ZOO_BENCH overrides its path) and
 # bench/pytorch/MODEL.py with the same steps/threads, prints both outputs and
 # a one-line summary. With --rounds N the two alternate N times and the summary
-# takes each one's best round (on a shared machine the slow rounds are noise).  PyTorch runs with OMP_WAIT_POLICY=PASSIVE, its best
+# takes each one's best round (on a shared machine the slow rounds are noise). --exact
+# runs zoo in exact numeric mode (fast is the default). PyTorch runs with OMP_WAIT_POLICY=PASSIVE, its best
 # OpenMP setting on this machine; env TORCH_ENV replaces that
 # (e.g. TORCH_ENV="GOMP_SPINCOUNT=1000", or TORCH_ENV="" for none).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-usage() { echo "usage: $0 MODEL [--steps N] [--threads N] [--rounds N]" >&2; exit 2; }
+usage() { echo "usage: $0 MODEL [--steps N] [--threads N] [--rounds N] [--exact]" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 model=$1; shift
-steps=300 threads=2 rounds=1
+steps=300 threads=2 rounds=1 exact=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --steps) steps=${2:?}; shift 2 ;;
     --threads) threads=${2:?}; shift 2 ;;
     --rounds) rounds=${2:?}; shift 2 ;;
+    --exact) exact=(--exact); shift ;;
     *) usage ;;
   esac
 done
@@ -44,7 +46,7 @@ best() {  # best CURRENT NEW HIGHER_IS_BETTER
   awk -v a="$1" -v b="$2" -v hi="$3" 'BEGIN { if (a == "" || (hi ? b > a : b < a)) print b; else print a }'
 }
 for ((r = 1; r <= rounds; r++)); do
-  zoo_out=$("$zoo" "$model" --steps "$steps" --threads "$threads")
+  zoo_out=$("$zoo" "$model" --steps "$steps" --threads "$threads" "${exact[@]}")
   echo "$zoo_out"; echo
   # shellcheck disable=SC2086  # TORCH_ENV is a list of VAR=value words
   torch_out=$(env $torch_env /usr/bin/python3 "$torch_script" --steps "$steps" --threads "$threads")

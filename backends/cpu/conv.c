@@ -1,14 +1,16 @@
-/* conv2d and its two gradients (backend.h). Both modes go through column matrices
- * (im2col, and col2im back), one image at a time:
- *   exact  gemm.c's product in canon.h's order; the weight gradient adds image after
- *          image inside one team, an image a term of canon.h's sum.
- *   fast   OpenBLAS's sgemm, Winograd (winograd.c) for 3x3 stride-1 layers, dot
- *          products for very shallow weight gradients; the weight gradient sums
- *          images in chunks fixed by the shapes (cpu_wgrad_chunks).
- * Images are handed out dynamically: on a shared machine one thread is often slowed,
- * and a static split would make the others wait for it. Each image is computed the
- * same way on whichever thread takes it, so results never depend on the thread
- * count. */
+/* conv2d and its two gradients (backend.h), through column matrices (im2col, and
+ * col2im back):
+ *   exact  one image at a time, gemm.c's product in canon.h's order; the weight
+ *          gradient adds image after image inside one team, an image a term of
+ *          canon.h's sum. Images are handed out dynamically (on a shared machine one
+ *          thread is often slowed), each computed the same way on whichever thread
+ *          takes it.
+ *   fast   Winograd (winograd.c) for 3x3 stride-1 layers. Otherwise OpenBLAS: an image
+ *          with many output positions (WIDE_P) is a wide enough product on its own,
+ *          and images run in parallel as in exact mode (the weight gradient summing
+ *          them in chunks fixed by the shapes, cpu_wgrad_chunks); with few, a chunk of
+ *          images is one product over all their positions, columns [K, images * P],
+ *          which runs near the kernel's peak where per-image products would not. */
 #include "cpu_internal.h"
 #include "../canon.h"
 #include "../kernels.h"
@@ -16,6 +18,7 @@
 #include "vecmath.h"
 
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 /* below this many multiply-adds a convolution runs on one thread */
@@ -78,13 +81,13 @@ static void im2col_shared(const float *x, float *cols, const zoo_conv2d_geom *g)
     for (int64_t r = 0; r < K; r++) im2col_row(x, cols + r * P, g, r);
 }
 
-/* the adjoint of im2col: dx [cin, h, w] += every cols entry at the pixel it came from */
-static void col2im(const float *cols, float *dx, const zoo_conv2d_geom *g) {
-    int64_t P = zoo_conv_positions(g);
+/* the adjoint of im2col: dx [cin, h, w] += every cols entry at the pixel it came from;
+ * row r of cols starts at cols + r * ld */
+static void col2im(const float *cols, int64_t ld, float *dx, const zoo_conv2d_geom *g) {
     for (int32_t i = 0; i < g->cin; i++)
         for (int32_t ky = 0; ky < g->kh; ky++)
             for (int32_t kx = 0; kx < g->kw; kx++) {
-                const float *row = cols + ((int64_t)(i * g->kh + ky) * g->kw + kx) * P;
+                const float *row = cols + ((int64_t)(i * g->kh + ky) * g->kw + kx) * ld;
                 int32_t offx = kx * g->dil_w - g->pad_w, lo, hi;
                 valid_range(g->ow, g->stride_w, offx, g->w, &lo, &hi);
                 for (int32_t oy = 0; oy < g->oh; oy++) {
@@ -116,10 +119,101 @@ static void add_rows(float *y, const float *v, int64_t rows, int64_t len) {
 
 /* ---------------------------------------------------------------- conv2d */
 
+/* ---------------------------------------------------------------- fast mode's chunks */
+
+/* images per chunk: the chunk's columns [K, images * P] stay under this many floats */
+#define CHUNK_FLOATS ((int64_t)1 << 22)
+
+/* an image with this many output positions is a wide enough product by itself */
+#define WIDE_P 256
+
+static int64_t chunk_images(const zoo_conv2d_geom *g) {
+    int64_t per = zoo_conv_depth(g) * zoo_conv_positions(g), nb = CHUNK_FLOATS / (per > 0 ? per : 1);
+    if (nb < 1) nb = 1;
+    return nb < g->n ? nb : g->n;
+}
+
+/* Where each output position's tap reads its input plane: tab[(ky*kw + kx)*P + p] is
+ * iy*w + ix, or -1 in the padding. Built once per call, it turns im2col into a plain
+ * gather the compiler vectorizes, instead of short loops over output rows. */
+static int32_t *tap_table(cpu_ctx *c, const zoo_conv2d_geom *g) {
+    int64_t P = zoo_conv_positions(g), taps = (int64_t)g->kh * g->kw;
+    int32_t *tab = (int32_t *)cpu_scratch(c, (size_t)(taps * P));
+    for (int32_t ky = 0; ky < g->kh; ky++)
+        for (int32_t kx = 0; kx < g->kw; kx++)
+            for (int32_t oy = 0; oy < g->oh; oy++)
+                for (int32_t ox = 0; ox < g->ow; ox++) {
+                    int32_t iy = oy * g->stride_h - g->pad_h + ky * g->dil_h;
+                    int32_t ix = ox * g->stride_w - g->pad_w + kx * g->dil_w;
+                    bool in = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
+                    tab[((int64_t)ky * g->kw + kx) * P + (int64_t)oy * g->ow + ox] = in ? iy * g->w + ix : -1;
+                }
+    return tab;
+}
+
+/* cols [K, nb * P]: image b's column matrix in columns b*P .. b*P + P - 1, the rows
+ * shared among the threads */
+static void im2col_chunk(cpu_ctx *c, const float *x, float *cols, int64_t nb, const zoo_conv2d_geom *g) {
+    int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g), taps = (int64_t)g->kh * g->kw;
+    int64_t HW = (int64_t)g->h * g->w;
+    size_t mark = cpu_mark(c);
+    const int32_t *tab = tap_table(c, g);
+#pragma omp parallel for collapse(2) if (c->threads > 1 && K * nb * P >= PAR_MIN) schedule(static)
+    for (int64_t r = 0; r < K; r++)
+        for (int64_t b = 0; b < nb; b++) {
+            const float *src = x + (b * g->cin + r / taps) * HW;
+            const int32_t *t = tab + (r % taps) * P;
+            float *dst = cols + r * nb * P + b * P;
+#pragma omp simd
+            for (int64_t j = 0; j < P; j++) {
+                float v = src[t[j] < 0 ? 0 : t[j]];
+                dst[j] = t[j] < 0 ? 0.0f : v;
+            }
+        }
+    cpu_release(c, mark);
+}
+
+/* [nb, ch, P] <-> [ch, nb * P]: a chunk's images side by side in each channel's row */
+static void to_channel_rows(const cpu_ctx *c, const float *src, float *dst, int64_t nb, int64_t ch, int64_t P) {
+#pragma omp parallel for collapse(2) if (c->threads > 1 && nb * ch * P >= PAR_MIN) schedule(static)
+    for (int64_t o = 0; o < ch; o++)
+        for (int64_t b = 0; b < nb; b++) memcpy(dst + (o * nb + b) * P, src + (b * ch + o) * P, (size_t)P * 4);
+}
+
+/* dst [nb, ch, P] = src [ch, nb * P] rearranged, plus bias[o] on channel o (bias may be NULL) */
+static void from_channel_rows(const cpu_ctx *c, const float *src, float *dst, const float *bias, int64_t nb,
+                              int64_t ch, int64_t P) {
+#pragma omp parallel for collapse(2) if (c->threads > 1 && nb * ch * P >= PAR_MIN) schedule(static)
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t o = 0; o < ch; o++) {
+            const float *r = src + (o * nb + b) * P;
+            float *d = dst + (b * ch + o) * P, v = bias ? bias[o] : 0.0f;
+            for (int64_t j = 0; j < P; j++) d[j] = r[j] + v;
+        }
+}
+
+static void conv2d_fast(cpu_ctx *c, const float *x, const float *w, const float *bias, float *y,
+                        const zoo_conv2d_geom *g) {
+    int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g), per = chunk_images(g);
+    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P;
+    size_t mark = cpu_mark(c);
+    float *cols = cpu_scratch(c, (size_t)(K * per * P)), *out = cpu_scratch(c, (size_t)(g->cout * per * P));
+    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
+        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
+        im2col_chunk(c, x + b0 * xs, cols, nb, g);
+        cpu_sgemm(false, false, g->cout, nb * P, K, 1.0f, w, K, cols, nb * P, 0.0f, out, nb * P);
+        from_channel_rows(c, out, y + b0 * ys, bias, nb, g->cout, P);
+    }
+    cpu_release(c, mark);
+}
+
+/* ---------------------------------------------------------------- conv2d */
+
 /* x [n, cin, h, w], w [cout, cin, kh, kw], bias [cout] or NULL -> y [n, cout, oh, ow]:
- * per image, im2col and the product w [cout, K] cols [K, P], then the bias. Images run
- * in parallel, each product on one thread (a product split over threads inside the
- * images' region would be a nested OpenMP team). */
+ * per image, im2col and the product w [cout, K] cols [K, P], then the bias (fast mode:
+ * a chunk of images at a time). Exact mode runs images in parallel, each product on
+ * one thread (a product split over threads inside the images' region would be a
+ * nested OpenMP team). */
 void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_tensor *bias, zoo_tensor *y,
                 const zoo_conv2d_geom *g) {
     cpu_ctx *c = ctx;
@@ -129,6 +223,10 @@ void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_t
     const float *pbias = bias ? f32(bias) : NULL;
     if (!c->exact && cpu_conv_is_winograd(g)) {
         cpu_wino_conv2d(c, f32(x), f32(w), pbias, f32(y), g, par);
+        return;
+    }
+    if (!c->exact && P < WIDE_P) {
+        conv2d_fast(c, f32(x), f32(w), pbias, f32(y), g);
         return;
     }
     int64_t per = (pointwise ? 0 : K * P) + (c->exact ? (int64_t)zoo_gemm_scratch_floats(g->cout, P, K) : 0);
@@ -144,7 +242,7 @@ void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_t
         float *yb = f32(y) + b * ys, *cols = buf ? buf + omp_get_thread_num() * per : NULL;
         if (!pointwise) im2col(xb, cols, g);
         const float *B = pointwise ? xb : cols;
-        if (!c->exact) { /* the bias first, added by the product (beta 1) */
+        if (!c->exact) { /* the bias first, added to by the product (beta 1) */
             if (pbias) fill_rows(yb, pbias, g->cout, P);
             cpu_sgemm(false, false, g->cout, P, K, 1.0f, f32(w), K, B, P, pbias ? 1.0f : 0.0f, yb, P);
             continue;
@@ -159,8 +257,78 @@ void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_t
 
 /* ---------------------------------------------------------------- input gradient */
 
+/* The adjoint of tap_table: for each input pixel, the entries of a chunk's columns
+ * whose taps read it (at most `slots`, the most any pixel has), as offsets kk*ld + p
+ * from the first row of the pixel's channel, in (ky, kx) order, -1 past the last.
+ * col2im then gathers each pixel's sum instead of scattering, which vectorizes. */
+static int32_t *gather_table(cpu_ctx *c, const zoo_conv2d_geom *g, int64_t ld, int *slots) {
+    int64_t HW = (int64_t)g->h * g->w, P = zoo_conv_positions(g), taps = (int64_t)g->kh * g->kw;
+    ZOO_ASSERT(ld * taps < INT32_MAX);
+    const int32_t *tap = tap_table(c, g);
+    int32_t *fill = (int32_t *)cpu_scratch(c, (size_t)HW);
+    memset(fill, 0, (size_t)HW * 4);
+    int most = 0;
+    for (int64_t e = 0; e < taps * P; e++)
+        if (tap[e] >= 0 && ++fill[tap[e]] > most) most = fill[tap[e]];
+    *slots = most;
+    int32_t *tab = (int32_t *)cpu_scratch(c, (size_t)(HW * (most ? most : 1)));
+    for (int64_t i = 0; i < HW * most; i++) tab[i] = -1;
+    memset(fill, 0, (size_t)HW * 4);
+    for (int64_t kk = 0; kk < taps; kk++)
+        for (int64_t p = 0; p < P; p++) {
+            int32_t pix = tap[kk * P + p];
+            if (pix >= 0) tab[(int64_t)pix * most + fill[pix]++] = (int32_t)(kk * ld + p);
+        }
+    return tab;
+}
+
+/* dx [nb, cin, h, w] = bias + the column entries that read each pixel (fast mode's
+ * col2im over a chunk's columns, row stride ld) */
+static void col2im_chunk(cpu_ctx *c, const float *cols, int64_t ld, float *dx, const float *bias, int64_t nb,
+                         const zoo_conv2d_geom *g) {
+    int64_t HW = (int64_t)g->h * g->w, P = zoo_conv_positions(g), taps = (int64_t)g->kh * g->kw;
+    size_t mark = cpu_mark(c);
+    int slots;
+    const int32_t *tab = gather_table(c, g, ld, &slots);
+#pragma omp parallel for collapse(2) if (c->threads > 1 && nb * g->cin * HW >= PAR_MIN) schedule(static)
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t i = 0; i < g->cin; i++) {
+            const float *base = cols + i * taps * ld + b * P;
+            float *dst = dx + (b * g->cin + i) * HW, b0 = bias ? bias[i] : 0.0f;
+#pragma omp simd
+            for (int64_t j = 0; j < HW; j++) {
+                float acc = b0;
+                for (int q = 0; q < slots; q++) {
+                    int32_t o = tab[j * slots + q];
+                    float v = base[o < 0 ? 0 : o];
+                    acc += o < 0 ? 0.0f : v;
+                }
+                dst[j] = acc;
+            }
+        }
+    cpu_release(c, mark);
+}
+
+/* fast: per chunk, dy's rows side by side, cols [K, nb*P] = w^T dy in one product, then
+ * col2im image by image onto the bias */
+static void conv2d_backward_input_fast(cpu_ctx *c, const float *dy, const float *w, const float *bias, float *dx,
+                                       const zoo_conv2d_geom *g) {
+    int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g), per = chunk_images(g), HW = (int64_t)g->h * g->w;
+    int64_t xs = (int64_t)g->cin * HW, ys = (int64_t)g->cout * P;
+    size_t mark = cpu_mark(c);
+    float *cols = cpu_scratch(c, (size_t)(K * per * P)), *rows = cpu_scratch(c, (size_t)(g->cout * per * P));
+    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
+        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
+        to_channel_rows(c, dy + b0 * ys, rows, nb, g->cout, P);
+        cpu_sgemm(true, false, K, nb * P, g->cout, 1.0f, w, K, rows, nb * P, 0.0f, cols, nb * P);
+        col2im_chunk(c, cols, nb * P, dx + b0 * xs, bias, nb, g);
+    }
+    cpu_release(c, mark);
+}
+
 /* dy [n, cout, oh, ow], w, bias [cin] or NULL -> dx [n, cin, h, w]: per image the
- * product w^T dy into columns, then col2im onto the bias */
+ * product w^T dy into columns, then col2im onto the bias (fast mode: a chunk of images
+ * at a time) */
 void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor *w, const zoo_tensor *bias,
                                zoo_tensor *dx, const zoo_conv2d_geom *g) {
     cpu_ctx *c = ctx;
@@ -170,6 +338,10 @@ void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor
     const float *pbias = bias ? f32(bias) : NULL;
     if (!c->exact && cpu_conv_is_winograd(g)) {
         cpu_wino_conv2d_backward_input(c, f32(dy), f32(w), pbias, f32(dx), g, par);
+        return;
+    }
+    if (!c->exact && P < WIDE_P) {
+        conv2d_backward_input_fast(c, f32(dy), f32(w), pbias, f32(dx), g);
         return;
     }
     int64_t per = (pointwise ? 0 : K * P) + (c->exact ? (int64_t)zoo_gemm_scratch_floats(K, P, g->cout) : 0);
@@ -197,7 +369,7 @@ void cpu_conv2d_backward_input(void *ctx, const zoo_tensor *dy, const zoo_tensor
             continue;
         }
         fill_rows(dxb, pbias, g->cin, HW);
-        col2im(cols, dxb, g);
+        col2im(cols, P, dxb, g);
     }
     cpu_release(c, mark);
 }
@@ -229,70 +401,71 @@ void cpu_sum_partials(const float *parts, int nparts, int64_t stride, float *dst
     }
 }
 
-/* At a depth K = cin*kh*kw this small (a first layer on 1-3 channels) the weight
- * gradient's sgemm [cout, P] x [P, K] spends its time packing; dot products do
- * better, and take the bias gradient from the same pass over dy. */
-#define SMALL_K 16
-
-static bool conv_is_small_k(const zoo_conv2d_geom *g) { return zoo_conv_depth(g) <= SMALL_K; }
-
-/* dw [m, K] (+)= dy [m, P] cols [K, P]^T, and db [m] (+)= the row sums of dy (db NULL:
- * not wanted) */
-static void small_k_wgrad(const float *dy, const float *cols, float *dw, float *db, int64_t m, int64_t K, int64_t P,
-                          bool add) {
-    for (int64_t o = 0; o < m; o++) {
-        const float *a = dy + o * P;
-        if (db) db[o] = (add ? db[o] : 0.0f) + cpu_vsum(a, P);
-        for (int64_t k = 0; k < K; k++) {
-            float *t = dw + o * K + k, s = cpu_vdot(a, cols + k * P, P);
-            *t = add ? *t + s : s;
-        }
-    }
-}
-
-/* fast: per chunk of images, dw partial (+)= dy_b cols_b^T image after image (dot
- * products for a shallow K), db alongside when it is shallow too */
-static void wgrad_fast(cpu_ctx *c, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw, zoo_tensor *db,
-                       const zoo_conv2d_geom *g) {
+/* fast: per chunk, dw (+)= dy [cout, nb*P] cols [K, nb*P]^T in one product whose depth
+ * is every position of the chunk, and db (+)= dy's row sums */
+/* fast, wide images: per chunk of images (cpu_wgrad_chunks), a partial (+)= dy_b cols_b^T
+ * image after image, then db's, then the partials added in order */
+static void wgrad_fast_per_image(cpu_ctx *c, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw,
+                                 zoo_tensor *db, const zoo_conv2d_geom *g) {
     int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g);
     int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P, WS = g->cout * K;
-    bool pointwise = zoo_conv_is_pointwise(g), par = conv_par(c, g), small = conv_is_small_k(g);
-    bool wino = cpu_conv_is_winograd(g);
-    bool fused_db = (small || wino) && db && dw; /* db from the same pass over dy */
-    if (db && !fused_db) {
-#pragma omp parallel for if (g->n * ys >= PAR_MIN) schedule(static)
-        for (int64_t o = 0; o < g->cout; o++) {
-            float s = 0.0f;
-            for (int64_t b = 0; b < g->n; b++) s += cpu_vsum(f32(dy) + b * ys + o * P, P);
-            f32(db)[o] = s;
-        }
-    }
-    if (!dw) return;
-    if (wino) {
-        cpu_wino_conv2d_backward_weight(c, f32(x), f32(dy), f32(dw), fused_db ? f32(db) : NULL, g, par);
-        return;
-    }
-    int64_t PS = WS + (fused_db ? g->cout : 0); /* a chunk's partial: dw, then db */
+    bool pointwise = zoo_conv_is_pointwise(g);
+    int64_t PS = WS + (db ? g->cout : 0); /* a chunk's partial: dw, then db */
     int nch = cpu_wgrad_chunks(g->n, PS);
     size_t mark = cpu_mark(c);
     float *buf = pointwise ? NULL : cpu_scratch(c, (size_t)(c->threads * K * P));
     float *parts = cpu_scratch(c, (size_t)(nch * PS));
-#pragma omp parallel for if (par) schedule(dynamic)
+#pragma omp parallel for if (conv_par(c, g)) schedule(dynamic)
     for (int ch = 0; ch < nch; ch++) {
         float *cols = pointwise ? NULL : buf + omp_get_thread_num() * K * P, *part = parts + ch * PS;
         int64_t b0 = g->n * ch / nch, b1 = g->n * (ch + 1) / nch;
         for (int64_t b = b0; b < b1; b++) {
             const float *xb = f32(x) + b * xs, *dyb = f32(dy) + b * ys;
             if (!pointwise) im2col(xb, cols, g);
-            if (small)
-                small_k_wgrad(dyb, pointwise ? xb : cols, part, fused_db ? part + WS : NULL, g->cout, K, P, b > b0);
-            else
-                cpu_sgemm(false, true, g->cout, K, P, 1.0f, dyb, P, pointwise ? xb : cols, P, b == b0 ? 0.0f : 1.0f,
-                          part, K);
+            cpu_sgemm(false, true, g->cout, K, P, 1.0f, dyb, P, pointwise ? xb : cols, P, b == b0 ? 0.0f : 1.0f,
+                      part, K);
+            for (int64_t o = 0; db && o < g->cout; o++) {
+                float sum = cpu_vsum(dyb + o * P, P);
+                part[WS + o] = b == b0 ? sum : part[WS + o] + sum;
+            }
         }
     }
     cpu_sum_partials(parts, nch, PS, f32(dw), WS);
-    if (fused_db) cpu_sum_partials(parts + WS, nch, PS, f32(db), g->cout);
+    if (db) cpu_sum_partials(parts + WS, nch, PS, f32(db), g->cout);
+    cpu_release(c, mark);
+}
+
+static void wgrad_fast(cpu_ctx *c, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw, zoo_tensor *db,
+                       const zoo_conv2d_geom *g) {
+    int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g), per = chunk_images(g);
+    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P;
+    if (cpu_conv_is_winograd(g) && dw) {
+        cpu_wino_conv2d_backward_weight(c, f32(x), f32(dy), f32(dw), db ? f32(db) : NULL, g, conv_par(c, g));
+        return;
+    }
+    if (P >= WIDE_P && dw) {
+        wgrad_fast_per_image(c, x, dy, dw, db, g);
+        return;
+    }
+    size_t mark = cpu_mark(c);
+    float *cols = dw ? cpu_scratch(c, (size_t)(K * per * P)) : NULL;
+    float *rows = cpu_scratch(c, (size_t)(g->cout * per * P));
+    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
+        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
+        bool first = b0 == 0;
+        to_channel_rows(c, f32(dy) + b0 * ys, rows, nb, g->cout, P);
+        if (dw) {
+            im2col_chunk(c, f32(x) + b0 * xs, cols, nb, g);
+            cpu_sgemm(false, true, g->cout, K, nb * P, 1.0f, rows, nb * P, cols, nb * P, first ? 0.0f : 1.0f, f32(dw),
+                      K);
+        }
+        if (!db) continue;
+#pragma omp parallel for if (c->threads > 1 && g->cout * nb * P >= PAR_MIN) schedule(static)
+        for (int64_t o = 0; o < g->cout; o++) {
+            float sum = cpu_vsum(rows + o * nb * P, nb * P);
+            f32(db)[o] = first ? sum : f32(db)[o] + sum;
+        }
+    }
     cpu_release(c, mark);
 }
 

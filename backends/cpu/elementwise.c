@@ -82,7 +82,7 @@ void cpu_unary(void *ctx, zoo_unary_op op, const zoo_tensor *x, zoo_tensor *y, f
     case OP:                                                                                       \
         _Pragma("omp parallel for simd if (n >= PAR_MIN) schedule(static)") for (int64_t i = 0;   \
                                                                                  i < n; i++)       \
-            pd[i] = zoo_unary_df(OP, px[i], py ? py[i] : 0.0f, pg[i], a);                          \
+            pd[i] = zoo_unary_df(OP, px[i], py[i], pg[i], a);                                      \
         return;
 
 void cpu_unary_backward(void *ctx, zoo_unary_op op, const zoo_tensor *x, const zoo_tensor *y, const zoo_tensor *dy,
@@ -90,7 +90,8 @@ void cpu_unary_backward(void *ctx, zoo_unary_op op, const zoo_tensor *x, const z
     cpu_ctx *c = ctx;
     (void)b;
     int64_t n = x->numel;
-    const float *px = f32(x), *py = y ? f32(y) : NULL, *pg = f32(dy);
+    /* the ops that read y = f(x) always get it; the others read x in its place, unused */
+    const float *px = f32(x), *py = y ? f32(y) : px, *pg = f32(dy);
     float *pd = f32(dx);
     if (!c->exact && (op == ZOO_UNARY_POW || op == ZOO_UNARY_GELU || op == ZOO_UNARY_SILU)) {
 #pragma omp parallel for if (n >= PAR_MIN) schedule(static)

@@ -18,6 +18,7 @@
 #include "vecmath.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef float v4f __attribute__((vector_size(16)));
