@@ -17,8 +17,13 @@
 #include "cpu_internal.h"
 #include "vecmath.h"
 
+/* rows here are a few floats long: copying them through a libc call (what GCC turns a
+ * copy loop into) costs more than the copy */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
+
 #include <omp.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef float v4f __attribute__((vector_size(16)));
@@ -154,9 +159,11 @@ static void wino_input(const float *x, const wino_dims *d, int32_t nimg, float *
                     memset(row, 0, (size_t)d->pr * 4);
                     continue;
                 }
-                for (int32_t j = 0; j < d->pad_w; j++) row[j] = 0.0f;
-                memcpy(row + d->pad_w, xc + (int64_t)iy * d->iw, (size_t)n * 4);
-                for (int32_t j = d->pad_w + n; j < d->pr; j++) row[j] = 0.0f;
+                const float *src = xc + (int64_t)iy * d->iw;
+                for (int32_t j = 0; j < d->pr; j++) {
+                    int32_t ix = j - d->pad_w;
+                    row[j] = ix >= 0 && ix < n ? src[ix < n ? ix : 0] : 0.0f;
+                }
             }
             /* h[j][r][tx] = (row r of tile column tx) B, column j */
             for (int32_t r = 0; r < d->rows; r++)
@@ -189,9 +196,8 @@ static void wino_input(const float *x, const wino_dims *d, int32_t nimg, float *
         }
 }
 
-/* y [nimg, co, oh, ow] = A^T M A (+ bias) from M [16, co, ld], which is left zeroed
- * (so the next chunk's sgemms add to zeros without a clearing pass of their own).
- * A^T's rows are m0 + m1 + m2 and m1 - m2 - m3. */
+/* y [nimg, co, oh, ow] = A^T M A (+ bias) from M [16, co, ld]. A^T's rows are
+ * m0 + m1 + m2 and m1 - m2 - m3. */
 static void wino_output(float *m, const float *bias, const wino_dims *d, int32_t nimg, float *y) {
     int64_t plane = (int64_t)d->co * d->ld;
     for (int32_t b = 0; b < nimg; b++)
@@ -220,7 +226,6 @@ static void wino_output(float *m, const float *bias, const wino_dims *d, int32_t
                                    __builtin_shufflevector(y10, y11, 2, 6, 3, 7));
                 }
         }
-    memset(m, 0, (size_t)(16 * plane) * 4);
 }
 
 /* dM [16, co, ld] = A dy A^T for every output channel and tile of dy [nimg, co, oh, ow]
@@ -260,16 +265,15 @@ static void wino_conv(cpu_ctx *c, const float *x, const float *u, const float *b
     int64_t per = wino_scratch(d), mv = 16 * d->ld * d->ci, mm = 16 * d->ld * d->co;
     int nt = par ? c->threads : 1;
     float *buf = cpu_scratch(c, (size_t)(nt * per));
-    for (int t = 0; t < nt; t++) memset(buf + t * per + mv, 0, (size_t)mm * 4);
 #pragma omp parallel for if (par) schedule(dynamic)
     for (int32_t ch = 0; ch < d->chunks; ch++) {
         float *v = buf + omp_get_thread_num() * per, *m = v + mv, *p = m + mm;
         int32_t b0 = ch * d->per_chunk, nimg = d->n - b0 < d->per_chunk ? d->n - b0 : d->per_chunk;
         int64_t t = (int64_t)nimg * d->tiles;
         wino_input(x + (int64_t)b0 * d->ci * d->ih * d->iw, d, nimg, v, p);
-        for (int k = 0; k < 16; k++) /* beta 1: M is zero, and OpenBLAS skips its clearing pass */
+        for (int k = 0; k < 16; k++)
             cpu_sgemm(false, false, d->co, t, d->ci, 1.0f, u + (int64_t)k * d->co * d->ci, d->ci,
-                        v + k * d->ld * d->ci, d->ld, 1.0f, m + k * d->ld * d->co, d->ld);
+                        v + k * d->ld * d->ci, d->ld, 0.0f, m + k * d->ld * d->co, d->ld);
         wino_output(m, bias, d, nimg, y + (int64_t)b0 * d->co * d->oh * d->ow);
     }
     cpu_release(c, mark);
