@@ -146,7 +146,9 @@ void cli_init_backend(cli *c) {
     const char *name = b->set || !env || !*env ? b->value : env;
     if (strcmp(name, "cpu") != 0 && strcmp(name, "vulkan") != 0)
         cli_usage_error(c, "--backend must be cpu or vulkan, got '%s'", name);
-    zoo_options o = {.backend = name, .threads = (int)cli_int(c, "threads", 0, 1024), .exact = cli_on(c, "exact")};
+    cli_flag *prof = cli_find(c, "profile");
+    zoo_options o = {.backend = name, .threads = (int)cli_int(c, "threads", 0, 1024), .exact = cli_on(c, "exact"),
+                     .profile = prof && prof->set};
     if (zoo_init_with(&o)) cli_die(c->prog, "%s", zoo_last_error());
 }
 

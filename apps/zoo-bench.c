@@ -77,6 +77,7 @@ int main(int argc, char **argv) {
     cli_add(&c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
     cli_add_backend(&c);
     cli_add(&c, "seed", "N", "0", "seed");
+    cli_add(&c, "profile", NULL, NULL, "print each kernel's time per training step (waits after every kernel)");
     cli_add_model_options(&c, def);
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
     int64_t steps = cli_int(&c, "steps", 1, 1 << 30), bs = cli_int(&c, "batch", 1, 1 << 16);
@@ -100,7 +101,10 @@ int main(int argc, char **argv) {
     double t_train = 0;
     uint64_t d0 = 0, s0 = 0, d1 = 0, s1 = 0;
     for (int64_t s = 0; s < steps + 20; s++) {
-        if (s == 20) vulkan_counts(&d0, &s0);
+        if (s == 20) {
+            vulkan_counts(&d0, &s0);
+            zoo_profile_reset();
+        }
         fill_batch(&train, order, s, bs, x, y); /* host-side batching is not timed */
         double t0 = now_s();
         zoo_scope_begin();
@@ -112,6 +116,7 @@ int main(int argc, char **argv) {
         if (s >= 20) t_train += now_s() - t0;
     }
     bool counted = vulkan_counts(&d1, &s1);
+    if (cli_on(&c, "profile")) zoo_profile_print(stdout, steps);
 
     double t_infer = 0;
     int64_t infer_batches = 20, images = 0;

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define ZOO_MAX_DIMS 4
 
@@ -282,5 +283,13 @@ const char *zoo_backend_names(void);
 
 /* the constructors behind the names */
 zoo_backend *zoo_backend_cpu_new(const zoo_backend_config *cfg);
+
+/* A backend that forwards every call to `inner` (which it then owns) and adds up the
+ * time of each kernel, waiting for it to finish (so it serializes an asynchronous
+ * device). zoo_backend_profile_print lists the kernels by time, per step when steps is
+ * positive; it returns -1 when be is not a profiling backend. */
+zoo_backend *zoo_backend_profile_new(zoo_backend *inner);
+int zoo_backend_profile_print(const zoo_backend *be, FILE *out, int64_t steps);
+int zoo_backend_profile_reset(zoo_backend *be); /* forgets the times so far */
 
 #endif

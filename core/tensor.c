@@ -92,6 +92,11 @@ int zoo_init_with(const zoo_options *opts) {
     zoo_backend_config cfg = {.threads = opts->threads, .exact = opts->exact};
     if (exact_from_env(&cfg.exact)) return -1;
     zoo_backend *be = zoo_backend_new(opts->backend ? opts->backend : "cpu", &cfg);
+    if (be && opts->profile) {
+        zoo_backend *p = zoo_backend_profile_new(be);
+        if (!p) zoo_backend_free(be);
+        be = p;
+    }
     if (!be) return -1;
     rt.be = be;
 #ifndef NDEBUG
@@ -107,6 +112,9 @@ int zoo_init(const char *name, int threads) {
 
 bool zoo_exact(void) { return require_backend()->exact; }
 const char *zoo_numeric_mode(void) { return zoo_exact() ? "exact" : "fast"; }
+
+void zoo_profile_print(FILE *out, int64_t steps) { zoo_backend_profile_print(require_backend(), out, steps); }
+void zoo_profile_reset(void) { zoo_backend_profile_reset(require_backend()); }
 
 void zoo_shutdown(void) {
     if (!rt.be) return;

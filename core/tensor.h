@@ -73,6 +73,7 @@ typedef struct zoo_options {
     const char *backend; /* "cpu" (also NULL) or "vulkan" */
     int threads;         /* CPU threads; <= 0: one per core */
     bool exact;          /* exact numeric mode */
+    bool profile;        /* time every kernel (zoo_profile_print); serializes a GPU */
 } zoo_options;
 
 /* Selects the backend every later call runs on. Returns 0, or -1 with zoo_last_error(). */
@@ -83,6 +84,9 @@ int zoo_init(const char *backend_name, int threads);
 bool zoo_exact(void);
 /* "exact" or "fast", as checkpoints and metrics record it */
 const char *zoo_numeric_mode(void);
+/* with zoo_options.profile: the time each kernel took so far, per step when steps > 0 */
+void zoo_profile_print(FILE *out, int64_t steps);
+void zoo_profile_reset(void); /* starts the count again (after warm-up steps) */
 void zoo_shutdown(void);
 zoo_backend *zoo_backend_current(void);
 const char *zoo_backend_name(void);

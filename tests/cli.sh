@@ -161,6 +161,18 @@ PY
 expect 0 "init-from across shapes" "$train" cnn "${tiny[@]}" --epochs 1 --init-from "$tmp/cnn/model.safetensors" --fc-hidden 64 --out "$tmp/cnn64"
 contains "mismatched shapes are reported and skipped" "checkpoint has \[128, 3136\], model has \[64, 3136\]"
 
+# fast mode follows exact mode: the CNN's loss after 50 steps within 1e-3 (backend.h's
+# contract bounds each kernel; this bounds what training makes of the differences)
+expect 0 "cnn 50 steps, exact" "$train" cnn --steps 50 --log-every 50 --exact --quiet --out "$tmp/cx"
+expect 0 "cnn 50 steps, fast" "$train" cnn --steps 50 --log-every 50 --quiet --out "$tmp/cf"
+py "$tmp/cx/metrics.jsonl" "$tmp/cf/metrics.jsonl" <<'PY' && pass "cnn fast mode within 1e-3 of exact at step 50" || fail "cnn fast mode within 1e-3 of exact at step 50"
+import json, sys
+def loss(p):
+    return [r["loss"] for r in map(json.loads, open(p)) if r.get("step") == 50 and "loss" in r][0]
+a, b = loss(sys.argv[1]), loss(sys.argv[2])
+assert abs(a - b) <= 1e-3 * abs(a), (a, b)
+PY
+
 # the GAN: finite losses, progress grids that change, zoo-sample, image folders
 sample="$build/apps/zoo-sample"
 expect 0 "gan short run" "$train" gan --train-size 256 --batch 32 --steps 20 --sample-every 10 --seed 3 --quiet --out "$tmp/gan"
