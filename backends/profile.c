@@ -40,11 +40,16 @@ static void account(prof_ctx *p, const char *key, double t0) {
             p->e[i].calls++;
             return;
         }
-    if (p->n == MAX_ENTRIES) key = "(other)";
-    prof_entry *e = &p->e[p->n < MAX_ENTRIES ? p->n++ : MAX_ENTRIES - 1];
+    if (p->n == MAX_ENTRIES) { /* the last entry collects the rest */
+        p->e[MAX_ENTRIES - 1].seconds += dt;
+        p->e[MAX_ENTRIES - 1].calls++;
+        snprintf(p->e[MAX_ENTRIES - 1].key, sizeof p->e[0].key, "(other kernels)");
+        return;
+    }
+    prof_entry *e = &p->e[p->n++];
     snprintf(e->key, sizeof e->key, "%s", key);
-    e->seconds += dt;
-    e->calls++;
+    e->seconds = dt;
+    e->calls = 1;
 }
 
 #define IN(ctx) (((prof_ctx *)(ctx))->inner)
