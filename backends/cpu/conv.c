@@ -127,6 +127,10 @@ static void add_rows(float *y, const float *v, int64_t rows, int64_t len) {
 /* an image with this many output positions is a wide enough product by itself */
 #define WIDE_P 256
 
+/* at most this deep (cin*kh*kw: a first layer on one or a few channels) a BLAS product
+ * spends its time packing; the forward takes vecmath.c's shallow product instead */
+#define SHALLOW_K 32
+
 static int64_t chunk_images(const zoo_conv2d_geom *g) {
     int64_t per = zoo_conv_depth(g) * zoo_conv_positions(g), nb = CHUNK_FLOATS / (per > 0 ? per : 1);
     if (nb < 1) nb = 1;
@@ -192,6 +196,18 @@ static void from_channel_rows(const cpu_ctx *c, const float *src, float *dst, co
         }
 }
 
+/* y [m, n] = a [m, k] b [k, n] for a shallow k, the columns split among the threads */
+static void shallow_product(const cpu_ctx *c, const float *a, const float *b, float *y, int64_t m, int64_t k,
+                            int64_t n) {
+    int parts = c->threads > 1 && m * n * k >= CONV_PAR_MIN_MACS ? c->threads : 1;
+    int64_t step = (n / parts + 63) / 64 * 64;
+#pragma omp parallel for if (parts > 1) num_threads(parts) schedule(static)
+    for (int t = 0; t < parts; t++) {
+        int64_t j0 = t * step, j1 = j0 + step < n ? j0 + step : n;
+        if (j0 < j1) cpu_vgemm_shallow_cols(a, b, NULL, y, m, k, n, j0, j1);
+    }
+}
+
 static void conv2d_fast(cpu_ctx *c, const float *x, const float *w, const float *bias, float *y,
                         const zoo_conv2d_geom *g) {
     int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g), per = chunk_images(g);
@@ -201,7 +217,8 @@ static void conv2d_fast(cpu_ctx *c, const float *x, const float *w, const float 
     for (int64_t b0 = 0; b0 < g->n; b0 += per) {
         int64_t nb = g->n - b0 < per ? g->n - b0 : per;
         im2col_chunk(c, x + b0 * xs, cols, nb, g);
-        cpu_sgemm(false, false, g->cout, nb * P, K, 1.0f, w, K, cols, nb * P, 0.0f, out, nb * P);
+        if (K <= SHALLOW_K) shallow_product(c, w, cols, out, g->cout, K, nb * P);
+        else cpu_sgemm(false, false, g->cout, nb * P, K, 1.0f, w, K, cols, nb * P, 0.0f, out, nb * P);
         from_channel_rows(c, out, y + b0 * ys, bias, nb, g->cout, P);
     }
     cpu_release(c, mark);
@@ -242,6 +259,10 @@ void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_t
         float *yb = f32(y) + b * ys, *cols = buf ? buf + omp_get_thread_num() * per : NULL;
         if (!pointwise) im2col(xb, cols, g);
         const float *B = pointwise ? xb : cols;
+        if (!c->exact && K <= SHALLOW_K) {
+            cpu_vgemm_shallow(f32(w), B, pbias, yb, g->cout, K, P);
+            continue;
+        }
         if (!c->exact) { /* the bias first, added to by the product (beta 1) */
             if (pbias) fill_rows(yb, pbias, g->cout, P);
             cpu_sgemm(false, false, g->cout, P, K, 1.0f, f32(w), K, B, P, pbias ? 1.0f : 0.0f, yb, P);

@@ -245,3 +245,52 @@ VEC_CLONES float cpu_vdot(const float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
+
+/* ---------------------------------------------------------------- shallow products */
+
+/* 64 columns of y at a time, their k products summed in four 16-float registers (or
+ * what the target splits them into) */
+typedef float v16f __attribute__((vector_size(64)));
+
+#define LOAD16(v, p) memcpy(&(v), (p), 64)
+
+VEC_CLONES void cpu_vgemm_shallow_cols(const float *a, const float *b, const float *bias, float *y, int64_t m,
+                                       int64_t k, int64_t n, int64_t j0, int64_t j1) {
+    int64_t n64 = j0 + (j1 - j0) / 64 * 64;
+    for (int64_t i = 0; i < m; i++) {
+        const float *ai = a + i * k;
+        float b0 = bias ? bias[i] : 0.0f;
+        float *yi = y + i * n;
+        for (int64_t j = j0; j < n64; j += 64) {
+            v16f r0 = {0}, r1, r2, r3;
+            r0 += b0;
+            r1 = r0, r2 = r0, r3 = r0;
+            for (int64_t kk = 0; kk < k; kk++) {
+                const float *bk = b + kk * n + j;
+                float w = ai[kk];
+                v16f x0, x1, x2, x3;
+                LOAD16(x0, bk);
+                LOAD16(x1, bk + 16);
+                LOAD16(x2, bk + 32);
+                LOAD16(x3, bk + 48);
+                r0 += w * x0;
+                r1 += w * x1;
+                r2 += w * x2;
+                r3 += w * x3;
+            }
+            memcpy(yi + j, &r0, 64);
+            memcpy(yi + j + 16, &r1, 64);
+            memcpy(yi + j + 32, &r2, 64);
+            memcpy(yi + j + 48, &r3, 64);
+        }
+        for (int64_t j = n64; j < j1; j++) {
+            float acc = b0;
+            for (int64_t kk = 0; kk < k; kk++) acc += ai[kk] * b[kk * n + j];
+            yi[j] = acc;
+        }
+    }
+}
+
+void cpu_vgemm_shallow(const float *a, const float *b, const float *bias, float *y, int64_t m, int64_t k, int64_t n) {
+    cpu_vgemm_shallow_cols(a, b, bias, y, m, k, n, 0, n);
+}

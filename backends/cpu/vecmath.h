@@ -23,4 +23,12 @@ float cpu_vsum(const float *p, int64_t n);
 /* the sum of a[i] * b[i] in any order */
 float cpu_vdot(const float *a, const float *b, int64_t n);
 
+/* A product with a shallow depth k, where a BLAS call spends its time packing (a
+ * convolution over one or a few input channels): y [m, n] = a [m, k] b [k, n], plus
+ * bias[i] on row i when bias is not NULL. */
+void cpu_vgemm_shallow(const float *a, const float *b, const float *bias, float *y, int64_t m, int64_t k, int64_t n);
+/* the same for columns j0 .. j1 - 1 of y alone */
+void cpu_vgemm_shallow_cols(const float *a, const float *b, const float *bias, float *y, int64_t m, int64_t k,
+                            int64_t n, int64_t j0, int64_t j1);
+
 #endif
