@@ -287,7 +287,7 @@ TEST(vectorized_functions_accuracy) {
         {"erf", cpu_verf, erf, -5.0f, 5.0f},
         {"erf near 0", cpu_verf, erf, -1e-3f, 1e-3f},
     };
-    const int64_t N = 1 << 21;
+    const int64_t N = 1 << 19;
     float *x = malloc((size_t)N * sizeof *x), *y = malloc((size_t)N * sizeof *y);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const vec_case *vc = &cases[c];

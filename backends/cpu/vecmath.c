@@ -31,6 +31,7 @@ static inline int32_t float_bits(float f) {
  * subnormal results come out */
 static inline float vexp(float x) {
     float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+    xc = x != x ? 0.0f : xc; /* NaN: any number here, the NaN is returned below */
     float fn = (xc * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest: 1.5 * 2^23 */
     float r = xc - fn * 0.693145752f;
     r = r - fn * 1.42860677e-06f;
@@ -43,7 +44,7 @@ static inline float vexp(float x) {
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     int32_t n = (int32_t)fn, n1 = n >> 1, n2 = n - n1;
-    float y = p * bits_float((n1 + 127) << 23) * bits_float((n2 + 127) << 23);
+    float y = p * bits_float((int32_t)((uint32_t)(n1 + 127) << 23)) * bits_float((int32_t)((uint32_t)(n2 + 127) << 23));
     y = x > 89.0f ? INF : y;
     y = x < -104.0f ? 0.0f : y;
     return x != x ? x : y;
@@ -111,18 +112,20 @@ static inline float verf(float x) {
     q = q * z - 3.761263192e-01f;
     q = q * z + 1.283791661e-01f;
     float small = x + x * q;
-    float t = (ax < 3.93f ? ax : 3.93f) - 2.4f;
-    float r = 1.689386750e-06f;
-    r = r * t + 9.593473806e-06f;
-    r = r * t - 1.754719733e-06f;
-    r = r * t + 9.202935325e-05f;
-    r = r * t - 4.784701450e-04f;
-    r = r * t + 2.375491895e-03f;
-    r = r * t - 1.177292038e-02f;
-    r = r * t - 9.405012727e-01f;
-    r = r * t - 5.164235592e+00f;
-    r = r * t - 7.280974865e+00f;
-    float large = ax < 3.93f ? 1.0f - vexp(r) : 1.0f;
+    /* R in double: rounding there would cost erfc(x) times as much, about an ulp of
+       erf near 1 without fused multiply-adds */
+    double t = (double)(ax < 3.93f ? ax : 3.93f) - 2.4;
+    double r = 1.689386750e-06;
+    r = r * t + 9.593473806e-06;
+    r = r * t - 1.754719733e-06;
+    r = r * t + 9.202935325e-05;
+    r = r * t - 4.784701450e-04;
+    r = r * t + 2.375491895e-03;
+    r = r * t - 1.177292038e-02;
+    r = r * t - 9.405012727e-01;
+    r = r * t - 5.164235592e+00;
+    r = r * t - 7.280974865e+00;
+    float large = ax < 3.93f ? 1.0f - vexp((float)r) : 1.0f;
     large = x < 0.0f ? -large : large;
     return ax < 0.9f || x != x ? small : large; /* NaN: small is NaN */
 }
