@@ -19,6 +19,7 @@
 
 #include <omp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* below this many multiply-adds a convolution runs on one thread */
@@ -117,25 +118,28 @@ static void add_rows(float *y, const float *v, int64_t rows, int64_t len) {
         for (int64_t j = 0; j < len; j++) y[r * len + j] = y[r * len + j] + v[r];
 }
 
-/* ---------------------------------------------------------------- conv2d */
-
 /* ---------------------------------------------------------------- fast mode's chunks */
-
-/* images per chunk: the chunk's columns [K, images * P] stay under this many floats */
-#define CHUNK_FLOATS ((int64_t)1 << 22)
 
 /* an image with this many output positions is a wide enough product by itself */
 #define WIDE_P 256
 
 /* at most this deep (cin*kh*kw: a first layer on one or a few channels) a BLAS product
- * spends its time packing; the forward takes vecmath.c's shallow product instead */
+ * spends its time packing; vecmath.c's shallow product runs instead */
 #define SHALLOW_K 32
 
-static int64_t chunk_images(const zoo_conv2d_geom *g) {
-    int64_t per = zoo_conv_depth(g) * zoo_conv_positions(g), nb = CHUNK_FLOATS / (per > 0 ? per : 1);
-    if (nb < 1) nb = 1;
-    return nb < g->n ? nb : g->n;
-}
+/* A chunk's columns [K, nb * P] stay about this size, so that a thread's product and the
+ * im2col or col2im around it work in its share of L2; chunks go to the threads whole,
+ * each product on its own thread. */
+#define CHUNK_FLOATS ((int64_t)1 << 18)
+#define MIN_CHUNKS 8
+
+/* Fast mode's chunks of images: nb images a chunk (the last may have fewer), each chunk's
+ * columns with row stride ld = nb * P. A function of the shapes alone, so the weight
+ * gradient's sum over chunks is the same at any thread count. */
+typedef struct chunks {
+    int64_t K, P, nb, count, ld;
+    const int32_t *tap; /* tap_table */
+} chunks;
 
 /* Where each output position's tap reads its input plane: tab[(ky*kw + kx)*P + p] is
  * iy*w + ix, or -1 in the padding. Built once per call, it turns im2col into a plain
@@ -155,71 +159,135 @@ static int32_t *tap_table(cpu_ctx *c, const zoo_conv2d_geom *g) {
     return tab;
 }
 
-/* cols [K, nb * P]: image b's column matrix in columns b*P .. b*P + P - 1, the rows
- * shared among the threads */
-static void im2col_chunk(cpu_ctx *c, const float *x, float *cols, int64_t nb, const zoo_conv2d_geom *g) {
-    int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g), taps = (int64_t)g->kh * g->kw;
-    int64_t HW = (int64_t)g->h * g->w;
-    size_t mark = cpu_mark(c);
-    const int32_t *tab = tap_table(c, g);
-#pragma omp parallel for collapse(2) if (c->threads > 1 && K * nb * P >= PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < K; r++)
-        for (int64_t b = 0; b < nb; b++) {
+static chunks chunks_of(cpu_ctx *c, const zoo_conv2d_geom *g) {
+    chunks ch = {.K = zoo_conv_depth(g), .P = zoo_conv_positions(g)};
+    ch.nb = CHUNK_FLOATS / (ch.K * ch.P);
+    int64_t most = (g->n + MIN_CHUNKS - 1) / MIN_CHUNKS;
+    if (ch.nb > most) ch.nb = most;
+    if (ch.nb < 1) ch.nb = 1;
+    ch.count = (g->n + ch.nb - 1) / ch.nb;
+    ch.ld = ch.nb * ch.P;
+    ch.tap = tap_table(c, g);
+    return ch;
+}
+
+/* the images in chunk i, and the first */
+static int64_t chunk_size(const chunks *ch, const zoo_conv2d_geom *g, int64_t i) {
+    int64_t left = g->n - i * ch->nb;
+    return left < ch->nb ? left : ch->nb;
+}
+
+/* columns of n images of x [n, cin, h, w] into cols [K, ld] (image b at column b*P) */
+static void chunk_im2col(const chunks *ch, const float *x, float *cols, int64_t n, const zoo_conv2d_geom *g) {
+    int64_t taps = (int64_t)g->kh * g->kw, HW = (int64_t)g->h * g->w;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t r = 0; r < ch->K; r++) {
             const float *src = x + (b * g->cin + r / taps) * HW;
-            const int32_t *t = tab + (r % taps) * P;
-            float *dst = cols + r * nb * P + b * P;
+            const int32_t *t = ch->tap + (r % taps) * ch->P;
+            float *dst = cols + r * ch->ld + b * ch->P;
 #pragma omp simd
-            for (int64_t j = 0; j < P; j++) {
+            for (int64_t j = 0; j < ch->P; j++) {
                 float v = src[t[j] < 0 ? 0 : t[j]];
                 dst[j] = t[j] < 0 ? 0.0f : v;
             }
         }
-    cpu_release(c, mark);
 }
 
-/* [nb, ch, P] <-> [ch, nb * P]: a chunk's images side by side in each channel's row */
-static void to_channel_rows(const cpu_ctx *c, const float *src, float *dst, int64_t nb, int64_t ch, int64_t P) {
-#pragma omp parallel for collapse(2) if (c->threads > 1 && nb * ch * P >= PAR_MIN) schedule(static)
-    for (int64_t o = 0; o < ch; o++)
-        for (int64_t b = 0; b < nb; b++) memcpy(dst + (o * nb + b) * P, src + (b * ch + o) * P, (size_t)P * 4);
+/* [n, rows, P] <-> [rows, ld]: a chunk's images side by side in each channel's row */
+static void chunk_rows(const chunks *ch, const float *src, float *dst, int64_t n, int64_t rows) {
+    for (int64_t o = 0; o < rows; o++)
+        for (int64_t b = 0; b < n; b++) memcpy(dst + o * ch->ld + b * ch->P, src + (b * rows + o) * ch->P, (size_t)ch->P * 4);
 }
 
-/* dst [nb, ch, P] = src [ch, nb * P] rearranged, plus bias[o] on channel o (bias may be NULL) */
-static void from_channel_rows(const cpu_ctx *c, const float *src, float *dst, const float *bias, int64_t nb,
-                              int64_t ch, int64_t P) {
-#pragma omp parallel for collapse(2) if (c->threads > 1 && nb * ch * P >= PAR_MIN) schedule(static)
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t o = 0; o < ch; o++) {
-            const float *r = src + (o * nb + b) * P;
-            float *d = dst + (b * ch + o) * P, v = bias ? bias[o] : 0.0f;
-            for (int64_t j = 0; j < P; j++) d[j] = r[j] + v;
+/* The adjoint of tap_table: for each input pixel, the entries of a chunk's columns
+ * whose taps read it (at most `slots`, the most any pixel has), as offsets kk*ld + p
+ * from the first row of the pixel's channel, in (ky, kx) order, -1 past the last.
+ * col2im then gathers each pixel's sum instead of scattering, which vectorizes. */
+static int32_t *gather_table(cpu_ctx *c, const chunks *ch, const zoo_conv2d_geom *g, int *slots) {
+    int64_t HW = (int64_t)g->h * g->w, taps = (int64_t)g->kh * g->kw;
+    ZOO_ASSERT(ch->ld * taps < INT32_MAX);
+    int32_t *fill = (int32_t *)cpu_scratch(c, (size_t)HW);
+    memset(fill, 0, (size_t)HW * 4);
+    int most = 0;
+    for (int64_t e = 0; e < taps * ch->P; e++)
+        if (ch->tap[e] >= 0 && ++fill[ch->tap[e]] > most) most = fill[ch->tap[e]];
+    *slots = most;
+    int32_t *tab = (int32_t *)cpu_scratch(c, (size_t)(HW * (most ? most : 1)));
+    for (int64_t i = 0; i < HW * most; i++) tab[i] = -1;
+    memset(fill, 0, (size_t)HW * 4);
+    for (int64_t kk = 0; kk < taps; kk++)
+        for (int64_t p = 0; p < ch->P; p++) {
+            int32_t pix = ch->tap[kk * ch->P + p];
+            if (pix >= 0) tab[(int64_t)pix * most + fill[pix]++] = (int32_t)(kk * ch->ld + p);
+        }
+    return tab;
+}
+
+/* dx [n, cin, h, w] = bias + the column entries that read each pixel (col2im of n images
+ * of a chunk's columns) */
+static void chunk_col2im(const chunks *ch, const int32_t *gather, int slots, const float *cols, float *dx,
+                         const float *bias, int64_t n, const zoo_conv2d_geom *g) {
+    int64_t HW = (int64_t)g->h * g->w, taps = (int64_t)g->kh * g->kw;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t i = 0; i < g->cin; i++) {
+            const float *base = cols + i * taps * ch->ld + b * ch->P;
+            float *dst = dx + (b * g->cin + i) * HW, b0 = bias ? bias[i] : 0.0f;
+#pragma omp simd
+            for (int64_t j = 0; j < HW; j++) {
+                float acc = b0;
+                for (int q = 0; q < slots; q++) {
+                    int32_t o = gather[j * slots + q];
+                    float v = base[o < 0 ? 0 : o];
+                    acc += o < 0 ? 0.0f : v;
+                }
+                dst[j] = acc;
+            }
         }
 }
 
-/* y [m, n] = a [m, k] b [k, n] for a shallow k, the columns split among the threads */
-static void shallow_product(const cpu_ctx *c, const float *a, const float *b, float *y, int64_t m, int64_t k,
-                            int64_t n) {
-    int parts = c->threads > 1 && m * n * k >= CONV_PAR_MIN_MACS ? c->threads : 1;
-    int64_t step = (n / parts + 63) / 64 * 64;
-#pragma omp parallel for if (parts > 1) num_threads(parts) schedule(static)
-    for (int t = 0; t < parts; t++) {
-        int64_t j0 = t * step, j1 = j0 + step < n ? j0 + step : n;
-        if (j0 < j1) cpu_vgemm_shallow_cols(a, b, NULL, y, m, k, n, j0, j1);
-    }
-}
-
+/* per chunk: columns, the product w [cout, K] cols [K, n*P], then each image's rows with
+ * the bias into y */
 static void conv2d_fast(cpu_ctx *c, const float *x, const float *w, const float *bias, float *y,
                         const zoo_conv2d_geom *g) {
-    int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g), per = chunk_images(g);
-    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P;
+    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * zoo_conv_positions(g);
     size_t mark = cpu_mark(c);
-    float *cols = cpu_scratch(c, (size_t)(K * per * P)), *out = cpu_scratch(c, (size_t)(g->cout * per * P));
-    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
-        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
-        im2col_chunk(c, x + b0 * xs, cols, nb, g);
-        if (K <= SHALLOW_K) shallow_product(c, w, cols, out, g->cout, K, nb * P);
-        else cpu_sgemm(false, false, g->cout, nb * P, K, 1.0f, w, K, cols, nb * P, 0.0f, out, nb * P);
-        from_channel_rows(c, out, y + b0 * ys, bias, nb, g->cout, P);
+    chunks ch = chunks_of(c, g);
+    int64_t per = (ch.K + g->cout) * ch.ld;
+    float *buf = cpu_scratch(c, (size_t)(per * c->threads));
+#pragma omp parallel for if (c->threads > 1 && ch.count > 1) schedule(dynamic)
+    for (int64_t i = 0; i < ch.count; i++) {
+        int64_t n = chunk_size(&ch, g, i), b0 = i * ch.nb;
+        float *cols = buf + omp_get_thread_num() * per, *out = cols + ch.K * ch.ld;
+        chunk_im2col(&ch, x + b0 * xs, cols, n, g);
+        if (ch.K <= SHALLOW_K) cpu_vgemm_shallow(w, cols, NULL, out, g->cout, ch.K, ch.ld);
+        else cpu_sgemm(false, false, g->cout, ch.ld, ch.K, 1.0f, w, ch.K, cols, ch.ld, 0.0f, out, ch.ld);
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t o = 0; o < g->cout; o++) {
+                const float *r = out + o * ch.ld + b * ch.P;
+                float *d = y + (b0 + b) * ys + o * ch.P, v = bias ? bias[o] : 0.0f;
+                for (int64_t j = 0; j < ch.P; j++) d[j] = r[j] + v;
+            }
+    }
+    cpu_release(c, mark);
+}
+
+/* per chunk: dy's rows side by side, cols [K, n*P] = w^T dy, then col2im onto the bias */
+static void conv2d_backward_input_fast(cpu_ctx *c, const float *dy, const float *w, const float *bias, float *dx,
+                                       const zoo_conv2d_geom *g) {
+    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * zoo_conv_positions(g);
+    size_t mark = cpu_mark(c);
+    chunks ch = chunks_of(c, g);
+    int slots;
+    const int32_t *gather = gather_table(c, &ch, g, &slots);
+    int64_t per = (ch.K + g->cout) * ch.ld;
+    float *buf = cpu_scratch(c, (size_t)(per * c->threads));
+#pragma omp parallel for if (c->threads > 1 && ch.count > 1) schedule(dynamic)
+    for (int64_t i = 0; i < ch.count; i++) {
+        int64_t n = chunk_size(&ch, g, i), b0 = i * ch.nb;
+        float *cols = buf + omp_get_thread_num() * per, *rows = cols + ch.K * ch.ld;
+        chunk_rows(&ch, dy + b0 * ys, rows, n, g->cout);
+        cpu_sgemm(true, false, ch.K, ch.ld, g->cout, 1.0f, w, ch.K, rows, ch.ld, 0.0f, cols, ch.ld);
+        chunk_col2im(&ch, gather, slots, cols, dx + b0 * xs, bias, n, g);
     }
     cpu_release(c, mark);
 }
@@ -277,75 +345,6 @@ void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_t
 }
 
 /* ---------------------------------------------------------------- input gradient */
-
-/* The adjoint of tap_table: for each input pixel, the entries of a chunk's columns
- * whose taps read it (at most `slots`, the most any pixel has), as offsets kk*ld + p
- * from the first row of the pixel's channel, in (ky, kx) order, -1 past the last.
- * col2im then gathers each pixel's sum instead of scattering, which vectorizes. */
-static int32_t *gather_table(cpu_ctx *c, const zoo_conv2d_geom *g, int64_t ld, int *slots) {
-    int64_t HW = (int64_t)g->h * g->w, P = zoo_conv_positions(g), taps = (int64_t)g->kh * g->kw;
-    ZOO_ASSERT(ld * taps < INT32_MAX);
-    const int32_t *tap = tap_table(c, g);
-    int32_t *fill = (int32_t *)cpu_scratch(c, (size_t)HW);
-    memset(fill, 0, (size_t)HW * 4);
-    int most = 0;
-    for (int64_t e = 0; e < taps * P; e++)
-        if (tap[e] >= 0 && ++fill[tap[e]] > most) most = fill[tap[e]];
-    *slots = most;
-    int32_t *tab = (int32_t *)cpu_scratch(c, (size_t)(HW * (most ? most : 1)));
-    for (int64_t i = 0; i < HW * most; i++) tab[i] = -1;
-    memset(fill, 0, (size_t)HW * 4);
-    for (int64_t kk = 0; kk < taps; kk++)
-        for (int64_t p = 0; p < P; p++) {
-            int32_t pix = tap[kk * P + p];
-            if (pix >= 0) tab[(int64_t)pix * most + fill[pix]++] = (int32_t)(kk * ld + p);
-        }
-    return tab;
-}
-
-/* dx [nb, cin, h, w] = bias + the column entries that read each pixel (fast mode's
- * col2im over a chunk's columns, row stride ld) */
-static void col2im_chunk(cpu_ctx *c, const float *cols, int64_t ld, float *dx, const float *bias, int64_t nb,
-                         const zoo_conv2d_geom *g) {
-    int64_t HW = (int64_t)g->h * g->w, P = zoo_conv_positions(g), taps = (int64_t)g->kh * g->kw;
-    size_t mark = cpu_mark(c);
-    int slots;
-    const int32_t *tab = gather_table(c, g, ld, &slots);
-#pragma omp parallel for collapse(2) if (c->threads > 1 && nb * g->cin * HW >= PAR_MIN) schedule(static)
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t i = 0; i < g->cin; i++) {
-            const float *base = cols + i * taps * ld + b * P;
-            float *dst = dx + (b * g->cin + i) * HW, b0 = bias ? bias[i] : 0.0f;
-#pragma omp simd
-            for (int64_t j = 0; j < HW; j++) {
-                float acc = b0;
-                for (int q = 0; q < slots; q++) {
-                    int32_t o = tab[j * slots + q];
-                    float v = base[o < 0 ? 0 : o];
-                    acc += o < 0 ? 0.0f : v;
-                }
-                dst[j] = acc;
-            }
-        }
-    cpu_release(c, mark);
-}
-
-/* fast: per chunk, dy's rows side by side, cols [K, nb*P] = w^T dy in one product, then
- * col2im image by image onto the bias */
-static void conv2d_backward_input_fast(cpu_ctx *c, const float *dy, const float *w, const float *bias, float *dx,
-                                       const zoo_conv2d_geom *g) {
-    int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g), per = chunk_images(g), HW = (int64_t)g->h * g->w;
-    int64_t xs = (int64_t)g->cin * HW, ys = (int64_t)g->cout * P;
-    size_t mark = cpu_mark(c);
-    float *cols = cpu_scratch(c, (size_t)(K * per * P)), *rows = cpu_scratch(c, (size_t)(g->cout * per * P));
-    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
-        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
-        to_channel_rows(c, dy + b0 * ys, rows, nb, g->cout, P);
-        cpu_sgemm(true, false, K, nb * P, g->cout, 1.0f, w, K, rows, nb * P, 0.0f, cols, nb * P);
-        col2im_chunk(c, cols, nb * P, dx + b0 * xs, bias, nb, g);
-    }
-    cpu_release(c, mark);
-}
 
 /* dy [n, cout, oh, ow], w, bias [cin] or NULL -> dx [n, cin, h, w]: per image the
  * product w^T dy into columns, then col2im onto the bias (fast mode: a chunk of images
@@ -456,38 +455,55 @@ static void wgrad_fast_per_image(cpu_ctx *c, const zoo_tensor *x, const zoo_tens
     cpu_release(c, mark);
 }
 
+/* fast, few positions: chunks in groups fixed by the shapes (cpu_wgrad_chunks); each
+ * group's partial (+)= dy [cout, n*P] cols [K, n*P]^T and dy's row sums, chunk after
+ * chunk, a product as deep as the chunk's positions; then the partials in order */
+static void wgrad_fast_chunks(cpu_ctx *c, const float *x, const float *dy, float *dw, float *db,
+                              const zoo_conv2d_geom *g) {
+    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * zoo_conv_positions(g);
+    size_t mark = cpu_mark(c);
+    chunks ch = chunks_of(c, g);
+    int64_t WS = g->cout * ch.K, PS = WS + (db ? g->cout : 0); /* a group's partial: dw, then db */
+    int groups = cpu_wgrad_chunks(ch.count, PS);
+    int64_t per = (dw ? ch.K * ch.ld : 0) + g->cout * ch.ld;
+    float *buf = cpu_scratch(c, (size_t)(per * c->threads)), *parts = cpu_scratch(c, (size_t)(groups * PS));
+#pragma omp parallel for if (c->threads > 1 && groups > 1) schedule(dynamic)
+    for (int gi = 0; gi < groups; gi++) {
+        float *rows = buf + omp_get_thread_num() * per, *cols = rows + g->cout * ch.ld, *part = parts + gi * PS;
+        int64_t c0 = ch.count * gi / groups, c1 = ch.count * (gi + 1) / groups;
+        for (int64_t i = c0; i < c1; i++) {
+            int64_t n = chunk_size(&ch, g, i), b0 = i * ch.nb;
+            bool first = i == c0;
+            chunk_rows(&ch, dy + b0 * ys, rows, n, g->cout);
+            if (n < ch.nb) /* a short last chunk: its unused columns must add nothing */
+                for (int64_t o = 0; o < g->cout; o++) memset(rows + o * ch.ld + n * ch.P, 0, (size_t)((ch.nb - n) * ch.P) * 4);
+            if (dw) {
+                chunk_im2col(&ch, x + b0 * xs, cols, n, g);
+                cpu_sgemm(false, true, g->cout, ch.K, ch.ld, 1.0f, rows, ch.ld, cols, ch.ld, first ? 0.0f : 1.0f, part,
+                          ch.K);
+            }
+            for (int64_t o = 0; db && o < g->cout; o++) {
+                float sum = cpu_vsum(rows + o * ch.ld, ch.ld);
+                part[WS + o] = first ? sum : part[WS + o] + sum;
+            }
+        }
+    }
+    if (dw) cpu_sum_partials(parts, groups, PS, dw, WS);
+    if (db) cpu_sum_partials(parts + WS, groups, PS, db, g->cout);
+    cpu_release(c, mark);
+}
+
 static void wgrad_fast(cpu_ctx *c, const zoo_tensor *x, const zoo_tensor *dy, zoo_tensor *dw, zoo_tensor *db,
                        const zoo_conv2d_geom *g) {
-    int64_t K = zoo_conv_depth(g), P = zoo_conv_positions(g), per = chunk_images(g);
-    int64_t xs = (int64_t)g->cin * g->h * g->w, ys = (int64_t)g->cout * P;
     if (cpu_conv_is_winograd(g) && dw) {
         cpu_wino_conv2d_backward_weight(c, f32(x), f32(dy), f32(dw), db ? f32(db) : NULL, g, conv_par(c, g));
         return;
     }
-    if (P >= WIDE_P && dw) {
+    if (zoo_conv_positions(g) >= WIDE_P && dw) {
         wgrad_fast_per_image(c, x, dy, dw, db, g);
         return;
     }
-    size_t mark = cpu_mark(c);
-    float *cols = dw ? cpu_scratch(c, (size_t)(K * per * P)) : NULL;
-    float *rows = cpu_scratch(c, (size_t)(g->cout * per * P));
-    for (int64_t b0 = 0; b0 < g->n; b0 += per) {
-        int64_t nb = g->n - b0 < per ? g->n - b0 : per;
-        bool first = b0 == 0;
-        to_channel_rows(c, f32(dy) + b0 * ys, rows, nb, g->cout, P);
-        if (dw) {
-            im2col_chunk(c, f32(x) + b0 * xs, cols, nb, g);
-            cpu_sgemm(false, true, g->cout, K, nb * P, 1.0f, rows, nb * P, cols, nb * P, first ? 0.0f : 1.0f, f32(dw),
-                      K);
-        }
-        if (!db) continue;
-#pragma omp parallel for if (c->threads > 1 && g->cout * nb * P >= PAR_MIN) schedule(static)
-        for (int64_t o = 0; o < g->cout; o++) {
-            float sum = cpu_vsum(rows + o * nb * P, nb * P);
-            f32(db)[o] = first ? sum : f32(db)[o] + sum;
-        }
-    }
-    cpu_release(c, mark);
+    wgrad_fast_chunks(c, f32(x), f32(dy), dw ? f32(dw) : NULL, db ? f32(db) : NULL, g);
 }
 
 /* exact: the images' gradients added in canon.h's order, an image a term. So image
