@@ -12,7 +12,7 @@
 #define MAX_ENTRIES 256
 
 typedef struct prof_entry {
-    char key[72];
+    char key[240];
     double seconds;
     int64_t calls;
 } prof_entry;
@@ -128,9 +128,18 @@ static void p_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo
     snprintf(key, sizeof key, "binary %s", binary_names[op]);
     TIMED(ctx, key, binary, op, a, b, out);
 }
+/* "[64,128,7,7]" (dims past the buffer are cut) */
+static const char *shape_str(char *buf, size_t n, const zoo_tensor *t) {
+    char d[4][24];
+    for (int i = 0; i < 4; i++) snprintf(d[i], sizeof d[i], i ? ",%lld" : "%lld", (long long)t->shape.d[i]);
+    int nd = t->shape.ndim;
+    snprintf(buf, n, "[%s%s%s%s]", nd > 0 ? d[0] : "", nd > 1 ? d[1] : "", nd > 2 ? d[2] : "", nd > 3 ? d[3] : "");
+    return buf;
+}
+
 static void p_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *out) {
-    char key[72];
-    snprintf(key, sizeof key, "reduce %s", reduce_names[op]);
+    char key[240], a[112], b[112];
+    snprintf(key, sizeof key, "reduce %s %s->%s", reduce_names[op], shape_str(a, sizeof a, x), shape_str(b, sizeof b, out));
     TIMED(ctx, key, reduce, op, x, out);
 }
 static void p_softmax(void *ctx, const zoo_tensor *x, zoo_tensor *y, bool log) {

@@ -97,6 +97,31 @@ static void fast_run_sums(const cpu_ctx *c, const float *px, float *po, int64_t 
     }
 }
 
+/* Fast sums where kept dims lie between reduced ones (a bias gradient over images and
+ * positions): x's innermost rows in order, each added to its outputs, vectorized along
+ * the row (summed when the last dim is reduced, added element by element when kept). */
+static void fast_scattered_sums(const cpu_ctx *c, const float *px, float *po, const int64_t d[4], const int64_t od[4],
+                                int64_t on, float scale) {
+    int64_t os[4];
+    out_strides(od, os);
+    memset(po, 0, (size_t)on * 4);
+    bool last_reduced = od[3] == 1 && d[3] != 1;
+    const float *row = px;
+    for (int64_t i0 = 0; i0 < d[0]; i0++)
+        for (int64_t i1 = 0; i1 < d[1]; i1++)
+            for (int64_t i2 = 0; i2 < d[2]; i2++, row += d[3]) {
+                float *o = po + i0 * os[0] + i1 * os[1] + i2 * os[2];
+                if (last_reduced) {
+                    *o += cpu_sum(c, row, d[3], 1);
+                    continue;
+                }
+#pragma omp simd
+                for (int64_t j = 0; j < d[3]; j++) o[j] += row[j];
+            }
+    if (scale != 1.0f)
+        for (int64_t k = 0; k < on; k++) po[k] *= scale;
+}
+
 void cpu_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *out) {
     cpu_ctx *c = ctx;
     int64_t d[4], od[4];
@@ -140,7 +165,12 @@ void cpu_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *ou
             }
         return;
     }
-    /* reduced dims with kept ones between them: one running sum per output */
+    /* reduced dims with kept ones between them */
+    if (!c->exact) {
+        fast_scattered_sums(c, px, po, d, od, on, op == ZOO_REDUCE_MEAN ? 1.0f / (float)count : 1.0f);
+        return;
+    }
+    /* exact: one running sum per output */
     zoo_sum *acc = malloc((size_t)on * sizeof *acc);
     ZOO_ASSERT(acc != NULL);
     for (int64_t k = 0; k < on; k++) acc[k] = zoo_sum_new();
