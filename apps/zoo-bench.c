@@ -3,7 +3,6 @@
 #include "cli.h"
 
 #ifdef ZOO_HAVE_VULKAN
-#include "../backends/vulkan/vulkan.h"
 #endif
 
 #include <stdio.h>
@@ -36,33 +35,13 @@ static void fill_batch(const zoo_dataset *d, const int32_t *order, int64_t i, in
 
 /* zoo-bench --devices: the Vulkan devices and which one zoo would pick */
 static int list_devices(void) {
-#ifdef ZOO_HAVE_VULKAN
-    int n = zoo_vulkan_list_devices(stdout);
+    int n = zoo_list_devices("vulkan", stdout);
     if (n < 0) {
         fprintf(stderr, "zoo-bench: error: %s\n", zoo_last_error());
         return 1;
     }
     if (n == 0) printf("no Vulkan devices (for a software one: apt-get install mesa-vulkan-drivers)\n");
     return 0;
-#else
-    fprintf(stderr, "zoo-bench: this build of zoo has no Vulkan backend\n");
-    return 1;
-#endif
-}
-
-/* dispatches and submits so far, when the backend counts them */
-static bool vulkan_counts(uint64_t *dispatches, uint64_t *submits) {
-#ifdef ZOO_HAVE_VULKAN
-    zoo_vulkan_stats st;
-    if (zoo_vulkan_get_stats(zoo_backend_current(), &st) == 0) {
-        *dispatches = st.dispatches;
-        *submits = st.submits;
-        return true;
-    }
-#endif
-    (void)dispatches;
-    (void)submits;
-    return false;
 }
 
 int main(int argc, char **argv) {
@@ -99,10 +78,10 @@ int main(int argc, char **argv) {
     zoo_rng_shuffle(&r, order, train.n);
 
     double t_train = 0;
-    uint64_t d0 = 0, s0 = 0, d1 = 0, s1 = 0;
+    zoo_counters c0 = {0}, c1;
     for (int64_t s = 0; s < steps + 20; s++) {
         if (s == 20) {
-            vulkan_counts(&d0, &s0);
+            zoo_get_counters(&c0);
             zoo_profile_reset();
         }
         fill_batch(&train, order, s, bs, x, y); /* host-side batching is not timed */
@@ -115,7 +94,8 @@ int main(int argc, char **argv) {
         zoo_scope_end();
         if (s >= 20) t_train += now_s() - t0;
     }
-    bool counted = vulkan_counts(&d1, &s1);
+    zoo_get_counters(&c1);
+    bool counted = c1.dispatches > 0;
     if (cli_on(&c, "profile")) zoo_profile_print(stdout, steps);
 
     double t_infer = 0;
@@ -162,8 +142,8 @@ int main(int argc, char **argv) {
     printf("train_samples_per_s: %.0f\n", (double)(steps * bs) / t_train);
     if (images) printf("infer_images_per_s: %.0f\n", (double)images / t_infer);
     if (counted) {
-        printf("dispatches_per_step: %.1f\n", (double)(d1 - d0) / (double)steps);
-        printf("submits_per_step: %.1f\n", (double)(s1 - s0) / (double)steps);
+        printf("dispatches_per_step: %.1f\n", (double)(c1.dispatches - c0.dispatches) / (double)steps);
+        printf("submits_per_step: %.1f\n", (double)(c1.submits - c0.submits) / (double)steps);
     }
     printf("peak_tensor_mb: %.1f\n", (double)zoo_peak_bytes() / (1 << 20));
     printf("peak_rss_mb: %.1f\n", (double)ru.ru_maxrss / 1024.0);

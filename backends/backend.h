@@ -19,46 +19,12 @@
 #define ZOO_BACKEND_H
 
 #include "base.h"
+#include "types.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-
-#define ZOO_MAX_DIMS 4
-
-typedef enum zoo_dtype { ZOO_F32 = 0, ZOO_I32 = 1 } zoo_dtype;
-
-typedef struct zoo_tensor zoo_tensor;
-
-/* A shape: ndim dims, unused trailing entries are 1. */
-typedef struct zoo_shape {
-    int ndim;
-    int64_t d[ZOO_MAX_DIMS];
-} zoo_shape;
-
-/* Row-major, contiguous. `data` is backend-owned storage: on the CPU a plain
- * pointer to the first element; on other backends an opaque handle. The header
- * is shared by the core (autograd fields) and the backends (shape, data). */
-struct zoo_node; /* a tape entry, see core/autograd.h */
-
-struct zoo_tensor {
-    zoo_shape shape;
-    int64_t numel;
-    zoo_dtype dtype;
-    void *data;             /* backend storage; views share it */
-    zoo_tensor *grad;       /* same shape; persistent for persistent tensors */
-    struct zoo_node *node;  /* the op that produced this tensor, NULL for leaves */
-    bool requires_grad;
-    bool persistent;
-    bool grad_zero;         /* grad holds no value yet: the next accumulation overwrites */
-    bool grad_owned;        /* grad is this tensor's alone (not shared with another), so
-                               backward may accumulate into it in place */
-    bool owns_data;         /* persistent and not a view: zoo_tensor_free frees data */
-    int scope_level;        /* 0: persistent; else the scope depth it was made in */
-    uint64_t scope_id;      /* id of that scope; a mismatch means use after scope */
-};
-
 
 /* The kernel families' op numbers come from one list, backends/ops.def, which the
  * shaders read too. */
@@ -121,6 +87,18 @@ typedef struct zoo_conv2d_geom {
     int32_t dil_h, dil_w;
 } zoo_conv2d_geom;
 
+/* A box of up to 4 dims copied between two tensors' storage, 4-byte elements of either
+ * dtype, bits unchanged: for every index j < size (row-major over the box),
+ * dst[dst_offset + sum_i j[i]*dst_stride[i]] = src[src_offset + sum_i j[i]*src_stride[i]].
+ * Offsets and strides count elements; a src stride of 0 repeats an element (nearest
+ * upsampling). The caller keeps every index inside both tensors. Slices, concat, pad,
+ * chunk and upsampling are this one kernel. Plain int32 so it maps onto push constants. */
+typedef struct zoo_box {
+    int32_t size[4];
+    int32_t src_offset, src_stride[4];
+    int32_t dst_offset, dst_stride[4];
+} zoo_box;
+
 typedef enum zoo_pool_op {
 #define ZOO_POOL_OP(name, number) ZOO_POOL_##name = number,
 #include "ops.def"
@@ -157,6 +135,8 @@ typedef struct zoo_backend_iface {
     /* execution */
     void (*flush)(void *ctx); /* submit queued work */
     void (*sync)(void *ctx);  /* wait for submitted work */
+    /* work counted since creation (all 0 on a backend that counts nothing) */
+    void (*counters)(void *ctx, zoo_counters *out);
 
     /* kernels */
     /* a: [batch_a, m, k] (or [batch_a, k, m] with trans_a), b: [batch_b, k, n] (or [n, k]
@@ -191,6 +171,14 @@ typedef struct zoo_backend_iface {
                                    const zoo_tensor *dlosses, zoo_tensor *dx);
     /* out = x with dims permuted: out.shape[i] = x.shape[perm[i]] */
     void (*permute)(void *ctx, const zoo_tensor *x, zoo_tensor *out, const int *perm);
+    /* copies the box b describes from src into dst (zoo_box); the rest of dst is untouched */
+    void (*copy_box)(void *ctx, const zoo_tensor *src, zoo_tensor *dst, const zoo_box *b);
+    /* weight: [v, d], ids: int32 [n], each in [0, v) -> out: [n, d], out[i, :] = weight[ids[i], :] */
+    void (*embedding)(void *ctx, const zoo_tensor *weight, const zoo_tensor *ids, zoo_tensor *out);
+    /* ids: int32 [n], dy: [n, d] -> dw: [v, d], overwritten: dw[r, :] = the sum, in increasing
+     * i from 0, of dy[i, :] over the i with ids[i] == r (0 where there is none). Written as
+     * a gather per dw row it needs no atomics, so it is the same in both modes. */
+    void (*embedding_backward)(void *ctx, const zoo_tensor *ids, const zoo_tensor *dy, zoo_tensor *dw);
     /* Philox 4x32-10 keyed by seed; element i draws from counter offset + i (core/rng.h) */
     void (*rng_fill)(void *ctx, zoo_tensor *out, zoo_rng_dist dist, uint64_t seed, uint64_t offset,
                      float a, float b);
@@ -254,6 +242,8 @@ typedef struct zoo_backend_iface {
     void (*batchnorm_backward)(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
                                const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
                                zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p);
+    /* y = a*x + b*y in place, both [n] (formulas.h's zoo_axpby): an EMA of weights */
+    void (*axpby)(void *ctx, const zoo_tensor *x, zoo_tensor *y, float a, float b);
     /* fused optimizer updates over whole tensors; state tensors are updated in place */
     void (*sgd_update)(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *momentum_buf,
                        const zoo_sgd_params *p);
@@ -280,6 +270,10 @@ zoo_backend *zoo_backend_new(const char *name, const zoo_backend_config *cfg);
 void zoo_backend_free(zoo_backend *be);
 /* "cpu, vulkan": the names zoo_backend_new knows in this build */
 const char *zoo_backend_names(void);
+/* Prints the devices backend `name` could run on, one a line with the one it picks
+ * marked; the number of devices, or -1 with zoo_last_error() (no such backend, no
+ * driver). A backend on the host alone prints "0: the host's CPU". */
+int zoo_backend_list_devices(const char *name, FILE *out);
 
 /* the constructors behind the names */
 zoo_backend *zoo_backend_cpu_new(const zoo_backend_config *cfg);

@@ -67,6 +67,12 @@ ZOO_FN float zoo_unary_df(int op, float v, float o, float g, float a) {
     return r;
 }
 
+/* y = a*x + b*y: each product rounded, then added (an EMA of weights: zoo_lerp_) */
+ZOO_FN float zoo_axpby(float x, float y, float a, float b) {
+    ZOO_PRECISE float r = a * x + b * y;
+    return r;
+}
+
 /* ---------------------------------------------------------------- optimizers */
 
 /* torch.optim.SGD: g += wd*w; buf = momentum*buf + (1-dampening)*g (buf = g on the

@@ -96,6 +96,7 @@ static void p_arena_reset(void *ctx, size_t mark) { IN(ctx)->iface.arena_reset(I
 static size_t p_peak_bytes(void *ctx) { return IN(ctx)->iface.peak_bytes(IN(ctx)->ctx); }
 static void p_flush(void *ctx) { IN(ctx)->iface.flush(IN(ctx)->ctx); }
 static void p_sync(void *ctx) { IN(ctx)->iface.sync(IN(ctx)->ctx); }
+static void p_counters(void *ctx, zoo_counters *out) { IN(ctx)->iface.counters(IN(ctx)->ctx, out); }
 
 /* ---------------------------------------------------------------- timed */
 
@@ -161,6 +162,15 @@ static void p_cross_entropy_backward(void *ctx, const zoo_tensor *logp, const zo
 static void p_permute(void *ctx, const zoo_tensor *x, zoo_tensor *out, const int *perm) {
     TIMED(ctx, "permute", permute, x, out, perm);
 }
+static void p_copy_box(void *ctx, const zoo_tensor *src, zoo_tensor *dst, const zoo_box *b) {
+    TIMED(ctx, "copy_box", copy_box, src, dst, b);
+}
+static void p_embedding(void *ctx, const zoo_tensor *weight, const zoo_tensor *ids, zoo_tensor *out) {
+    TIMED(ctx, "embedding", embedding, weight, ids, out);
+}
+static void p_embedding_backward(void *ctx, const zoo_tensor *ids, const zoo_tensor *dy, zoo_tensor *dw) {
+    TIMED(ctx, "embedding_backward", embedding_backward, ids, dy, dw);
+}
 static void p_rng_fill(void *ctx, zoo_tensor *out, zoo_rng_dist dist, uint64_t seed, uint64_t offset, float a,
                        float b) {
     TIMED(ctx, "rng_fill", rng_fill, out, dist, seed, offset, a, b);
@@ -198,6 +208,9 @@ static void p_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tenso
                                  const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
                                  zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p) {
     TIMED(ctx, "batchnorm_backward", batchnorm_backward, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, p);
+}
+static void p_axpby(void *ctx, const zoo_tensor *x, zoo_tensor *y, float a, float b) {
+    TIMED(ctx, "axpby", axpby, x, y, a, b);
 }
 static void p_sgd_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *buf,
                          const zoo_sgd_params *p) {
@@ -237,6 +250,7 @@ zoo_backend *zoo_backend_profile_new(zoo_backend *inner) {
         .fill = p_fill,
         .flush = p_flush,
         .sync = p_sync,
+        .counters = p_counters,
         .gemm = p_gemm,
         .unary = p_unary,
         .unary_backward = p_unary_backward,
@@ -248,6 +262,9 @@ zoo_backend *zoo_backend_profile_new(zoo_backend *inner) {
         .nll_backward = p_nll_backward,
         .cross_entropy_backward = p_cross_entropy_backward,
         .permute = p_permute,
+        .copy_box = p_copy_box,
+        .embedding = p_embedding,
+        .embedding_backward = p_embedding_backward,
         .rng_fill = p_rng_fill,
         .conv2d = p_conv2d,
         .conv2d_backward_input = p_conv2d_backward_input,
@@ -256,6 +273,7 @@ zoo_backend *zoo_backend_profile_new(zoo_backend *inner) {
         .pool2d_backward = p_pool2d_backward,
         .batchnorm = p_batchnorm,
         .batchnorm_backward = p_batchnorm_backward,
+        .axpby = p_axpby,
         .sgd_update = p_sgd_update,
         .adam_update = p_adam_update,
     };

@@ -1,7 +1,7 @@
 /* Atomic file replacement shared by checkpoints and images (see atomic.h). */
 #include "atomic.h"
 
-#include "tensor.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,10 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void *need(void *p) {
-    if (!p) zoo_fatal("out of host memory");
-    return p;
-}
+static void *need(void *p) { return zoo__need(p, "file I/O"); }
 
 int zoo__atomic_begin(zoo_atomic_file *f, const char *path) {
     size_t size = strlen(path) + 64;

@@ -1,5 +1,5 @@
 /* The tape and zoo_backward. Backward functions live next to their forward ops. */
-#include "autograd.h"
+#include "internal.h"
 
 #include <string.h>
 
@@ -18,14 +18,16 @@ bool zoo__needs_grad(int nin, zoo_tensor *const *in) {
 }
 
 zoo_node *zoo__record(const char *op, zoo_tensor *out, zoo_backward_fn fn, int nin, zoo_tensor *const *in) {
-    ZOO_ASSERT(nin <= ZOO_NODE_MAX_IN);
-    if (!zoo__needs_grad(nin, in)) return NULL;
-    if (out->persistent) zoo_fatal("%s: a differentiable op wrote a persistent tensor", op);
+    if (!out || !zoo__needs_grad(nin, in)) return NULL;
+    ZOO_ASSERT(!out->persistent); /* ops write step-scoped outputs */
     zoo_node *n = zoo_scope_alloc(sizeof *n);
+    zoo_tensor **ins = zoo_scope_alloc((size_t)nin * sizeof *ins);
+    if (!n || !ins) return NULL;
     memset(n, 0, sizeof *n);
     n->op = op;
     n->backward = fn;
     n->out = out;
+    n->in = ins;
     n->nin = nin;
     for (int i = 0; i < nin; i++) n->in[i] = in[i];
     n->prev = tail;
@@ -50,7 +52,8 @@ zoo_tensor *zoo__grad_slot(zoo_tensor *t, float *beta) {
     }
     if (!t->grad_owned) {
         zoo_tensor *g = zoo_tensor_new(ZOO_F32, t->shape);
-        zoo_tensor_copy(g, t->grad);
+        if (!g) return NULL;
+        zoo_copy_(g, t->grad);
         t->grad = g;
         t->grad_owned = true;
     }
@@ -67,15 +70,15 @@ zoo_tensor *zoo__grad_begin(zoo_tensor *t) {
 }
 
 void zoo__grad_end(zoo_tensor *t, zoo_tensor *g) {
-    if (g == t->grad) return;
+    if (!g || g == t->grad) return;
     bool fresh = !t->persistent && !t->grad;
     zoo__grad_accumulate(t, g);
     if (fresh) t->grad_owned = true; /* made by grad_begin for t alone */
 }
 
 void zoo__grad_accumulate(zoo_tensor *t, zoo_tensor *g) {
-    if (!zoo__wants_grad(t)) return;
-    ZOO_ASSERT(zoo_shape_eq(g->shape, t->shape));
+    if (!zoo__wants_grad(t) || !g) return;
+    ZOO_ASSERT(g->numel == t->numel);
     if (!t->persistent && !t->grad) {
         t->grad = g; /* shared, so never written in place */
         t->grad_owned = false;
@@ -83,13 +86,13 @@ void zoo__grad_accumulate(zoo_tensor *t, zoo_tensor *g) {
     }
     float beta;
     zoo_tensor *slot = zoo__grad_slot(t, &beta);
-    zoo_backend *be = zoo_backend_current();
+    if (!slot) return;
     if (beta == 0.0f) {
-        be->iface.unary(be->ctx, ZOO_UNARY_COPY, g, slot, 0, 0);
+        ZOO_K(unary, ZOO_UNARY_COPY, g, slot, 0, 0);
     } else {
         zoo_tensor gv = *g; /* same numel; view with the slot's shape */
         gv.shape = slot->shape;
-        be->iface.binary(be->ctx, ZOO_BINARY_ADD, slot, &gv, slot);
+        ZOO_K(binary, ZOO_BINARY_ADD, slot, &gv, slot);
     }
 }
 
@@ -97,22 +100,28 @@ void zoo_zero_grad(zoo_tensor *param) {
     if (param->grad) param->grad_zero = true;
 }
 
-void zoo_backward(zoo_tensor *loss) {
-    zoo_tensor_check(loss, "zoo_backward");
+int zoo_backward(zoo_tensor *loss) {
+    if (!zoo_tensor_check(loss, "zoo_backward")) return -1;
     if (loss->numel != 1) {
         char buf[96];
-        zoo_fatal("zoo_backward: the loss must hold one element, got shape %s",
-                  zoo_shape_str(loss->shape, buf, sizeof buf));
+        zoo__error("zoo_backward: the loss must hold one element, got shape %s",
+                   zoo_shape_str(loss->shape, buf, sizeof buf));
+        return -1;
     }
-    if (!loss->requires_grad || !loss->node)
-        zoo_fatal("zoo_backward: the loss was not computed from anything that requires grad");
+    if (!loss->requires_grad || !loss->node) {
+        zoo__error("zoo_backward: the loss was not computed from anything that requires grad");
+        return -1;
+    }
     for (zoo_node *n = tail; n; n = n->prev) n->out->grad = NULL;
     bool old = zoo_set_grad_enabled(false);
     loss->grad = zoo_tensor_full(loss->shape, 1.0f);
     loss->grad_owned = false;
-    for (zoo_node *n = tail; n; n = n->prev) {
+    /* an op that fails on the way (out of memory) stops the pass: a partial gradient
+       must not reach the optimizer */
+    for (zoo_node *n = tail; n && !zoo_failed(); n = n->prev) {
         if (!n->out->grad) continue;
         n->backward(n);
     }
     zoo_set_grad_enabled(old);
+    return zoo_failed() ? -1 : 0;
 }

@@ -2,6 +2,7 @@
  * training loop uploads batches; nothing here calls the backend. */
 #include "data.h"
 
+#include "internal.h"
 #include "rng.h"
 
 #include <errno.h>
@@ -329,14 +330,23 @@ static void loader_set_epoch(zoo_loader *l, int64_t epoch) {
     l->pos = 0;
 }
 
-void zoo_loader_init(zoo_loader *l, const zoo_dataset *d, int64_t batch, bool shuffle,
-                     bool drop_last, uint64_t seed) {
-    if (batch <= 0) zoo_fatal("zoo_loader_init: batch must be positive, got %lld", (long long)batch);
-    if (d->n <= 0 || d->n > INT32_MAX)
-        zoo_fatal("zoo_loader_init: the dataset has %lld examples; the loader takes 1 to 2^31 - 1",
-                  (long long)d->n);
+int zoo_loader_init(zoo_loader *l, const zoo_dataset *d, int64_t batch, bool shuffle,
+                    bool drop_last, uint64_t seed) {
+    *l = (zoo_loader){0};
+    if (batch <= 0) {
+        zoo_set_error("zoo_loader_init: batch must be positive, got %lld", (long long)batch);
+        return -1;
+    }
+    if (d->n <= 0 || d->n > INT32_MAX) {
+        zoo_set_error("zoo_loader_init: the dataset has %lld examples; the loader takes 1 to 2^31 - 1",
+                      (long long)d->n);
+        return -1;
+    }
     int32_t *order = malloc((size_t)d->n * sizeof *order);
-    if (!order) zoo_fatal("zoo_loader_init: out of host memory for %lld indices", (long long)d->n);
+    if (!order) {
+        zoo_set_error("zoo_loader_init: out of host memory for %lld indices", (long long)d->n);
+        return -1;
+    }
     *l = (zoo_loader){
         .d = d,
         .batch = batch,
@@ -346,6 +356,7 @@ void zoo_loader_init(zoo_loader *l, const zoo_dataset *d, int64_t batch, bool sh
         .order = order,
     };
     loader_set_epoch(l, 0);
+    return 0;
 }
 
 void zoo_loader_free(zoo_loader *l) {
@@ -357,13 +368,16 @@ int64_t zoo_loader_batches_per_epoch(const zoo_loader *l) {
     return l->drop_last ? l->d->n / l->batch : (l->d->n + l->batch - 1) / l->batch;
 }
 
-void zoo_loader_seek(zoo_loader *l, int64_t epoch, int64_t index) {
+int zoo_loader_seek(zoo_loader *l, int64_t epoch, int64_t index) {
     int64_t batches = zoo_loader_batches_per_epoch(l);
-    if (epoch < 0 || index < 0 || index > batches)
-        zoo_fatal("zoo_loader_seek: epoch %lld, batch %lld is outside [0, %lld] batches",
-                  (long long)epoch, (long long)index, (long long)batches);
+    if (epoch < 0 || index < 0 || index > batches) {
+        zoo_set_error("zoo_loader_seek: epoch %lld, batch %lld is outside [0, %lld] batches", (long long)epoch,
+                      (long long)index, (long long)batches);
+        return -1;
+    }
     if (epoch != l->epoch) loader_set_epoch(l, epoch);
     l->pos = index * l->batch;
+    return 0;
 }
 
 /* dst[i] = src[i] / 255; simd because -O2 leaves the uint8 -> float loop scalar */

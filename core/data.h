@@ -78,9 +78,9 @@ typedef struct zoo_loader {
     int64_t pos;     /* next batch starts at order[pos] */
 } zoo_loader;
 
-/* Starts at batch 0 of epoch 0. batch must be positive and d non-empty (else
- * zoo_fatal). The caller frees with zoo_loader_free. */
-void zoo_loader_init(zoo_loader *l, const zoo_dataset *d, int64_t batch, bool shuffle,
+/* Starts at batch 0 of epoch 0. 0, or -1 with zoo_last_error() when batch is not
+ * positive or d is empty. The caller frees with zoo_loader_free. */
+int zoo_loader_init(zoo_loader *l, const zoo_dataset *d, int64_t batch, bool shuffle,
                      bool drop_last, uint64_t seed);
 void zoo_loader_free(zoo_loader *l);
 
@@ -89,7 +89,7 @@ int64_t zoo_loader_batches_per_epoch(const zoo_loader *l);
 
 /* Positions the loader at batch `index` of epoch `epoch`, 0 <= index <=
  * batches_per_epoch (index == batches_per_epoch: the next call ends the epoch). */
-void zoo_loader_seek(zoo_loader *l, int64_t epoch, int64_t index);
+int zoo_loader_seek(zoo_loader *l, int64_t epoch, int64_t index); /* 0, or -1 outside */
 
 /* Fills images ([batch, c, h, w] floats, pixels / 255 so in [0, 1]) and labels
  * ([batch]), both the caller's, sized for a full batch. Returns the number of examples

@@ -3,6 +3,7 @@
 #include "image.h"
 
 #include "atomic.h"
+#include "internal.h"
 
 #include "tensor.h"
 
@@ -24,10 +25,7 @@
 #define IMAGE_MAX_BYTES INT32_MAX
 #define FOLDER_MAX_SIDE 65535
 
-static void *need(void *p) {
-    if (!p) zoo_fatal("out of host memory in image I/O");
-    return p;
-}
+static void *need(void *p) { return zoo__need(p, "image I/O"); }
 
 /* w * h * c as bytes, or -1 when a side is not positive or the total is over the limit */
 static int64_t image_bytes(int64_t w, int64_t h, int64_t c) {

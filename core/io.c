@@ -3,6 +3,7 @@
 #include "io.h"
 
 #include "atomic.h"
+#include "internal.h"
 
 #include <cJSON.h>
 
@@ -26,10 +27,7 @@ static const double max_json_int = 9007199254740992.0;
 
 static const char *dtype_name(zoo_dtype dtype) { return dtype == ZOO_I32 ? "I32" : "F32"; }
 
-static void *need(void *p) {
-    if (!p) zoo_fatal("out of host memory in safetensors I/O");
-    return p;
-}
+static void *need(void *p) { return zoo__need(p, "safetensors I/O"); }
 
 /* Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF): the
  * reference loader refuses a header that is not. */
@@ -111,8 +109,7 @@ static int check_save_args(const char *path, const zoo_named *tensors, int n, co
 /* adds item to an object under key, or to an array when key is NULL */
 static void json_add(cJSON *to, const char *key, cJSON *item) {
     need(item);
-    if (!(key ? cJSON_AddItemToObject(to, key, item) : cJSON_AddItemToArray(to, item)))
-        zoo_fatal("out of host memory in safetensors I/O");
+    if (!(key ? cJSON_AddItemToObject(to, key, item) : cJSON_AddItemToArray(to, item))) need(NULL);
 }
 
 /* an integer printed exactly: cJSON prints large doubles as 1e+15, which loaders refuse */

@@ -2,7 +2,7 @@
  * and Dropout. */
 #include "nn.h"
 
-#include "ops.h"
+#include "internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,16 +20,23 @@ void zoo_module_free(zoo_module *m) {
 }
 
 static zoo_tensor *add(zoo_module *m, const char *name, zoo_shape shape, bool grad) {
-    if (strlen(name) >= ZOO_NAME_MAX) zoo_fatal("parameter name too long: %s", name);
-    if (zoo_module_find(m, name)) zoo_fatal("parameter %s defined twice", name);
+    if (strlen(name) >= ZOO_NAME_MAX) {
+        zoo__error("parameter name too long: %s", name);
+        return NULL;
+    }
+    if (zoo_module_find(m, name)) {
+        zoo__error("parameter %s defined twice", name);
+        return NULL;
+    }
+    zoo_tensor *t = zoo_tensor_new_persistent(ZOO_F32, shape);
+    if (!t) return NULL;
     if (m->n == m->cap) {
         m->cap = m->cap ? 2 * m->cap : 16;
-        m->params = realloc(m->params, (size_t)m->cap * sizeof *m->params);
-        if (!m->params) zoo_fatal("out of host memory");
+        m->params = zoo__need(realloc(m->params, (size_t)m->cap * sizeof *m->params), "module");
     }
     zoo_param *p = &m->params[m->n++];
     snprintf(p->name, sizeof p->name, "%s", name);
-    p->t = zoo_tensor_new_persistent(ZOO_F32, shape);
+    p->t = t;
     if (grad) zoo_tensor_enable_grad(p->t);
     return p->t;
 }
@@ -157,9 +164,14 @@ zoo_tensor *zoo_batchnorm2d_forward(const zoo_batchnorm2d_layer *l, zoo_tensor *
 /* ------------------------------------------------------------ Dropout */
 
 zoo_tensor *zoo_dropout(zoo_tensor *x, float p, bool training, zoo_rng *rng) {
-    if (p < 0.0f || p >= 1.0f) zoo_fatal("dropout: probability %g is outside [0, 1)", p);
+    if (!zoo__check_f32("dropout", x)) return NULL;
+    if (!(p >= 0.0f && p < 1.0f)) {
+        zoo__error("dropout: probability %g is outside [0, 1)", p);
+        return NULL;
+    }
     if (!training || p == 0.0f) return x;
     zoo_tensor *mask = zoo_tensor_new(ZOO_F32, x->shape);
+    if (!mask) return NULL;
     zoo_rng_bernoulli(rng, mask, 1.0f - p, 1.0f / (1.0f - p));
     return zoo_mul(x, mask);
 }

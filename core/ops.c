@@ -1,35 +1,33 @@
 /* Differentiable ops: shape checks, output allocation, the kernel call through the
  * backend, and the backward function next to each forward. */
-#include "ops.h"
-
-#include "autograd.h"
+#include "internal.h"
 
 #include <string.h>
-
-#define BE (zoo_backend_current())
-#define K(fn, ...) (BE->iface.fn(BE->ctx, __VA_ARGS__))
 
 void zoo__shape_error(const char *op, const char *what, const zoo_tensor *a, const zoo_tensor *b) {
     char sa[96], sb[96] = "";
     zoo_shape_str(a->shape, sa, sizeof sa);
     if (b) zoo_shape_str(b->shape, sb, sizeof sb);
-    zoo_fatal("%s: %s (shapes %s%s%s)", op, what, sa, b ? " and " : "", sb);
+    zoo__error("%s: %s (shapes %s%s%s)", op, what, sa, b ? " and " : "", sb);
 }
 
-static void check_f32(const char *op, const zoo_tensor *t) {
-    zoo_tensor_check(t, op);
-    if (t->dtype != ZOO_F32) zoo__shape_error(op, "expects a float32 tensor", t, NULL);
+bool zoo__check_f32(const char *op, const zoo_tensor *t) {
+    if (!zoo_tensor_check(t, op)) return false;
+    if (t->dtype == ZOO_F32) return true;
+    zoo__shape_error(op, "expects a float32 tensor", t, NULL);
+    return false;
 }
+#define check_f32 zoo__check_f32
 
-static int norm_axis(const char *op, const zoo_tensor *x, int axis) {
+int zoo__axis(const char *op, const zoo_tensor *x, int axis) {
     int a = axis < 0 ? axis + x->shape.ndim : axis;
-    if (a < 0 || a >= x->shape.ndim) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "axis %d out of range", axis);
-        zoo__shape_error(op, buf, x, NULL);
-    }
-    return a;
+    if (a >= 0 && a < x->shape.ndim) return a;
+    char buf[64];
+    snprintf(buf, sizeof buf, "axis %d out of range", axis);
+    zoo__shape_error(op, buf, x, NULL);
+    return -1;
 }
+#define norm_axis zoo__axis
 
 static zoo_tensor *view(zoo_tensor *x, zoo_shape s) { return zoo__view(x, s); }
 
@@ -44,20 +42,27 @@ static zoo_shape pad_shape(zoo_shape s, int ndim) {
 
 /* ---------------------------------------------------------------- broadcasting binary */
 
-static zoo_shape broadcast_shape(const char *op, const zoo_tensor *a, const zoo_tensor *b) {
+static bool broadcast_shape(const char *op, const zoo_tensor *a, const zoo_tensor *b, zoo_shape *r) {
     int nd = a->shape.ndim > b->shape.ndim ? a->shape.ndim : b->shape.ndim;
-    zoo_shape pa = pad_shape(a->shape, nd), pb = pad_shape(b->shape, nd), r = {nd, {1, 1, 1, 1}};
+    zoo_shape pa = pad_shape(a->shape, nd), pb = pad_shape(b->shape, nd);
+    *r = (zoo_shape){nd, {1, 1, 1, 1}};
     for (int i = 0; i < nd; i++) {
-        if (pa.d[i] != pb.d[i] && pa.d[i] != 1 && pb.d[i] != 1)
+        if (pa.d[i] != pb.d[i] && pa.d[i] != 1 && pb.d[i] != 1) {
             zoo__shape_error(op, "shapes do not broadcast", a, b);
-        r.d[i] = pa.d[i] > pb.d[i] ? pa.d[i] : pb.d[i];
+            return false;
+        }
+        r->d[i] = pa.d[i] > pb.d[i] ? pa.d[i] : pb.d[i];
     }
-    return r;
+    return true;
 }
+
+typedef struct binary_params {
+    zoo_binary_op op;
+} binary_params;
 
 static void binary_backward(zoo_node *n) {
     zoo_tensor *a = n->in[0], *b = n->in[1], *g = n->out->grad;
-    zoo_binary_op op = (zoo_binary_op)n->i[0];
+    zoo_binary_op op = ZOO_NODE_PARAMS(n, binary_params)->op;
     if (zoo__wants_grad(a)) {
         zoo_tensor *ga = g;
         if (op == ZOO_BINARY_MUL) ga = zoo_mul(g, b);
@@ -74,13 +79,14 @@ static void binary_backward(zoo_node *n) {
 }
 
 static zoo_tensor *binary(const char *name, zoo_binary_op op, zoo_tensor *a, zoo_tensor *b) {
-    check_f32(name, a);
-    check_f32(name, b);
-    zoo_tensor *out = zoo_tensor_new(ZOO_F32, broadcast_shape(name, a, b));
-    K(binary, op, a, b, out);
+    zoo_shape shape;
+    if (!check_f32(name, a) || !check_f32(name, b) || !broadcast_shape(name, a, b, &shape)) return NULL;
+    zoo_tensor *out = zoo_tensor_new(ZOO_F32, shape);
+    if (!out) return NULL;
+    ZOO_K(binary, op, a, b, out);
     zoo_tensor *in[2] = {a, b};
     zoo_node *n = zoo__record(name, out, binary_backward, 2, in);
-    if (n) n->i[0] = op;
+    if (n) ZOO_NODE_PARAMS(n, binary_params)->op = op;
     return out;
 }
 
@@ -91,23 +97,27 @@ zoo_tensor *zoo_div(zoo_tensor *a, zoo_tensor *b) { return binary("div", ZOO_BIN
 
 /* ---------------------------------------------------------------- unary */
 
+typedef struct unary_params {
+    zoo_unary_op op;
+    float a, b;
+} unary_params;
+
 static void unary_backward(zoo_node *n) {
     zoo_tensor *x = n->in[0];
     zoo_tensor *dx = zoo__grad_begin(x);
-    K(unary_backward, (zoo_unary_op)n->i[0], x, n->out, n->out->grad, dx, n->f[0], n->f[1]);
+    if (!dx) return;
+    const unary_params *p = ZOO_NODE_PARAMS(n, unary_params);
+    ZOO_K(unary_backward, p->op, x, n->out, n->out->grad, dx, p->a, p->b);
     zoo__grad_end(x, dx);
 }
 
 zoo_tensor *zoo__unary(const char *name, zoo_unary_op op, zoo_tensor *x, float a, float b) {
-    check_f32(name, x);
+    if (!check_f32(name, x)) return NULL;
     zoo_tensor *y = zoo_tensor_new(ZOO_F32, x->shape);
-    K(unary, op, x, y, a, b);
+    if (!y) return NULL;
+    ZOO_K(unary, op, x, y, a, b);
     zoo_node *n = zoo__record(name, y, unary_backward, 1, &x);
-    if (n) {
-        n->i[0] = op;
-        n->f[0] = a;
-        n->f[1] = b;
-    }
+    if (n) *ZOO_NODE_PARAMS(n, unary_params) = (unary_params){op, a, b};
     return y;
 }
 
@@ -133,91 +143,134 @@ zoo_tensor *zoo_abs(zoo_tensor *x) { return zoo__unary("abs", ZOO_UNARY_ABS, x, 
 
 /* ---------------------------------------------------------------- matmul */
 
-typedef struct mm_dims {
-    int64_t batch, m, k, n;
-} mm_dims;
-
-static int64_t mat_batch(const zoo_tensor *t) { return t->shape.ndim == 3 ? t->shape.d[0] : 1; }
-
-static mm_dims matmul_dims(const zoo_tensor *a, const zoo_tensor *b, bool ta, bool tb) {
-    if (a->shape.ndim < 2 || a->shape.ndim > 3 || b->shape.ndim < 2 || b->shape.ndim > 3)
-        zoo__shape_error("matmul", "operands must be 2-d or 3-d", a, b);
-    int na = a->shape.ndim, nb = b->shape.ndim;
-    int64_t ar = a->shape.d[na - 2], ac = a->shape.d[na - 1], br = b->shape.d[nb - 2], bc = b->shape.d[nb - 1];
-    mm_dims d = {1, ta ? ac : ar, ta ? ar : ac, tb ? br : bc};
-    int64_t kb = tb ? bc : br;
-    if (d.k != kb) zoo__shape_error("matmul", "inner dimensions differ", a, b);
-    int64_t ba = mat_batch(a), bb = mat_batch(b);
-    if (ba != bb && ba != 1 && bb != 1) zoo__shape_error("matmul", "batch sizes differ", a, b);
-    d.batch = ba > bb ? ba : bb;
-    return d;
+/* The gemm kernel takes matrices [rows, cols] and batches of them [batch, rows, cols]:
+ * a tensor of more dims is viewed with its leading dims as one batch dim. */
+static zoo_shape gemm_shape(zoo_shape s) {
+    if (s.ndim <= 3) return s;
+    int64_t batch = 1;
+    for (int i = 0; i < s.ndim - 2; i++) batch *= s.d[i];
+    return zoo_shape3(batch, s.d[s.ndim - 2], s.d[s.ndim - 1]);
 }
 
-/* out = op(a) op(b), written into the gradient slot of target (summing over the
- * batch when target is shared by every batch entry) */
-static void gemm_into_grad(zoo_tensor *target, zoo_tensor *a, zoo_tensor *b, bool ta, bool tb, int64_t batch) {
-    if (!zoo__wants_grad(target)) return;
-    if (mat_batch(target) == batch || batch == 1) {
+static int64_t gemm_batch(zoo_shape s) { return s.ndim == 3 ? s.d[0] : 1; }
+
+static zoo_tensor *as_gemm(zoo_tensor *t) {
+    return t->shape.ndim <= 3 ? t : view(t, gemm_shape(t->shape));
+}
+
+/* the gradient of target, which took part in a gemm viewed with shape `as`, gets
+ * op(a) op(b) (summed over the batch when target was shared by every batch entry) */
+static void gemm_into_grad(zoo_tensor *target, zoo_shape as, zoo_tensor *a, zoo_tensor *b, bool ta, bool tb,
+                           int64_t batch) {
+    if (!zoo__wants_grad(target) || !a || !b) return;
+    if (gemm_batch(as) == batch) {
         float beta;
         zoo_tensor *slot = zoo__grad_slot(target, &beta);
-        K(gemm, a, b, slot, ta, tb, 1.0f, beta);
+        if (!slot) return;
+        if (!zoo_shape_eq(slot->shape, as)) slot = view(slot, as);
+        if (slot) ZOO_K(gemm, a, b, slot, ta, tb, 1.0f, beta);
         return;
     }
-    /* target is 2-d but used by every batch entry: per-batch products, then sum */
-    int nd = target->shape.ndim;
-    zoo_tensor *tmp = zoo_tensor_new(ZOO_F32, zoo_shape3(batch, target->shape.d[nd - 2], target->shape.d[nd - 1]));
-    K(gemm, a, b, tmp, ta, tb, 1.0f, 0.0f);
-    zoo__grad_accumulate(target, view(zoo_sum(tmp, 0, false), target->shape));
+    /* target is one matrix used by every batch entry: per-entry products, then their sum */
+    zoo_tensor *tmp = zoo_tensor_new(ZOO_F32, zoo_shape3(batch, as.d[as.ndim - 2], as.d[as.ndim - 1]));
+    if (!tmp) return;
+    ZOO_K(gemm, a, b, tmp, ta, tb, 1.0f, 0.0f);
+    zoo_tensor *sum = zoo_sum(tmp, 0, false);
+    if (sum) zoo__grad_accumulate(target, view(sum, target->shape));
 }
 
+typedef struct matmul_params {
+    bool ta, tb;
+} matmul_params;
+
 static void matmul_backward(zoo_node *n) {
-    zoo_tensor *a = n->in[0], *b = n->in[1], *g = n->out->grad;
-    bool ta = n->i[0], tb = n->i[1];
-    int64_t batch = mat_batch(n->out);
-    if (ta) gemm_into_grad(a, b, g, tb, true, batch);   /* dA = op(B) dC^T */
-    else gemm_into_grad(a, g, b, false, !tb, batch);    /* dA = dC op(B)^T */
-    if (tb) gemm_into_grad(b, g, a, true, ta, batch);   /* dB = dC^T op(A) */
-    else gemm_into_grad(b, a, g, !ta, false, batch);    /* dB = op(A)^T dC */
+    zoo_tensor *a = n->in[0], *b = n->in[1];
+    zoo_tensor *a3 = as_gemm(a), *b3 = as_gemm(b), *g = as_gemm(n->out->grad);
+    zoo_shape sa = gemm_shape(a->shape), sb = gemm_shape(b->shape);
+    bool ta = ZOO_NODE_PARAMS(n, matmul_params)->ta, tb = ZOO_NODE_PARAMS(n, matmul_params)->tb;
+    int64_t batch = gemm_batch(gemm_shape(n->out->shape));
+    if (ta) gemm_into_grad(a, sa, b3, g, tb, true, batch); /* dA = op(B) dC^T */
+    else gemm_into_grad(a, sa, g, b3, false, !tb, batch);  /* dA = dC op(B)^T */
+    if (tb) gemm_into_grad(b, sb, g, a3, true, ta, batch); /* dB = dC^T op(A) */
+    else gemm_into_grad(b, sb, a3, g, !ta, false, batch);  /* dB = op(A)^T dC */
 }
 
 zoo_tensor *zoo_matmul_ex(zoo_tensor *a, zoo_tensor *b, bool ta, bool tb) {
-    check_f32("matmul", a);
-    check_f32("matmul", b);
-    mm_dims d = matmul_dims(a, b, ta, tb);
-    bool batched = a->shape.ndim == 3 || b->shape.ndim == 3;
-    zoo_tensor *c = zoo_tensor_new(ZOO_F32, batched ? zoo_shape3(d.batch, d.m, d.n) : zoo_shape2(d.m, d.n));
-    K(gemm, a, b, c, ta, tb, 1.0f, 0.0f);
+    if (!check_f32("matmul", a) || !check_f32("matmul", b)) return NULL;
+    int na = a->shape.ndim, nb = b->shape.ndim;
+    if (na < 2 || nb < 2) {
+        zoo__shape_error("matmul", "operands must have at least 2 dims", a, b);
+        return NULL;
+    }
+    int64_t ar = a->shape.d[na - 2], ac = a->shape.d[na - 1], br = b->shape.d[nb - 2], bc = b->shape.d[nb - 1];
+    int64_t m = ta ? ac : ar, k = ta ? ar : ac, kb = tb ? bc : br, nn = tb ? br : bc;
+    if (k != kb) {
+        zoo__shape_error("matmul", "inner dimensions differ", a, b);
+        return NULL;
+    }
+    /* the batch: the leading dims of one operand; the other has the same leading dims,
+       or is one matrix for every entry (2-d, or leading dims all 1) */
+    int64_t ba = gemm_batch(gemm_shape(a->shape)), bb = gemm_batch(gemm_shape(b->shape));
+    const zoo_tensor *lead = ba > 1 || (bb == 1 && na >= nb) ? a : b;
+    if (ba > 1 && bb > 1) {
+        bool same = na == nb;
+        for (int i = 0; same && i < na - 2; i++) same = a->shape.d[i] == b->shape.d[i];
+        if (!same) {
+            zoo__shape_error("matmul", "leading (batch) dims differ", a, b);
+            return NULL;
+        }
+    }
+    zoo_shape cs = lead->shape;
+    cs.d[cs.ndim - 2] = m;
+    cs.d[cs.ndim - 1] = nn;
+    zoo_tensor *c = zoo_tensor_new(ZOO_F32, cs);
+    zoo_tensor *a3 = as_gemm(a), *b3 = as_gemm(b), *c3 = c ? as_gemm(c) : NULL;
+    if (!c3 || !a3 || !b3) return NULL;
+    ZOO_K(gemm, a3, b3, c3, ta, tb, 1.0f, 0.0f);
     zoo_tensor *in[2] = {a, b};
     zoo_node *n = zoo__record("matmul", c, matmul_backward, 2, in);
-    if (n) {
-        n->i[0] = ta;
-        n->i[1] = tb;
-    }
+    if (n) *ZOO_NODE_PARAMS(n, matmul_params) = (matmul_params){ta, tb};
     return c;
 }
 
 zoo_tensor *zoo_matmul(zoo_tensor *a, zoo_tensor *b) { return zoo_matmul_ex(a, b, false, false); }
 
+/* [..., f] as the matrix [rows, f] */
+static zoo_shape rows_of(zoo_shape s) {
+    return zoo_shape2(zoo_shape_numel(s) / s.d[s.ndim - 1], s.d[s.ndim - 1]);
+}
+
 static void linear_backward(zoo_node *n) {
-    zoo_tensor *x = n->in[0], *w = n->in[1], *bias = n->nin > 2 ? n->in[2] : NULL, *g = n->out->grad;
-    gemm_into_grad(x, g, w, false, false, 1); /* dx = dy W */
-    gemm_into_grad(w, g, x, true, false, 1);  /* dW = dy^T x */
+    zoo_tensor *x = n->in[0], *w = n->in[1], *bias = n->nin > 2 ? n->in[2] : NULL;
+    zoo_tensor *g = view(n->out->grad, rows_of(n->out->shape));
+    zoo_tensor *x2 = view(x, rows_of(x->shape));
+    if (!g || !x2) return;
+    gemm_into_grad(x, x2->shape, g, w, false, false, 1); /* dx = dy W */
+    gemm_into_grad(w, w->shape, g, x2, true, false, 1);  /* dW = dy^T x */
     if (zoo__wants_grad(bias)) zoo__grad_accumulate(bias, zoo_sum_to(g, bias->shape));
 }
 
 zoo_tensor *zoo_linear(zoo_tensor *x, zoo_tensor *w, zoo_tensor *bias) {
-    check_f32("linear", x);
-    check_f32("linear", w);
-    if (x->shape.ndim != 2 || w->shape.ndim != 2 || x->shape.d[1] != w->shape.d[1])
-        zoo__shape_error("linear", "expects x [n, in] and weight [out, in]", x, w);
+    if (!check_f32("linear", x) || !check_f32("linear", w)) return NULL;
+    if (w->shape.ndim != 2 || x->shape.ndim < 1 || x->shape.d[x->shape.ndim - 1] != w->shape.d[1]) {
+        zoo__shape_error("linear", "expects x [..., in] and weight [out, in]", x, w);
+        return NULL;
+    }
     int64_t out_f = w->shape.d[0];
     if (bias) {
-        check_f32("linear", bias);
-        if (bias->numel != out_f || bias->shape.ndim != 1) zoo__shape_error("linear", "bias must be [out]", w, bias);
+        if (!check_f32("linear", bias)) return NULL;
+        if (bias->numel != out_f || bias->shape.ndim != 1) {
+            zoo__shape_error("linear", "bias must be [out]", w, bias);
+            return NULL;
+        }
     }
-    zoo_tensor *y = zoo_tensor_new(ZOO_F32, zoo_shape2(x->shape.d[0], out_f));
-    K(gemm, x, w, y, false, true, 1.0f, 0.0f);
-    if (bias) K(binary, ZOO_BINARY_ADD, y, bias, y);
+    zoo_shape ys = x->shape;
+    ys.d[ys.ndim - 1] = out_f;
+    zoo_tensor *y = zoo_tensor_new(ZOO_F32, ys);
+    zoo_tensor *x2 = view(x, rows_of(x->shape)), *y2 = y ? view(y, rows_of(ys)) : NULL;
+    if (!x2 || !y2) return NULL;
+    ZOO_K(gemm, x2, w, y2, false, true, 1.0f, 0.0f);
+    if (bias) ZOO_K(binary, ZOO_BINARY_ADD, y2, bias, y2);
     zoo_tensor *in[3] = {x, w, bias};
     zoo__record("linear", y, linear_backward, bias ? 3 : 2, in);
     return y;
@@ -227,46 +280,53 @@ zoo_tensor *zoo_linear(zoo_tensor *x, zoo_tensor *w, zoo_tensor *bias) {
 
 /* dx = broadcast of g (shaped like the kept-dims output) over x's shape, times s */
 static zoo_tensor *expand(zoo_tensor *g, zoo_shape shape, float s) {
-    zoo_tensor *dx = zoo_tensor_new(ZOO_F32, shape);
-    K(binary, ZOO_BINARY_MUL, g, scalar(s), dx);
+    zoo_tensor *dx = zoo_tensor_new(ZOO_F32, shape), *k = scalar(s);
+    if (!dx || !k || !g) return NULL;
+    ZOO_K(binary, ZOO_BINARY_MUL, g, k, dx);
     return dx;
 }
 
+typedef struct reduce_params {
+    zoo_reduce_op op;
+} reduce_params;
+
 static void reduce_backward(zoo_node *n) {
-    zoo_tensor *x = n->in[0];
-    zoo_reduce_op op = (zoo_reduce_op)n->i[0];
-    zoo_tensor *g = view(n->out->grad, n->saved[0]->shape); /* kept dims */
+    zoo_tensor *x = n->in[0], *kept = n->saved[0];
+    zoo_reduce_op op = ZOO_NODE_PARAMS(n, reduce_params)->op;
+    zoo_tensor *g = view(n->out->grad, kept->shape);
+    if (!g) return;
     if (op == ZOO_REDUCE_MAX) {
-        zoo_tensor *mask = zoo_tensor_new(ZOO_F32, x->shape);
-        K(binary, ZOO_BINARY_EQ, x, n->saved[0], mask);
-        zoo_tensor *count = zoo_tensor_new(ZOO_F32, n->saved[0]->shape);
-        K(reduce, ZOO_REDUCE_SUM, mask, count);
-        zoo_tensor *share = zoo_div(g, count);
-        zoo_tensor *dx = zoo_tensor_new(ZOO_F32, x->shape);
-        K(binary, ZOO_BINARY_MUL, mask, share, dx);
+        zoo_tensor *mask = zoo_tensor_new(ZOO_F32, x->shape), *count = zoo_tensor_new(ZOO_F32, kept->shape);
+        if (!mask || !count) return;
+        ZOO_K(binary, ZOO_BINARY_EQ, x, kept, mask);
+        ZOO_K(reduce, ZOO_REDUCE_SUM, mask, count);
+        zoo_tensor *share = zoo_div(g, count), *dx = zoo_tensor_new(ZOO_F32, x->shape);
+        if (!share || !dx) return;
+        ZOO_K(binary, ZOO_BINARY_MUL, mask, share, dx);
         zoo__grad_accumulate(x, dx);
         return;
     }
-    float s = op == ZOO_REDUCE_MEAN ? (float)n->saved[0]->numel / (float)x->numel : 1.0f;
+    float s = op == ZOO_REDUCE_MEAN ? (float)kept->numel / (float)x->numel : 1.0f;
     zoo__grad_accumulate(x, expand(g, x->shape, s));
 }
 
 /* reduces the dims where keep has 1 and x does not; returns out viewed as shape */
 static zoo_tensor *reduce(const char *name, zoo_reduce_op op, zoo_tensor *x, zoo_shape keep, zoo_shape shape) {
-    check_f32(name, x);
     zoo_tensor *out = zoo_tensor_new(ZOO_F32, keep);
-    K(reduce, op, x, out);
+    if (!out) return NULL;
+    ZOO_K(reduce, op, x, out);
     zoo_tensor *res = zoo_shape_eq(keep, shape) ? out : view(out, shape);
+    if (!res) return NULL;
     zoo_node *nd = zoo__record(name, res, reduce_backward, 1, &x);
     if (nd) {
-        nd->i[0] = op;
+        ZOO_NODE_PARAMS(nd, reduce_params)->op = op;
         nd->saved[0] = out;
     }
     return res;
 }
 
 zoo_tensor *zoo_sum_to(zoo_tensor *x, zoo_shape shape) {
-    check_f32("sum_to", x);
+    if (!check_f32("sum_to", x)) return NULL;
     if (zoo_shape_eq(x->shape, shape)) return x;
     bool ok = shape.ndim >= 1 && shape.ndim <= x->shape.ndim;
     zoo_shape keep = ok ? pad_shape(shape, x->shape.ndim) : x->shape;
@@ -276,25 +336,34 @@ zoo_tensor *zoo_sum_to(zoo_tensor *x, zoo_shape shape) {
         snprintf(msg, sizeof msg, "cannot sum to %s: it does not broadcast to the input",
                  zoo_shape_str(shape, buf, sizeof buf));
         zoo__shape_error("sum_to", msg, x, NULL);
+        return NULL;
     }
     return reduce("sum_to", ZOO_REDUCE_SUM, x, keep, shape);
 }
 
-static zoo_tensor *reduce_axis(const char *name, zoo_reduce_op op, zoo_tensor *x, int axis, bool keepdim) {
-    zoo_tensor_check(x, name);
-    int a = norm_axis(name, x, axis);
-    zoo_shape keep = x->shape, shape = {0, {1, 1, 1, 1}};
-    keep.d[a] = 1;
-    if (keepdim) shape = keep;
+/* the shapes of a reduction over axis a: kept dims, and the result's */
+static void axis_shapes(const zoo_tensor *x, int a, bool keepdim, zoo_shape *keep, zoo_shape *shape) {
+    *keep = x->shape;
+    keep->d[a] = 1;
+    *shape = (zoo_shape){0, {1, 1, 1, 1}};
+    if (keepdim) *shape = *keep;
     else
         for (int i = 0; i < x->shape.ndim; i++)
-            if (i != a) shape.d[shape.ndim++] = x->shape.d[i];
-    if (shape.ndim == 0) shape = zoo_shape1(1);
+            if (i != a) shape->d[shape->ndim++] = x->shape.d[i];
+    if (shape->ndim == 0) *shape = zoo_shape1(1);
+}
+
+static zoo_tensor *reduce_axis(const char *name, zoo_reduce_op op, zoo_tensor *x, int axis, bool keepdim) {
+    if (!check_f32(name, x)) return NULL;
+    int a = norm_axis(name, x, axis);
+    if (a < 0) return NULL;
+    zoo_shape keep, shape;
+    axis_shapes(x, a, keepdim, &keep, &shape);
     return reduce(name, op, x, keep, shape);
 }
 
 static zoo_tensor *reduce_all(const char *name, zoo_reduce_op op, zoo_tensor *x) {
-    zoo_tensor_check(x, name);
+    if (!check_f32(name, x)) return NULL;
     zoo_shape keep = {x->shape.ndim, {1, 1, 1, 1}};
     return reduce(name, op, x, keep, zoo_shape1(1));
 }
@@ -307,15 +376,14 @@ zoo_tensor *zoo_mean_all(zoo_tensor *x) { return reduce_all("mean_all", ZOO_REDU
 zoo_tensor *zoo_max_all(zoo_tensor *x) { return reduce_all("max_all", ZOO_REDUCE_MAX, x); }
 
 zoo_tensor *zoo_argmax(zoo_tensor *x, int axis) {
-    check_f32("argmax", x);
+    if (!check_f32("argmax", x)) return NULL;
     int a = norm_axis("argmax", x, axis);
-    zoo_shape keep = x->shape, shape = {0, {1, 1, 1, 1}};
-    keep.d[a] = 1;
-    for (int i = 0; i < x->shape.ndim; i++)
-        if (i != a) shape.d[shape.ndim++] = x->shape.d[i];
-    if (shape.ndim == 0) shape = zoo_shape1(1);
+    if (a < 0) return NULL;
+    zoo_shape keep, shape;
+    axis_shapes(x, a, false, &keep, &shape);
     zoo_tensor *out = zoo_tensor_new(ZOO_I32, keep);
-    K(reduce, ZOO_REDUCE_ARGMAX, x, out);
+    if (!out) return NULL;
+    ZOO_K(reduce, ZOO_REDUCE_ARGMAX, x, out);
     return view(out, shape);
 }
 
@@ -327,64 +395,78 @@ static void reshape_backward(zoo_node *n) {
 }
 
 zoo_tensor *zoo_reshape(zoo_tensor *x, zoo_shape shape) {
-    zoo_tensor_check(x, "reshape");
+    if (!zoo_tensor_check(x, "reshape")) return NULL;
     int infer = -1;
     int64_t known = 1;
-    for (int i = 0; i < shape.ndim; i++) {
+    bool ok = shape.ndim >= 1 && shape.ndim <= ZOO_MAX_DIMS;
+    for (int i = 0; ok && i < shape.ndim; i++) {
         if (shape.d[i] == -1 && infer < 0) infer = i;
+        else if (shape.d[i] < 1) ok = false;
         else known *= shape.d[i];
     }
-    if (infer >= 0 && known > 0 && x->numel % known == 0) shape.d[infer] = x->numel / known;
-    if (shape.ndim < 1 || shape.ndim > ZOO_MAX_DIMS || zoo_shape_numel(shape) != x->numel) {
+    if (ok && infer >= 0 && x->numel % known == 0) shape.d[infer] = x->numel / known;
+    if (!ok || zoo_shape_numel(shape) != x->numel) {
         char buf[96], msg[160];
         snprintf(msg, sizeof msg, "cannot view %lld elements as %s", (long long)x->numel,
-                 zoo_shape_str(shape, buf, sizeof buf));
+                 shape.ndim >= 1 && shape.ndim <= ZOO_MAX_DIMS ? zoo_shape_str(shape, buf, sizeof buf) : "that shape");
         zoo__shape_error("reshape", msg, x, NULL);
+        return NULL;
     }
     zoo_tensor *v = view(x, shape);
-    zoo__record("reshape", v, reshape_backward, 1, &x);
+    if (v) zoo__record("reshape", v, reshape_backward, 1, &x);
     return v;
 }
 
 zoo_tensor *zoo_detach(zoo_tensor *x) {
-    zoo_tensor_check(x, "detach");
+    if (!zoo_tensor_check(x, "detach")) return NULL;
     return view(x, x->shape);
 }
 
 zoo_tensor *zoo_flatten(zoo_tensor *x) {
-    zoo_tensor_check(x, "flatten");
+    if (!zoo_tensor_check(x, "flatten")) return NULL;
     return zoo_reshape(x, zoo_shape2(x->shape.d[0], x->numel / x->shape.d[0]));
 }
 
+typedef struct permute_params {
+    int perm[ZOO_MAX_DIMS];
+} permute_params;
+
 static void permute_backward(zoo_node *n) {
-    int inv[ZOO_MAX_DIMS];
-    for (int i = 0; i < n->in[0]->shape.ndim; i++) inv[n->i[i]] = i;
+    int inv[ZOO_MAX_DIMS] = {0, 1, 2, 3};
+    const int *perm = ZOO_NODE_PARAMS(n, permute_params)->perm;
+    for (int i = 0; i < n->in[0]->shape.ndim; i++) inv[perm[i]] = i;
     zoo_tensor *x = n->in[0], *dx = zoo__grad_begin(x);
-    K(permute, n->out->grad, dx, inv);
+    if (!dx) return;
+    ZOO_K(permute, n->out->grad, dx, inv);
     zoo__grad_end(x, dx);
 }
 
 zoo_tensor *zoo_permute(zoo_tensor *x, const int *perm) {
-    check_f32("permute", x);
+    if (!check_f32("permute", x)) return NULL;
     int nd = x->shape.ndim;
     zoo_shape s = {nd, {1, 1, 1, 1}};
     bool seen[ZOO_MAX_DIMS] = {false};
     for (int i = 0; i < nd; i++) {
-        if (perm[i] < 0 || perm[i] >= nd || seen[perm[i]]) zoo__shape_error("permute", "not a permutation of the dims", x, NULL);
+        if (perm[i] < 0 || perm[i] >= nd || seen[perm[i]]) {
+            zoo__shape_error("permute", "not a permutation of the dims", x, NULL);
+            return NULL;
+        }
         seen[perm[i]] = true;
         s.d[i] = x->shape.d[perm[i]];
     }
     zoo_tensor *out = zoo_tensor_new(ZOO_F32, s);
-    K(permute, x, out, perm);
+    if (!out) return NULL;
+    ZOO_K(permute, x, out, perm);
     zoo_node *n = zoo__record("permute", out, permute_backward, 1, &x);
     if (n)
-        for (int i = 0; i < nd; i++) n->i[i] = perm[i];
+        for (int i = 0; i < nd; i++) ZOO_NODE_PARAMS(n, permute_params)->perm[i] = perm[i];
     return out;
 }
 
 zoo_tensor *zoo_transpose(zoo_tensor *x, int dim0, int dim1) {
-    zoo_tensor_check(x, "transpose");
+    if (!zoo_tensor_check(x, "transpose")) return NULL;
     int a = norm_axis("transpose", x, dim0), b = norm_axis("transpose", x, dim1);
+    if (a < 0 || b < 0) return NULL;
     int perm[ZOO_MAX_DIMS] = {0, 1, 2, 3};
     perm[a] = b;
     perm[b] = a;
@@ -393,18 +475,24 @@ zoo_tensor *zoo_transpose(zoo_tensor *x, int dim0, int dim1) {
 
 /* ---------------------------------------------------------------- softmax */
 
+typedef struct softmax_params {
+    bool log;
+} softmax_params;
+
 static void softmax_backward(zoo_node *n) {
     zoo_tensor *x = n->in[0], *dx = zoo__grad_begin(x);
-    K(softmax_backward, n->out, n->out->grad, dx, n->i[0]);
+    if (!dx) return;
+    ZOO_K(softmax_backward, n->out, n->out->grad, dx, ZOO_NODE_PARAMS(n, softmax_params)->log);
     zoo__grad_end(x, dx);
 }
 
 static zoo_tensor *softmax(const char *name, zoo_tensor *x, bool log) {
-    check_f32(name, x);
+    if (!check_f32(name, x)) return NULL;
     zoo_tensor *y = zoo_tensor_new(ZOO_F32, x->shape);
-    K(softmax, x, y, log);
+    if (!y) return NULL;
+    ZOO_K(softmax, x, y, log);
     zoo_node *n = zoo__record(name, y, softmax_backward, 1, &x);
-    if (n) n->i[0] = log;
+    if (n) ZOO_NODE_PARAMS(n, softmax_params)->log = log;
     return y;
 }
 

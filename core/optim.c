@@ -1,7 +1,7 @@
 /* Optimizer state management around the backend's fused update kernels. */
 #include "optim.h"
 
-#include "ops.h"
+#include "internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -52,12 +52,13 @@ static zoo_tensor *state_of(zoo_optimizer *o, const char *param, const char *suf
     char name[ZOO_NAME_MAX + 16];
     snprintf(name, sizeof name, "%s.%s", param, suffix);
     zoo_tensor *t = zoo_module_find(&o->state, name);
-    if (!t) zoo_fatal("optimizer has no state for %s (was it frozen after the optimizer was made?)", param);
+    if (!t) zoo__error("optimizer has no state for %s (was it unfrozen after the optimizer was made?)", param);
     return t;
 }
 
 void zoo_optim_step(zoo_optimizer *o) {
-    zoo_backend *be = zoo_backend_current();
+    if (zoo_failed()) return; /* the gradients may be partial */
+    zoo_backend *be = zoo__backend();
     o->step++;
     const zoo_optim_config *c = &o->cfg;
     for (int i = 0; i < o->params->n; i++) {
@@ -67,6 +68,7 @@ void zoo_optim_step(zoo_optimizer *o) {
         if (!w->requires_grad || w->grad_zero) continue;
         if (c->kind == ZOO_OPTIM_SGD) {
             zoo_tensor *buf = c->momentum != 0.0f ? state_of(o, p->name, "momentum_buffer") : NULL;
+            if (c->momentum != 0.0f && !buf) return;
             zoo_sgd_params sp = {.lr = c->lr, .momentum = c->momentum, .dampening = c->dampening,
                                  .weight_decay = c->weight_decay, .nesterov = c->nesterov, .first = o->step == 1};
             be->iface.sgd_update(be->ctx, w, w->grad, buf, &sp);
@@ -74,8 +76,9 @@ void zoo_optim_step(zoo_optimizer *o) {
             zoo_adam_params ap = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps,
                                   .weight_decay = c->weight_decay, .decoupled = c->kind == ZOO_OPTIM_ADAMW,
                                   .step = o->step};
-            be->iface.adam_update(be->ctx, w, w->grad, state_of(o, p->name, "exp_avg"),
-                                  state_of(o, p->name, "exp_avg_sq"), &ap);
+            zoo_tensor *m = state_of(o, p->name, "exp_avg"), *v = state_of(o, p->name, "exp_avg_sq");
+            if (!m || !v) return;
+            be->iface.adam_update(be->ctx, w, w->grad, m, v, &ap);
         }
     }
 }
@@ -93,7 +96,7 @@ float zoo_clip_grad_norm(zoo_module *params, float max_norm) {
     float norm = total ? sqrtf(zoo_tensor_item(total)) : 0.0f;
     if (norm > max_norm) {
         float scale = max_norm / (norm + 1e-6f);
-        zoo_backend *be = zoo_backend_current();
+        zoo_backend *be = zoo__backend();
         for (int i = 0; i < params->n; i++) {
             zoo_tensor *w = params->params[i].t;
             if (!w->requires_grad || w->grad_zero) continue;

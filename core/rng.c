@@ -2,6 +2,7 @@
 #include "rng.h"
 
 #include "../backends/philox.h"
+#include "internal.h"
 
 /* splitmix64 finalizer: spreads (seed, stream) into well-separated Philox keys */
 static uint64_t mix64(uint64_t x) {
@@ -18,9 +19,8 @@ zoo_rng zoo_rng_stream(uint64_t seed, uint64_t stream) {
 }
 
 static void fill(zoo_rng *r, zoo_tensor *t, zoo_rng_dist dist, float a, float b) {
-    zoo_tensor_check(t, "rng fill");
-    if (t->dtype != ZOO_F32) zoo_fatal("random fills need a float32 tensor");
-    zoo_backend *be = zoo_backend_current();
+    if (!zoo__check_f32("rng fill", t)) return;
+    zoo_backend *be = zoo__backend();
     be->iface.rng_fill(be->ctx, t, dist, r->seed, r->offset, a, b);
     r->offset += (uint64_t)t->numel;
 }

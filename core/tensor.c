@@ -1,10 +1,10 @@
 /* Tensors, scopes and the runtime: which backend is active, the scope stack, grad
  * mode and the last error. Kernels are never called from here except fill/copy. */
-#include "tensor.h"
+#include "internal.h"
 
 #include "../backends/arena.h"
-#include "autograd.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,14 +30,25 @@ static struct {
 
 /* ---------------------------------------------------------------- errors */
 
-void zoo_fatal(const char *fmt, ...) {
+static bool failed;
+
+/* the first failure since the last clear keeps its message */
+void zoo__error(const char *fmt, ...) {
+    if (failed) return;
+    failed = true;
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fputs("zoo: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    exit(1);
+    zoo_set_error("%s", msg);
+}
+
+bool zoo_failed(void) { return failed; }
+
+void zoo_clear_error(void) {
+    failed = false;
+    zoo_set_error("%s", "");
 }
 
 /* ---------------------------------------------------------------- shapes */
@@ -70,8 +81,14 @@ const char *zoo_shape_str(zoo_shape s, char *buf, size_t n) {
 
 /* ---------------------------------------------------------------- runtime */
 
-static zoo_backend *require_backend(void) {
-    if (!rt.be) zoo_fatal("no backend: call zoo_init(\"cpu\", 0) first");
+/* the backend, or NULL with an error recorded when zoo_init has not run */
+static zoo_backend *backend_or_error(void) {
+    if (!rt.be) zoo__error("no backend: call zoo_init(\"cpu\", 0) first");
+    return rt.be;
+}
+
+zoo_backend *zoo__backend(void) {
+    ZOO_ASSERT(rt.be); /* kernels run only on tensors, which need a backend */
     return rt.be;
 }
 
@@ -89,6 +106,7 @@ static int exact_from_env(bool *exact) {
 
 int zoo_init_with(const zoo_options *opts) {
     if (rt.be) zoo_shutdown();
+    zoo_clear_error();
     zoo_backend_config cfg = {.threads = opts->threads, .exact = opts->exact};
     if (exact_from_env(&cfg.exact)) return -1;
     zoo_backend *be = zoo_backend_new(opts->backend ? opts->backend : "cpu", &cfg);
@@ -110,11 +128,15 @@ int zoo_init(const char *name, int threads) {
     return zoo_init_with(&(zoo_options){.backend = name, .threads = threads});
 }
 
-bool zoo_exact(void) { return require_backend()->exact; }
+bool zoo_exact(void) { return rt.be && rt.be->exact; }
 const char *zoo_numeric_mode(void) { return zoo_exact() ? "exact" : "fast"; }
 
-void zoo_profile_print(FILE *out, int64_t steps) { zoo_backend_profile_print(require_backend(), out, steps); }
-void zoo_profile_reset(void) { zoo_backend_profile_reset(require_backend()); }
+void zoo_profile_print(FILE *out, int64_t steps) {
+    if (rt.be) zoo_backend_profile_print(rt.be, out, steps);
+}
+void zoo_profile_reset(void) {
+    if (rt.be) zoo_backend_profile_reset(rt.be);
+}
 
 void zoo_shutdown(void) {
     if (!rt.be) return;
@@ -125,16 +147,22 @@ void zoo_shutdown(void) {
     rt.persistent_bytes = rt.persistent_peak = 0;
 }
 
-zoo_backend *zoo_backend_current(void) { return require_backend(); }
-const char *zoo_backend_name(void) { return require_backend()->iface.name(rt.be->ctx); }
+int zoo_list_devices(const char *backend, FILE *out) { return zoo_backend_list_devices(backend, out); }
 
-void zoo_sync(void) {
-    zoo_backend *be = require_backend();
-    be->iface.flush(be->ctx);
-    be->iface.sync(be->ctx);
+void zoo_get_counters(zoo_counters *out) {
+    *out = (zoo_counters){0};
+    if (rt.be) rt.be->iface.counters(rt.be->ctx, out);
 }
 
-size_t zoo_peak_bytes(void) { return require_backend()->iface.peak_bytes(rt.be->ctx); }
+const char *zoo_backend_name(void) { return rt.be ? rt.be->iface.name(rt.be->ctx) : "none"; }
+
+void zoo_sync(void) {
+    if (!rt.be) return;
+    rt.be->iface.flush(rt.be->ctx);
+    rt.be->iface.sync(rt.be->ctx);
+}
+
+size_t zoo_peak_bytes(void) { return rt.be ? rt.be->iface.peak_bytes(rt.be->ctx) : 0; }
 
 bool zoo_grad_enabled(void) { return rt.grad_enabled; }
 
@@ -147,8 +175,12 @@ bool zoo_set_grad_enabled(bool on) {
 /* ---------------------------------------------------------------- scopes */
 
 void zoo_scope_begin(void) {
-    zoo_backend *be = require_backend();
-    if (rt.depth == MAX_SCOPES) zoo_fatal("scopes nested deeper than %d", MAX_SCOPES);
+    zoo_backend *be = backend_or_error();
+    if (!be) return;
+    if (rt.depth == MAX_SCOPES) {
+        zoo__error("scopes nested deeper than %d", MAX_SCOPES);
+        return;
+    }
     scope_frame *f = &rt.scopes[++rt.depth];
     f->id = rt.next_scope_id++;
     f->host_mark = zoo_arena_mark(&rt.host);
@@ -157,8 +189,12 @@ void zoo_scope_begin(void) {
 }
 
 void zoo_scope_end(void) {
-    zoo_backend *be = require_backend();
-    if (rt.depth == 0) zoo_fatal("zoo_scope_end without a matching zoo_scope_begin");
+    zoo_backend *be = backend_or_error();
+    if (!be) return;
+    if (rt.depth == 0) {
+        zoo__error("zoo_scope_end without a matching zoo_scope_begin");
+        return;
+    }
     scope_frame *f = &rt.scopes[rt.depth--];
     /* queued kernels may still read this scope's memory */
     be->iface.flush(be->ctx);
@@ -172,9 +208,12 @@ void zoo_scope_end(void) {
 int zoo_scope_depth(void) { return rt.depth; }
 
 void *zoo_scope_alloc(size_t bytes) {
-    if (rt.depth == 0) zoo_fatal("step-scoped allocation outside a scope: call zoo_scope_begin first");
+    if (rt.depth == 0) {
+        zoo__error("step-scoped tensor or scratch outside a scope: call zoo_scope_begin first");
+        return NULL;
+    }
     void *p = zoo_arena_alloc(&rt.host, bytes);
-    if (!p) zoo_fatal("out of host memory (%zu bytes requested)", bytes);
+    if (!p) zoo__error("out of host memory (%zu bytes requested)", bytes);
     return p;
 }
 
@@ -182,26 +221,40 @@ void *zoo_scope_alloc(size_t bytes) {
 
 static size_t tensor_bytes(int64_t numel) { return (size_t)numel * 4; }
 
-static void check_shape(zoo_shape s) {
-    if (s.ndim < 0 || s.ndim > ZOO_MAX_DIMS) zoo_fatal("tensors have 0 to %d dims, got %d", ZOO_MAX_DIMS, s.ndim);
+static bool check_shape(zoo_shape s) {
+    if (s.ndim < 0 || s.ndim > ZOO_MAX_DIMS) {
+        zoo__error("tensors have 0 to %d dims, got %d", ZOO_MAX_DIMS, s.ndim);
+        return false;
+    }
     for (int i = 0; i < s.ndim; i++)
         if (s.d[i] <= 0) {
             char buf[96];
-            zoo_fatal("invalid tensor shape %s: every dim must be positive", zoo_shape_str(s, buf, sizeof buf));
+            zoo__error("invalid tensor shape %s: every dim must be positive", zoo_shape_str(s, buf, sizeof buf));
+            return false;
         }
+    return true;
 }
 
-zoo_tensor *zoo_tensor_new(zoo_dtype dtype, zoo_shape shape) {
-    zoo_backend *be = require_backend();
-    check_shape(shape);
-    zoo_tensor *t = zoo_scope_alloc(sizeof *t);
+/* a header for shape (trailing dims set to 1) */
+static void fill_header(zoo_tensor *t, zoo_dtype dtype, zoo_shape shape) {
     memset(t, 0, sizeof *t);
     t->shape = shape;
     for (int i = shape.ndim; i < ZOO_MAX_DIMS; i++) t->shape.d[i] = 1;
     t->numel = zoo_shape_numel(shape);
     t->dtype = dtype;
+}
+
+zoo_tensor *zoo_tensor_new(zoo_dtype dtype, zoo_shape shape) {
+    zoo_backend *be = backend_or_error();
+    if (!be || !check_shape(shape)) return NULL;
+    zoo_tensor *t = zoo_scope_alloc(sizeof *t);
+    if (!t) return NULL;
+    fill_header(t, dtype, shape);
     t->data = be->iface.arena_alloc(be->ctx, tensor_bytes(t->numel));
-    if (!t->data) zoo_fatal("out of %s memory allocating a tensor of %lld elements", zoo_backend_name(), (long long)t->numel);
+    if (!t->data) {
+        zoo__error("out of %s memory allocating a tensor of %lld elements", zoo_backend_name(), (long long)t->numel);
+        return NULL;
+    }
     t->scope_level = rt.depth;
     t->scope_id = rt.scopes[rt.depth].id;
     return t;
@@ -232,18 +285,22 @@ zoo_tensor *zoo_tensor_from_host_i32(zoo_shape shape, const int32_t *src) {
 }
 
 zoo_tensor *zoo_tensor_new_persistent(zoo_dtype dtype, zoo_shape shape) {
-    zoo_backend *be = require_backend();
-    check_shape(shape);
+    zoo_backend *be = backend_or_error();
+    if (!be || !check_shape(shape)) return NULL;
     zoo_tensor *t = calloc(1, sizeof *t);
-    if (!t) zoo_fatal("out of host memory");
-    t->shape = shape;
-    for (int i = shape.ndim; i < ZOO_MAX_DIMS; i++) t->shape.d[i] = 1;
-    t->numel = zoo_shape_numel(shape);
-    t->dtype = dtype;
+    if (!t) {
+        zoo__error("out of host memory");
+        return NULL;
+    }
+    fill_header(t, dtype, shape);
     t->persistent = true;
     t->owns_data = true;
     t->data = be->iface.alloc(be->ctx, tensor_bytes(t->numel));
-    if (!t->data) zoo_fatal("out of %s memory allocating a tensor of %lld elements", zoo_backend_name(), (long long)t->numel);
+    if (!t->data) {
+        zoo__error("out of %s memory allocating a tensor of %lld elements", zoo_backend_name(), (long long)t->numel);
+        free(t);
+        return NULL;
+    }
     be->iface.fill(be->ctx, t, 0.0f);
     return t;
 }
@@ -257,61 +314,87 @@ void zoo_tensor_free(zoo_tensor *t) {
 }
 
 void zoo_tensor_enable_grad(zoo_tensor *t) {
+    if (!t) return;
     ZOO_ASSERT(t->persistent && t->dtype == ZOO_F32);
     if (!t->grad) t->grad = zoo_tensor_new_persistent(ZOO_F32, t->shape);
+    if (!t->grad) return;
     t->requires_grad = true;
     t->grad_zero = true;
 }
 
 zoo_tensor *zoo__view(zoo_tensor *x, zoo_shape shape) {
-    zoo_tensor_check(x, "view");
+    if (!zoo_tensor_check(x, "view")) return NULL;
     ZOO_ASSERT(zoo_shape_numel(shape) == x->numel);
     zoo_tensor *v = zoo_scope_alloc(sizeof *v);
-    memset(v, 0, sizeof *v);
-    v->shape = shape;
-    for (int i = shape.ndim; i < ZOO_MAX_DIMS; i++) v->shape.d[i] = 1;
-    v->numel = x->numel;
-    v->dtype = x->dtype;
+    if (!v) return NULL;
+    fill_header(v, x->dtype, shape);
     v->data = x->data;
     v->scope_level = rt.depth;
     v->scope_id = rt.scopes[rt.depth].id;
     return v;
 }
 
-void zoo_tensor_check(const zoo_tensor *t, const char *where) {
-    if (!t) zoo_fatal("%s: NULL tensor", where);
-    if (t->persistent) return;
-    if (t->scope_level < 1 || t->scope_level > rt.depth || rt.scopes[t->scope_level].id != t->scope_id)
-        zoo_fatal("%s: tensor used after its scope ended (step-scoped tensors live until the "
-                  "zoo_scope_end that matches the zoo_scope_begin they were made under)", where);
+bool zoo_tensor_check(const zoo_tensor *t, const char *where) {
+    if (!t) {
+        zoo__error("%s: NULL tensor", where); /* kept only when nothing failed before */
+        return false;
+    }
+    if (t->persistent) return true;
+    if (t->scope_level < 1 || t->scope_level > rt.depth || rt.scopes[t->scope_level].id != t->scope_id) {
+        zoo__error("%s: tensor used after its scope ended (step-scoped tensors live until the "
+                   "zoo_scope_end that matches the zoo_scope_begin they were made under)",
+                   where);
+        return false;
+    }
+    return true;
 }
 
 void zoo_tensor_upload(zoo_tensor *t, const void *src) {
-    zoo_tensor_check(t, "zoo_tensor_upload");
+    if (!zoo_tensor_check(t, "zoo_tensor_upload")) return;
     rt.be->iface.upload(rt.be->ctx, t, src, tensor_bytes(t->numel), 0);
 }
 
 void zoo_tensor_download(const zoo_tensor *t, void *dst) {
-    zoo_tensor_check(t, "zoo_tensor_download");
+    if (!zoo_tensor_check(t, "zoo_tensor_download")) return;
     rt.be->iface.download(rt.be->ctx, t, dst, tensor_bytes(t->numel), 0);
 }
 
 float zoo_tensor_item(const zoo_tensor *t) {
-    zoo_tensor_check(t, "zoo_tensor_item");
-    union { float f; int32_t i; } v;
+    if (!zoo_tensor_check(t, "zoo_tensor_item")) return NAN;
+    union {
+        float f;
+        int32_t i;
+    } v;
     rt.be->iface.download(rt.be->ctx, t, &v, 4, 0);
     return t->dtype == ZOO_I32 ? (float)v.i : v.f;
 }
 
 void zoo_tensor_fill(zoo_tensor *t, float value) {
-    zoo_tensor_check(t, "zoo_tensor_fill");
+    if (!zoo_tensor_check(t, "zoo_tensor_fill")) return;
     rt.be->iface.fill(rt.be->ctx, t, value);
 }
 
-void zoo_tensor_copy(zoo_tensor *dst, const zoo_tensor *src) {
-    zoo_tensor_check(dst, "zoo_tensor_copy");
-    zoo_tensor_check(src, "zoo_tensor_copy");
-    if (dst->numel != src->numel || dst->dtype != src->dtype)
-        zoo_fatal("zoo_tensor_copy: %lld elements into %lld", (long long)src->numel, (long long)dst->numel);
+static bool same_size(const char *op, const zoo_tensor *dst, const zoo_tensor *src) {
+    if (!zoo_tensor_check(dst, op) || !zoo_tensor_check(src, op)) return false;
+    if (dst->numel == src->numel && dst->dtype == src->dtype) return true;
+    char a[96], b[96];
+    zoo__error("%s: %s into %s (same element count and dtype needed)", op, zoo_shape_str(src->shape, a, sizeof a),
+               zoo_shape_str(dst->shape, b, sizeof b));
+    return false;
+}
+
+int zoo_copy_(zoo_tensor *dst, const zoo_tensor *src) {
+    if (!same_size("copy_", dst, src)) return -1;
     rt.be->iface.unary(rt.be->ctx, ZOO_UNARY_COPY, src, dst, 0, 0);
+    return 0;
+}
+
+int zoo_lerp_(zoo_tensor *dst, const zoo_tensor *src, float w) {
+    if (!same_size("lerp_", dst, src)) return -1;
+    if (dst->dtype != ZOO_F32) {
+        zoo__error("lerp_: float32 tensors only");
+        return -1;
+    }
+    rt.be->iface.axpby(rt.be->ctx, src, dst, w, 1.0f - w);
+    return 0;
 }

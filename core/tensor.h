@@ -1,67 +1,79 @@
 /* Tensors, their two lifetimes (persistent and step-scoped), the runtime that holds
- * the active backend, and error reporting. This is the bottom of the core: it knows
- * the backend vtable and nothing above it. */
+ * the active backend, and errors. This is the bottom of the core. */
 #ifndef ZOO_TENSOR_H
 #define ZOO_TENSOR_H
 
-#include "../backends/backend.h"
+#include "../backends/types.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---------------------------------------------------------------- errors */
 
-/* A usage error the caller made (wrong shapes, op outside a scope): prints
- * "zoo: error: <message>" to stderr and exits with status 1. */
-void zoo_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* A call that fails (shapes that do not fit, a tensor used after its scope ended, out
+ * of memory) records its message (zoo_last_error) and returns NULL or -1; an op given
+ * a NULL input returns NULL and records nothing new, so a chain of ops reports its
+ * first failure. zoo_failed says whether an op failed since the last
+ * zoo_clear_error (or zoo_init); the training loop checks it after every step. */
+ZOO_API bool zoo_failed(void);
+ZOO_API void zoo_clear_error(void);
 
 /* ---------------------------------------------------------------- shapes */
 
-zoo_shape zoo_shape1(int64_t a);
-zoo_shape zoo_shape2(int64_t a, int64_t b);
-zoo_shape zoo_shape3(int64_t a, int64_t b, int64_t c);
-zoo_shape zoo_shape4(int64_t a, int64_t b, int64_t c, int64_t d);
-int64_t zoo_shape_numel(zoo_shape s);
-bool zoo_shape_eq(zoo_shape a, zoo_shape b);
+ZOO_API zoo_shape zoo_shape1(int64_t a);
+ZOO_API zoo_shape zoo_shape2(int64_t a, int64_t b);
+ZOO_API zoo_shape zoo_shape3(int64_t a, int64_t b, int64_t c);
+ZOO_API zoo_shape zoo_shape4(int64_t a, int64_t b, int64_t c, int64_t d);
+ZOO_API int64_t zoo_shape_numel(zoo_shape s);
+ZOO_API bool zoo_shape_eq(zoo_shape a, zoo_shape b);
 /* "[128, 784]" into buf (returns buf) */
-const char *zoo_shape_str(zoo_shape s, char *buf, size_t n);
+ZOO_API const char *zoo_shape_str(zoo_shape s, char *buf, size_t n);
 
 /* ---------------------------------------------------------------- tensors */
 
 /* Step-scoped tensors: live until the enclosing zoo_scope_end. Uninitialized. */
-zoo_tensor *zoo_tensor_new(zoo_dtype dtype, zoo_shape shape);
-zoo_tensor *zoo_tensor_zeros(zoo_dtype dtype, zoo_shape shape);
-zoo_tensor *zoo_tensor_full(zoo_shape shape, float value);
+ZOO_API zoo_tensor *zoo_tensor_new(zoo_dtype dtype, zoo_shape shape);
+ZOO_API zoo_tensor *zoo_tensor_zeros(zoo_dtype dtype, zoo_shape shape);
+ZOO_API zoo_tensor *zoo_tensor_full(zoo_shape shape, float value);
 /* a step-scoped float tensor holding a copy of host data (numel floats) */
-zoo_tensor *zoo_tensor_from_host(zoo_shape shape, const float *src);
-zoo_tensor *zoo_tensor_from_host_i32(zoo_shape shape, const int32_t *src);
+ZOO_API zoo_tensor *zoo_tensor_from_host(zoo_shape shape, const float *src);
+ZOO_API zoo_tensor *zoo_tensor_from_host_i32(zoo_shape shape, const int32_t *src);
 
 /* Persistent tensors (parameters, optimizer state): zero-filled; the caller frees
  * with zoo_tensor_free, which also frees .grad. */
-zoo_tensor *zoo_tensor_new_persistent(zoo_dtype dtype, zoo_shape shape);
-void zoo_tensor_free(zoo_tensor *t);
+ZOO_API zoo_tensor *zoo_tensor_new_persistent(zoo_dtype dtype, zoo_shape shape);
+ZOO_API void zoo_tensor_free(zoo_tensor *t);
 /* gives a persistent tensor a persistent gradient and sets requires_grad */
-void zoo_tensor_enable_grad(zoo_tensor *t);
+ZOO_API void zoo_tensor_enable_grad(zoo_tensor *t);
 
-/* host <-> tensor copies of all elements (numel * 4 bytes); download waits */
-void zoo_tensor_upload(zoo_tensor *t, const void *src);
-void zoo_tensor_download(const zoo_tensor *t, void *dst);
-float zoo_tensor_item(const zoo_tensor *t); /* element 0 as float */
-void zoo_tensor_fill(zoo_tensor *t, float value);
-void zoo_tensor_copy(zoo_tensor *dst, const zoo_tensor *src); /* same numel and dtype */
+/* host <-> tensor copies of all elements (numel * 4 bytes); download waits. A NULL
+ * tensor (a failed op's result) leaves dst as it was. */
+ZOO_API void zoo_tensor_upload(zoo_tensor *t, const void *src);
+ZOO_API void zoo_tensor_download(const zoo_tensor *t, void *dst);
+ZOO_API float zoo_tensor_item(const zoo_tensor *t); /* element 0 as float; NaN for NULL */
+ZOO_API void zoo_tensor_fill(zoo_tensor *t, float value);
 
-/* a step-scoped header over x's storage with another shape of the same numel; no
- * tape entry (zoo_reshape is the differentiable form) */
-zoo_tensor *zoo__view(zoo_tensor *x, zoo_shape shape);
+/* No gradient, in place, whatever grad mode says (an EMA of weights, restoring them):
+ *   zoo_copy_(dst, src)      dst = src (same numel and dtype)
+ *   zoo_lerp_(dst, src, w)   dst = dst + w * (src - dst), computed as (1-w)*dst + w*src,
+ *                            as torch.lerp_ moves dst toward src (EMA: w = 1 - decay)
+ * 0, or -1 with zoo_last_error() when the shapes differ. */
+ZOO_API int zoo_copy_(zoo_tensor *dst, const zoo_tensor *src);
+ZOO_API int zoo_lerp_(zoo_tensor *dst, const zoo_tensor *src, float w);
 
-/* aborts with a clear message when t was made in a scope that has ended */
-void zoo_tensor_check(const zoo_tensor *t, const char *where);
+/* true when t can be used here: not NULL (a failed op's result) and not made in a scope
+ * that has ended; else records why, naming `where`, and returns false */
+ZOO_API bool zoo_tensor_check(const zoo_tensor *t, const char *where);
 
 /* ---------------------------------------------------------------- runtime */
 
 /* How the library computes: on which backend, with how many CPU threads, in which
- * numeric mode (backends/backend.h):
+ * numeric mode:
  *   fast (the default)  each backend's fastest correct arithmetic (OpenBLAS, FMA,
  *                       Winograd, subgroup sums): within NMSE 1e-7 of exact, kernel
  *                       by kernel, and the same from run to run on one machine
@@ -77,34 +89,44 @@ typedef struct zoo_options {
 } zoo_options;
 
 /* Selects the backend every later call runs on. Returns 0, or -1 with zoo_last_error(). */
-int zoo_init_with(const zoo_options *opts);
+ZOO_API int zoo_init_with(const zoo_options *opts);
 /* zoo_init_with({backend_name, threads, fast mode}) */
-int zoo_init(const char *backend_name, int threads);
+ZOO_API int zoo_init(const char *backend_name, int threads);
+ZOO_API void zoo_shutdown(void);
+/* "cpu" or "vulkan" */
+ZOO_API const char *zoo_backend_name(void);
 /* true when the backend computes in exact mode */
-bool zoo_exact(void);
+ZOO_API bool zoo_exact(void);
 /* "exact" or "fast", as checkpoints and metrics record it */
-const char *zoo_numeric_mode(void);
+ZOO_API const char *zoo_numeric_mode(void);
 /* with zoo_options.profile: the time each kernel took so far, per step when steps > 0 */
-void zoo_profile_print(FILE *out, int64_t steps);
-void zoo_profile_reset(void); /* starts the count again (after warm-up steps) */
-void zoo_shutdown(void);
-zoo_backend *zoo_backend_current(void);
-const char *zoo_backend_name(void);
+ZOO_API void zoo_profile_print(FILE *out, int64_t steps);
+ZOO_API void zoo_profile_reset(void); /* starts the count again (after warm-up steps) */
+/* the devices backend `name` could run on, one a line, the one it picks marked; how
+ * many there are, or -1 with zoo_last_error() (no such backend, no driver) */
+ZOO_API int zoo_list_devices(const char *backend, FILE *out);
+/* what the backend has counted so far (zoo_counters) */
+ZOO_API void zoo_get_counters(zoo_counters *out);
 /* waits until queued kernels have run */
-void zoo_sync(void);
-size_t zoo_peak_bytes(void);
+ZOO_API void zoo_sync(void);
+ZOO_API size_t zoo_peak_bytes(void);
 
 /* Scopes nest. Tensors and tape entries made inside are released, all at once, by
  * the matching end. A training step is one scope. */
-void zoo_scope_begin(void);
-void zoo_scope_end(void);
-int zoo_scope_depth(void);
+ZOO_API void zoo_scope_begin(void);
+ZOO_API void zoo_scope_end(void);
+ZOO_API int zoo_scope_depth(void);
 
-/* host-side scratch from the current scope (freed with it), 64-byte aligned */
-void *zoo_scope_alloc(size_t bytes);
+/* host-side scratch from the current scope (freed with it), 64-byte aligned; NULL
+ * with zoo_last_error() outside a scope or out of memory */
+ZOO_API void *zoo_scope_alloc(size_t bytes);
 
 /* grad mode: when off, ops record nothing (inference, evaluation). Returns the old value. */
-bool zoo_grad_enabled(void);
-bool zoo_set_grad_enabled(bool on);
+ZOO_API bool zoo_grad_enabled(void);
+ZOO_API bool zoo_set_grad_enabled(bool on);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -2,9 +2,8 @@
  * evaluation, metrics (JSON Lines) and the progress line. */
 #include "train.h"
 
-#include "autograd.h"
+#include "internal.h"
 #include "loss.h"
-#include "ops.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -96,7 +95,7 @@ double zoo_evaluate(zoo_model *m, const zoo_dataset *d, int64_t *confusion, doub
     int k = m->args.n_classes;
     float *x = malloc((size_t)(bs * pix) * sizeof *x);
     int32_t *pred = malloc((size_t)bs * sizeof *pred);
-    if (!x || !pred) zoo_fatal("out of host memory");
+    zoo__need(x && pred ? x : NULL, "evaluation batch");
     if (confusion) memset(confusion, 0, (size_t)k * (size_t)k * sizeof *confusion);
     int64_t correct = 0;
     double loss_sum = 0.0;
@@ -161,7 +160,7 @@ int zoo_checkpoint_save(const zoo_model *m, const char *path, int64_t step, bool
     int total = 0, rc = 0;
     for (int p = 0; p < m->n_parts; p++) total += m->parts[p].n + m->optim[p].state.n;
     zoo_named *list = malloc((size_t)(total ? total : 1) * sizeof *list);
-    if (!list) zoo_fatal("out of host memory");
+    zoo__need(list, "checkpoint list");
     if (with_optimizer) {
         int n = 0;
         for (int p = 0; p < m->n_parts; p++)
@@ -360,7 +359,7 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
               double *final_acc) {
     if (make_dir(cfg->out_dir)) return -1;
     zoo_loader loader;
-    zoo_loader_init(&loader, train, cfg->batch, true, false, cfg->seed);
+    if (zoo_loader_init(&loader, train, cfg->batch, true, false, cfg->seed)) return -1;
     int64_t per_epoch = zoo_loader_batches_per_epoch(&loader);
     int64_t total = cfg->steps > 0 ? cfg->steps : cfg->epochs * per_epoch;
     int64_t step = 0;
@@ -403,7 +402,7 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
     int64_t pix = (int64_t)train->c * train->h * train->w;
     float *x = malloc((size_t)(cfg->batch * pix) * sizeof *x);
     int32_t *y = malloc((size_t)cfg->batch * sizeof *y);
-    if (!x || !y) zoo_fatal("out of host memory");
+    zoo__need(x && y ? x : NULL, "training batch");
     zoo_loader_seek(&loader, step / per_epoch, step % per_epoch);
     progress pg = {.tty = isatty(2), .quiet = cfg->quiet, .t0 = now_s(), .first_step = step};
     double acc = NAN, best_val = -1.0;
@@ -426,6 +425,12 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         memset(&mt, 0, sizeof mt);
         m->def->train_step(m, &b, step, &mt);
         zoo_scope_end();
+        if (zoo_failed()) {
+            progress_end_line(&pg);
+            zoo_set_error("step %lld: %s", (long long)step + 1, zoo_last_error());
+            rc = -1;
+            goto done;
+        }
         for (int i = 0; i < mt.n; i++)
             if (!isfinite(mt.value[i])) {
                 progress_end_line(&pg);

@@ -7,7 +7,7 @@
  * Without a Vulkan backend (or device) it skips with status 77. */
 #include "test.h"
 
-#include "core/zoo.h"
+#include "core/internal.h"
 #include "models/registry.h"
 
 #include <math.h>

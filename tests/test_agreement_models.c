@@ -15,7 +15,7 @@
 #include "test.h"
 #include "test_files.h"
 
-#include "core/zoo.h"
+#include "core/internal.h"
 #include "models/registry.h"
 
 #include <math.h>

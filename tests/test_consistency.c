@@ -161,7 +161,7 @@ static zoo_tensor *input(run *R, zoo_shape s, float lo, float hi) {
 static zoo_tensor *input_i32(run *R, zoo_shape s, int32_t lo, int32_t hi) {
     int64_t n = numel(s);
     int32_t *v = malloc((size_t)n * sizeof *v);
-    for (int64_t i = 0; i < n; i++) v[i] = lo + (int32_t)(urand(R) * (double)(hi - lo));
+    for (int64_t i = 0; i < n; i++) v[i] = (int32_t)(lo + (int64_t)(urand(R) * ((double)hi - (double)lo)));
     zoo_tensor *t = tensor(R, ZOO_I32, s, false);
     upload(R, t, v);
     free(v);
@@ -932,6 +932,77 @@ static void case_adam_update(run *R, const shape_case *sc, int v) {
     keep(R, "exp_avg_sq", vv);
 }
 
+/* ---------------------------------------------------------------- case: axpby */
+
+static const float axpby_variants[][2] = {{0.001f, 0.999f}, {-1.5f, 2.0f}}; /* an EMA step; any a, b */
+
+static void case_axpby(run *R, const shape_case *sc, int v) {
+    zoo_shape s = sc->s[0];
+    zoo_tensor *x = input(R, s, -1, 1), *y = input(R, s, -1, 1);
+    describe(R, "a=%g b=%g %s", axpby_variants[v][0], axpby_variants[v][1], fmt_shape(s));
+    R->be->iface.axpby(R->be->ctx, x, y, axpby_variants[v][0], axpby_variants[v][1]);
+    keep(R, "y", y);
+}
+
+/* ---------------------------------------------------------------- case: copy_box */
+
+/* BOX(src, dst, i): copy boxes[i] from a src-shaped tensor into a dst-shaped one whose
+ * other elements must keep their values; variants float and int32 (every bit pattern) */
+#define BOX(src, dst, i) {.s = {src, dst}, .n = {i}}
+#define BOX_LARGE(src, dst, i) {.s = {src, dst}, .n = {i}, .large = true}
+
+static const zoo_box boxes[] = {
+    /* 0: slice of axis 1, [3, 67, 5] elements 10..29 -> [3, 20, 5] */
+    {{1, 3, 20, 5}, 50, {0, 335, 5, 1}, 0, {0, 100, 5, 1}},
+    /* 1: concat's second piece, [2, 7, 9] into [2, 10, 9] at 3 */
+    {{1, 2, 7, 9}, 0, {0, 63, 9, 1}, 27, {0, 90, 9, 1}},
+    /* 2: nearest upsampling by 2, 30 rows of 7 -> [30, 2, 7, 2] (src strides 0 repeat) */
+    {{30, 2, 7, 2}, 0, {7, 0, 1, 0}, 0, {28, 14, 2, 1}},
+    /* 3: a transpose, [5, 9] -> [9, 5] */
+    {{1, 1, 9, 5}, 0, {0, 0, 1, 9}, 0, {0, 0, 5, 1}},
+    /* 4: a pad's interior, [4, 6, 6] into [4, 8, 8] at (1, 1) */
+    {{1, 4, 6, 6}, 0, {0, 36, 6, 1}, 9, {0, 64, 8, 1}},
+    /* 5: channels 100..227 of [16, 257, 33] (above the parallel threshold) */
+    {{1, 16, 128, 33}, 3300, {0, 8481, 33, 1}, 0, {0, 4224, 33, 1}},
+    /* 6: the large case: half the channels of [64, 128, 1024] */
+    {{1, 64, 64, 1024}, 65536, {0, 131072, 1024, 1}, 0, {0, 65536, 1024, 1}},
+};
+
+static void case_copy_box(run *R, const shape_case *sc, int v) {
+    const zoo_box *b = &boxes[sc->n[0]];
+    zoo_tensor *src = v ? input_i32(R, sc->s[0], INT32_MIN, INT32_MAX) : input(R, sc->s[0], -2, 2);
+    /* a destination of values, not poison: what the box leaves out must stay as it was */
+    zoo_tensor *dst = v ? input_i32(R, sc->s[1], INT32_MIN, INT32_MAX) : input(R, sc->s[1], -2, 2);
+    describe(R, "%s box %lld %s -> %s", v ? "int32" : "float", (long long)sc->n[0], fmt_shape(sc->s[0]),
+             fmt_shape(sc->s[1]));
+    R->be->iface.copy_box(R->be->ctx, src, dst, b);
+    keep(R, "dst", dst);
+}
+
+/* ---------------------------------------------------------------- case: embedding, embedding_backward */
+
+/* EMBED(v, d, n): a [v, d] table, n ids drawn from [0, v) (repeats and unused rows both) */
+#define EMBED(v_, d_, n_) {.n = {v_, d_, n_}}
+#define EMBED_LARGE(v_, d_, n_) {.n = {v_, d_, n_}, .large = true}
+
+static void case_embedding(run *R, const shape_case *sc, int v) {
+    int64_t nv = sc->n[0], d = sc->n[1], n = sc->n[2];
+    zoo_tensor *w = input(R, shape2(nv, d), -1, 1), *ids = input_i32(R, (zoo_shape)S1(n), 0, (int32_t)nv);
+    zoo_tensor *out = output(R, shape2(n, d));
+    describe(R, "weight %s ids [%lld]", fmt_shape(w->shape), (long long)n);
+    R->be->iface.embedding(R->be->ctx, w, ids, out);
+    keep(R, "out", out);
+}
+
+static void case_embedding_backward(run *R, const shape_case *sc, int v) {
+    int64_t nv = sc->n[0], d = sc->n[1], n = sc->n[2];
+    zoo_tensor *ids = input_i32(R, (zoo_shape)S1(n), 0, (int32_t)nv), *dy = input(R, shape2(n, d), -1, 1);
+    zoo_tensor *dw = output(R, shape2(nv, d));
+    describe(R, "dw %s ids [%lld]", fmt_shape(dw->shape), (long long)n);
+    R->be->iface.embedding_backward(R->be->ctx, ids, dy, dw);
+    keep(R, "dw", dw);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 /* Sizes around 64 (a common workgroup size) and primes, dims of 1, every broadcasting
@@ -1063,6 +1134,18 @@ static const shape_case batchnorm_shapes[] = {
     BATCHNORM_LARGE(S4(32, 64, 32, 32)),
 };
 
+static const shape_case copy_box_shapes[] = {
+    BOX(S3(3, 67, 5), S3(3, 20, 5), 0),   BOX(S3(2, 7, 9), S3(2, 10, 9), 1),
+    BOX(S2(30, 7), S4(30, 2, 7, 2), 2),   BOX(S2(5, 9), S2(9, 5), 3),
+    BOX(S3(4, 6, 6), S3(4, 8, 8), 4),     BOX(S3(16, 257, 33), S3(16, 128, 33), 5),
+    BOX_LARGE(S3(64, 128, 1024), S3(64, 64, 1024), 6),
+};
+
+static const shape_case embed_shapes[] = {
+    EMBED(1, 1, 1), EMBED(10, 67, 33), EMBED(65, 64, 512), EMBED(300, 33, 700), EMBED(7, 5, 3),
+    EMBED_LARGE(5000, 512, 8192),
+};
+
 static const shape_case optim_shapes[] = {
     OPTIM(S1(1)), OPTIM(S1(67)), OPTIM(S2(3, 67)), OPTIM(S2(300, 257)), OPTIM_LARGE(S1(4000037)),
 };
@@ -1103,6 +1186,9 @@ static const kernel_row table[] = {
     ROW(nll_backward, 1, classes_shapes),
     ROW(cross_entropy_backward, 1, classes_shapes),
     ROW(permute, 1, permute_shapes),
+    ROW(copy_box, 2, copy_box_shapes),
+    ROW(embedding, 1, embed_shapes),
+    ROW(embedding_backward, 1, embed_shapes),
     ROW(rng_fill, 3, rng_shapes),
     ROW(conv2d, 2, conv_shapes),
     ROW(conv2d_backward_input, 2, conv_shapes),
@@ -1113,6 +1199,7 @@ static const kernel_row table[] = {
     ROW(batchnorm_backward, COUNT(batchnorm_backward_variants), batchnorm_shapes),
     ROW(sgd_update, COUNT(sgd_variants), optim_shapes),
     ROW(adam_update, COUNT(adam_variants), optim_shapes),
+    ROW(axpby, COUNT(axpby_variants), optim_shapes),
 };
 #define N_ROWS ((int)(sizeof table / sizeof table[0]))
 
@@ -1125,7 +1212,7 @@ static const struct field {
 } lifecycle_fields[] = {
     FIELD(name),        FIELD(shutdown),   FIELD(set_threads), FIELD(alloc),  FIELD(free),
     FIELD(arena_alloc), FIELD(arena_mark), FIELD(arena_reset), FIELD(peak_bytes), FIELD(upload),
-    FIELD(download),    FIELD(flush),      FIELD(sync),
+    FIELD(download),    FIELD(flush),      FIELD(sync),        FIELD(counters),
 };
 #define N_LIFECYCLE ((int)(sizeof lifecycle_fields / sizeof lifecycle_fields[0]))
 
@@ -1473,8 +1560,9 @@ int main(void) {
 #ifdef ZOO_HAVE_VULKAN
     /* without ZOO_VULKAN_VALIDATE=1 the layer's messages are only counted: any is a failure */
     for (int b = 2; b < n_backends; b++) {
-        zoo_vulkan_stats st;
-        if (zoo_vulkan_get_stats(backends[b].be, &st) == 0) {
+        zoo_counters st;
+        backends[b].be->iface.counters(backends[b].be->ctx, &st);
+        {
             printf("%s: %llu dispatches, %llu submits, %llu validation messages\n", backends[b].name,
                    (unsigned long long)st.dispatches, (unsigned long long)st.submits,
                    (unsigned long long)st.validation_messages);

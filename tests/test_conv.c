@@ -682,7 +682,7 @@ static void bad_bn_weight(void) {
     zoo_batch_norm2d(zeros4(2, 3, 2, 2), zoo_tensor_zeros(ZOO_F32, zoo_shape1(4)), NULL, NULL, NULL, true, 0.1f, 1e-5f);
 }
 
-TEST(shape_errors_exit_with_status_1_and_say_what_is_wrong) {
+TEST(shape_errors_return_null_and_say_what_is_wrong) {
     expect_usage_error("conv2d with 3 input channels and a 2-channel weight", bad_conv_channels, "conv2d");
     expect_usage_error("conv2d bias [3] for 4 outputs", bad_conv_bias, "bias");
     expect_usage_error("conv2d 3x3 kernel on a 2x2 image", bad_conv_kernel, "larger than the padded input");
@@ -711,7 +711,7 @@ int main(void) {
     RUN(batch_norm_training_updates_running_statistics_like_pytorch);
     RUN(batch_norm_updates_running_statistics_in_no_grad_mode_too);
     RUN(layers_are_named_shaped_and_initialized_like_pytorch);
-    RUN(shape_errors_exit_with_status_1_and_say_what_is_wrong);
+    RUN(shape_errors_return_null_and_say_what_is_wrong);
     RUN(results_do_not_depend_on_the_thread_count);
     zoo_shutdown();
     TEST_EXIT();

@@ -2,7 +2,7 @@
  * accuracy bar well above chance, through the same loop zoo-train uses. */
 #include "test.h"
 
-#include "core/zoo.h"
+#include "core/internal.h"
 #include "models/registry.h"
 
 #include <stdlib.h>

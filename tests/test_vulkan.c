@@ -7,7 +7,7 @@
 #include "test.h"
 
 #include "backends/vulkan/vulkan.h"
-#include "core/zoo.h"
+#include "core/internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -116,11 +116,11 @@ TEST(device_index_must_be_a_number) {
 
 /* ---------------------------------------------------------------- helpers */
 
-static zoo_backend *be(void) { return zoo_backend_current(); }
+static zoo_backend *be(void) { return zoo__backend(); }
 
-static zoo_vulkan_stats stats(void) {
-    zoo_vulkan_stats s = {0};
-    CHECK(zoo_vulkan_get_stats(be(), &s) == 0);
+static zoo_counters stats(void) {
+    zoo_counters s;
+    zoo_get_counters(&s);
     return s;
 }
 
@@ -255,13 +255,13 @@ TEST(chained_dispatches_match_the_cpu_exactly) {
     zoo_scope_begin();
     zoo_tensor *p = zoo_tensor_from_host(zoo_shape1(n), x0), *q = zoo_tensor_new(ZOO_F32, zoo_shape1(n));
     zoo_sync();
-    zoo_vulkan_stats before = stats();
+    zoo_counters before = stats();
     for (int s = 0; s < steps; s++) {
         float a = s % 2 ? 1.0009765625f : 0.9990234375f, b = s % 3 ? 0.001f : -0.0015f;
         be()->iface.unary(be()->ctx, ZOO_UNARY_AFFINE, s % 2 ? q : p, s % 2 ? p : q, a, b);
         cpu->iface.unary(cpu->ctx, ZOO_UNARY_AFFINE, s % 2 ? &hq : &hp, s % 2 ? &hp : &hq, a, b);
     }
-    zoo_vulkan_stats mid = stats();
+    zoo_counters mid = stats();
     zoo_tensor_download(steps % 2 ? q : p, got);
     zoo_scope_end();
 
@@ -287,14 +287,14 @@ TEST(independent_dispatches_share_one_barrier) {
     for (int i = 0; i < 64; i++) v[i] = (float)i;
     zoo_tensor *x = zoo_tensor_from_host(zoo_shape1(64), v), *y[8];
     for (int k = 0; k < 8; k++) y[k] = zoo_tensor_new(ZOO_F32, zoo_shape1(64));
-    zoo_vulkan_stats s0 = stats();
+    zoo_counters s0 = stats();
     /* the first read of x waits for its upload; the other seven read it too, in parallel */
     for (int k = 0; k < 8; k++) be()->iface.unary(be()->ctx, ZOO_UNARY_AFFINE, x, y[k], (float)k, 0.0f);
-    zoo_vulkan_stats s1 = stats();
+    zoo_counters s1 = stats();
     CHECK(s1.barriers - s0.barriers <= 1);
     /* reading one of the results must wait for it */
     be()->iface.binary(be()->ctx, ZOO_BINARY_ADD, y[3], y[5], y[0]);
-    zoo_vulkan_stats s2 = stats();
+    zoo_counters s2 = stats();
     CHECK(s2.barriers - s1.barriers == 1);
     float out[64];
     zoo_tensor_download(y[0], out);
@@ -307,9 +307,9 @@ TEST(one_flush_is_one_submit) {
     zoo_tensor *x = zoo_tensor_full(zoo_shape2(16, 16), 1.0f);
     zoo_tensor *y = zoo_relu(zoo_add_scalar(zoo_exp(x), -1.0f));
     zoo_tensor *s = zoo_sum_all(zoo_matmul(y, y));
-    zoo_vulkan_stats s0 = stats();
+    zoo_counters s0 = stats();
     be()->iface.flush(be()->ctx);
-    zoo_vulkan_stats s1 = stats();
+    zoo_counters s1 = stats();
     CHECK(s1.submits == s0.submits + 1);
     be()->iface.flush(be()->ctx); /* nothing recorded since: nothing to submit */
     be()->iface.sync(be()->ctx);
@@ -442,7 +442,7 @@ int main(int argc, char **argv) {
     RUN(whole_tensor_reductions);
     RUN(long_weight_gradient_sums_match_the_cpu);
 
-    zoo_vulkan_stats s = stats();
+    zoo_counters s = stats();
     printf("%llu dispatches, %llu transfers, %llu barriers, %llu submits, %llu validation messages\n",
            (unsigned long long)s.dispatches, (unsigned long long)s.transfers, (unsigned long long)s.barriers,
            (unsigned long long)s.submits, (unsigned long long)s.validation_messages);

@@ -96,6 +96,11 @@ static void cpu_download(void *ctx, const zoo_tensor *src, void *dst, size_t byt
 
 static void cpu_nop(void *ctx) { (void)ctx; }
 
+static void cpu_counters(void *ctx, zoo_counters *out) {
+    (void)ctx;
+    *out = (zoo_counters){0};
+}
+
 /* ---------------------------------------------------------------- the vtable */
 
 zoo_backend *zoo_backend_cpu_new(const zoo_backend_config *cfg) {
@@ -128,6 +133,7 @@ zoo_backend *zoo_backend_cpu_new(const zoo_backend_config *cfg) {
         .fill = cpu_fill,
         .flush = cpu_nop,
         .sync = cpu_nop,
+        .counters = cpu_counters,
         .gemm = cpu_gemm,
         .unary = cpu_unary,
         .unary_backward = cpu_unary_backward,
@@ -139,6 +145,9 @@ zoo_backend *zoo_backend_cpu_new(const zoo_backend_config *cfg) {
         .nll_backward = cpu_nll_backward,
         .cross_entropy_backward = cpu_cross_entropy_backward,
         .permute = cpu_permute,
+        .copy_box = cpu_copy_box,
+        .embedding = cpu_embedding,
+        .embedding_backward = cpu_embedding_backward,
         .rng_fill = cpu_rng_fill,
         .conv2d = cpu_conv2d,
         .conv2d_backward_input = cpu_conv2d_backward_input,
@@ -147,6 +156,7 @@ zoo_backend *zoo_backend_cpu_new(const zoo_backend_config *cfg) {
         .pool2d_backward = cpu_pool2d_backward,
         .batchnorm = cpu_batchnorm,
         .batchnorm_backward = cpu_batchnorm_backward,
+        .axpby = cpu_axpby,
         .sgd_update = cpu_sgd_update,
         .adam_update = cpu_adam_update,
     };

@@ -55,6 +55,10 @@ void cpu_unary_backward(void *ctx, zoo_unary_op op, const zoo_tensor *x, const z
                         zoo_tensor *dx, float a, float b);
 void cpu_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *out);
 void cpu_permute(void *ctx, const zoo_tensor *x, zoo_tensor *out, const int *perm);
+void cpu_copy_box(void *ctx, const zoo_tensor *src, zoo_tensor *dst, const zoo_box *b);
+void cpu_embedding(void *ctx, const zoo_tensor *weight, const zoo_tensor *ids, zoo_tensor *out);
+void cpu_embedding_backward(void *ctx, const zoo_tensor *ids, const zoo_tensor *dy, zoo_tensor *dw);
+void cpu_axpby(void *ctx, const zoo_tensor *x, zoo_tensor *y, float a, float b);
 void cpu_rng_fill(void *ctx, zoo_tensor *out, zoo_rng_dist dist, uint64_t seed, uint64_t offset, float a, float b);
 
 /* reduce.c */

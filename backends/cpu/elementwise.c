@@ -206,6 +206,17 @@ void cpu_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tens
             }
 }
 
+/* ---------------------------------------------------------------- axpby */
+
+void cpu_axpby(void *ctx, const zoo_tensor *x, zoo_tensor *y, float a, float b) {
+    (void)ctx;
+    int64_t n = y->numel;
+    const float *px = f32(x);
+    float *py = f32(y);
+#pragma omp parallel for simd if (n >= PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < n; i++) py[i] = zoo_axpby(px[i], py[i], a, b);
+}
+
 /* ---------------------------------------------------------------- permute */
 
 void cpu_permute(void *ctx, const zoo_tensor *x, zoo_tensor *out, const int *perm) {
@@ -220,6 +231,46 @@ void cpu_permute(void *ctx, const zoo_tensor *x, zoo_tensor *out, const int *per
             for (int64_t i2 = 0; i2 < d[2]; i2++)
                 for (int64_t i3 = 0; i3 < d[3]; i3++)
                     po[o++] = px[i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3]];
+}
+
+/* ---------------------------------------------------------------- copy_box, embedding */
+
+void cpu_copy_box(void *ctx, const zoo_tensor *src, zoo_tensor *dst, const zoo_box *b) {
+    (void)ctx;
+    const uint32_t *ps = src->data;
+    uint32_t *pd = dst->data;
+    const int32_t *n = b->size, *ss = b->src_stride, *ds = b->dst_stride;
+    for (int64_t i0 = 0; i0 < n[0]; i0++)
+        for (int64_t i1 = 0; i1 < n[1]; i1++)
+            for (int64_t i2 = 0; i2 < n[2]; i2++) {
+                const uint32_t *s = ps + b->src_offset + i0 * ss[0] + i1 * ss[1] + i2 * ss[2];
+                uint32_t *d = pd + b->dst_offset + i0 * ds[0] + i1 * ds[1] + i2 * ds[2];
+                if (ss[3] == 1 && ds[3] == 1) memcpy(d, s, (size_t)n[3] * 4);
+                else
+                    for (int64_t i3 = 0; i3 < n[3]; i3++) d[i3 * ds[3]] = s[i3 * ss[3]];
+            }
+}
+
+void cpu_embedding(void *ctx, const zoo_tensor *weight, const zoo_tensor *ids, zoo_tensor *out) {
+    (void)ctx;
+    int64_t n = ids->numel, d = weight->shape.d[1];
+    const int32_t *pi = ids->data;
+    for (int64_t i = 0; i < n; i++) memcpy(f32(out) + i * d, f32(weight) + pi[i] * d, (size_t)d * 4);
+}
+
+/* rows in increasing i, each added to its id's row: every dw element sums its terms in
+ * the order the contract gives, as the Vulkan gather does */
+void cpu_embedding_backward(void *ctx, const zoo_tensor *ids, const zoo_tensor *dy, zoo_tensor *dw) {
+    (void)ctx;
+    int64_t n = ids->numel, d = dw->shape.d[1];
+    const int32_t *pi = ids->data;
+    const float *g = f32(dy);
+    float *w = f32(dw);
+    memset(w, 0, (size_t)dw->numel * 4);
+    for (int64_t i = 0; i < n; i++) {
+        float *row = w + pi[i] * d;
+        for (int64_t j = 0; j < d; j++) row[j] += g[i * d + j];
+    }
 }
 
 /* ---------------------------------------------------------------- random */

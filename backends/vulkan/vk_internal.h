@@ -160,7 +160,7 @@ typedef struct vk_ctx {
     VkPipelineLayout layouts[VK_MAX_BINDINGS + 1];
     vk_pipeline pipelines[VK_SH_COUNT];
 
-    zoo_vulkan_stats stats;
+    zoo_counters stats;
 } vk_ctx;
 
 /* ---------------------------------------------------------------- vk_device.c */

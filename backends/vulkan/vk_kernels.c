@@ -377,6 +377,31 @@ static void vk_permute(void *ctx, const zoo_tensor *x, zoo_tensor *o, const int 
     vk_dispatch_threads(ctx, VK_SH_permute, args, 2, &push, sizeof push, o->numel);
 }
 
+/* ---------------------------------------------------------------- copy_box, embedding */
+
+static void vk_copy_box(void *ctx, const zoo_tensor *src, zoo_tensor *dst, const zoo_box *b) {
+    int64_t n = (int64_t)b->size[0] * b->size[1] * b->size[2] * b->size[3];
+    if (n == 0) return;
+    vk_arg args[2] = {vk_in(src), vk_out(dst)};
+    vk_dispatch_threads(ctx, VK_SH_copy_box, args, 2, b, sizeof *b, n);
+}
+
+static void vk_embedding(void *ctx, const zoo_tensor *weight, const zoo_tensor *ids, zoo_tensor *out) {
+    struct {
+        uint32_t n, d;
+    } push = {vk_u32(ids->numel), vk_u32(weight->shape.d[1])};
+    vk_arg args[3] = {vk_in(weight), vk_in(ids), vk_out(out)};
+    vk_dispatch_threads(ctx, VK_SH_embedding, args, 3, &push, sizeof push, out->numel);
+}
+
+static void vk_embedding_backward(void *ctx, const zoo_tensor *ids, const zoo_tensor *dy, zoo_tensor *dw) {
+    struct {
+        uint32_t n, d, v;
+    } push = {vk_u32(ids->numel), vk_u32(dw->shape.d[1]), vk_u32(dw->shape.d[0])};
+    vk_arg args[3] = {vk_in(ids), vk_in(dy), vk_out(dw)};
+    vk_dispatch_threads(ctx, VK_SH_embedding_backward, args, 3, &push, sizeof push, dw->numel);
+}
+
 /* ---------------------------------------------------------------- random */
 
 static void vk_rng_fill(void *ctx, zoo_tensor *o, zoo_rng_dist dist, uint64_t seed, uint64_t offset, float a,
@@ -414,14 +439,22 @@ static void vk_adam_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad,
     vk_dispatch_threads(ctx, VK_SH_adam, args, 4, &push, sizeof push, param->numel);
 }
 
+static void vk_axpby(void *ctx, const zoo_tensor *x, zoo_tensor *y, float a, float b) {
+    struct {
+        uint32_t n;
+        float a, b;
+    } push = {vk_u32(y->numel), a, b};
+    vk_arg args[2] = {vk_in(x), vk_out(y)};
+    vk_dispatch_threads(ctx, VK_SH_axpby, args, 2, &push, sizeof push, y->numel);
+}
+
+static void vk_counters(void *ctx, zoo_counters *out) {
+    *out = ((const vk_ctx *)ctx)->stats;
+    out->validation_messages = vk_validation_messages();
+}
+
 /* ---------------------------------------------------------------- the vtable */
 
-int zoo_vulkan_get_stats(const zoo_backend *be, zoo_vulkan_stats *out_stats) {
-    if (!be || be->iface.name != vk_name) return -1;
-    *out_stats = ((const vk_ctx *)be->ctx)->stats;
-    out_stats->validation_messages = vk_validation_messages();
-    return 0;
-}
 
 zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg) {
     zoo_backend *be = calloc(1, sizeof *be);
@@ -455,6 +488,7 @@ zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg) {
         .fill = vk_be_fill,
         .flush = vk_be_flush,
         .sync = vk_be_sync,
+        .counters = vk_counters,
         .gemm = vk_gemm,
         .unary = vk_unary,
         .unary_backward = vk_unary_backward,
@@ -466,6 +500,9 @@ zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg) {
         .nll_backward = vk_nll_backward,
         .cross_entropy_backward = vk_cross_entropy_backward,
         .permute = vk_permute,
+        .copy_box = vk_copy_box,
+        .embedding = vk_embedding,
+        .embedding_backward = vk_embedding_backward,
         .rng_fill = vk_rng_fill,
         .conv2d = vk_conv2d,
         .conv2d_backward_input = vk_conv2d_backward_input,
@@ -474,6 +511,7 @@ zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg) {
         .pool2d_backward = vk_pool2d_backward,
         .batchnorm = vk_batchnorm,
         .batchnorm_backward = vk_batchnorm_backward,
+        .axpby = vk_axpby,
         .sgd_update = vk_sgd_update,
         .adam_update = vk_adam_update,
     };

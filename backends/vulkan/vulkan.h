@@ -1,7 +1,6 @@
-/* The Vulkan backend's public face: its constructor, a device listing for the apps,
- * and the counters zoo-bench reports. Plain C: including it needs no Vulkan headers.
- * Built only when meson finds Vulkan (ZOO_HAVE_VULKAN is then defined for everything
- * that links libzoo). */
+/* The Vulkan backend as the registry (backends/registry.c) sees it: its constructor and
+ * a device listing. Plain C: including it needs no Vulkan headers. Built only when meson
+ * finds Vulkan (ZOO_HAVE_VULKAN is then defined for what builds on libzoo). */
 #ifndef ZOO_VULKAN_H
 #define ZOO_VULKAN_H
 
@@ -27,19 +26,5 @@ zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg);
  * type, driver and memory, with the one zoo would pick marked. Returns the number of
  * devices (0 included), or -1 with zoo_last_error() when no Vulkan driver loads. */
 int zoo_vulkan_list_devices(FILE *out);
-
-/* Work done since the backend was created. A "dispatch" is one compute shader launch;
- * transfers are copies and fills; a submit is one vkQueueSubmit (one per flush that
- * has recorded work, so one per download or scope end). */
-typedef struct zoo_vulkan_stats {
-    uint64_t dispatches;
-    uint64_t transfers;
-    uint64_t barriers;
-    uint64_t submits;
-    uint64_t validation_messages; /* warnings and errors from the validation layer */
-} zoo_vulkan_stats;
-
-/* Fills *out and returns 0 when be is a Vulkan backend, else returns -1. */
-int zoo_vulkan_get_stats(const zoo_backend *be, zoo_vulkan_stats *out);
 
 #endif

@@ -67,7 +67,10 @@ static zoo_model *mlp_create(const zoo_model_args *args) {
         return NULL;
     }
     mlp *m = calloc(1, sizeof *m);
-    if (!m) zoo_fatal("out of host memory");
+    if (!m) {
+        zoo_set_error("out of host memory");
+        return NULL;
+    }
     zoo_model_init(&m->base, &zoo_mlp_def, args);
     m->base.input_mean = FMNIST_MEAN;
     m->base.input_std = FMNIST_STD;
