@@ -152,7 +152,7 @@ void cli_init_backend(cli *c) {
     if (zoo_init_with(&o)) cli_die(c->prog, "%s", zoo_last_error());
 }
 
-zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_dataset *d) {
+zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_images *d) {
     zoo_model_args a = {.c = d->c, .h = d->h, .w = d->w, .n_classes = d->n_classes};
     for (int i = 0; i < def->n_options; i++) {
         cli_flag *f = cli_find(c, def->options[i].name); /* zoo-eval takes them from the checkpoint */
@@ -171,7 +171,7 @@ static bool is_idx_folder(const char *dir) {
     return access(path, R_OK) == 0;
 }
 
-void cli_load_data(cli *c, const char *split, zoo_dataset *d) {
+void cli_load_data(cli *c, const char *split, zoo_images *d) {
     const char *dir = cli_str(c, "data");
     cli_flag *size = cli_find(c, "image-size");
     if (size && !is_idx_folder(dir) && strcmp(dir, ZOO_FASHION_MNIST_DIR) != 0) {

@@ -48,8 +48,8 @@ void cli_add_backend(cli *c);
 /* zoo_init_with from those flags (and ZOO_BACKEND, ZOO_EXACT), exit 1 with the reason */
 void cli_init_backend(cli *c);
 /* the model args from flags and the data's geometry */
-zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_dataset *d);
+zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_images *d);
 /* loads split "train"/"test" from --data (or the default), exit 1 on failure */
-void cli_load_data(cli *c, const char *split, zoo_dataset *d);
+void cli_load_data(cli *c, const char *split, zoo_images *d);
 
 #endif

@@ -23,7 +23,7 @@ static double now_s(void) {
 }
 
 /* copies batch i of a fixed shuffled order into x, y */
-static void fill_batch(const zoo_dataset *d, const int32_t *order, int64_t i, int64_t bs, float *x, int32_t *y) {
+static void fill_batch(const zoo_images *d, const int32_t *order, int64_t i, int64_t bs, float *x, int32_t *y) {
     int64_t pix = (int64_t)d->c * d->h * d->w;
     for (int64_t b = 0; b < bs; b++) {
         int64_t k = order[(i * bs + b) % d->n];
@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
     int64_t ibs = cli_int(&c, "infer-batch", 1, 1 << 16);
 
     cli_init_backend(&c);
-    zoo_dataset train;
+    zoo_images train;
     cli_load_data(&c, "train", &train);
     zoo_model_args args = cli_model_args(&c, def, &train);
     args.optim = zoo_model_default_optim(def);
@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
     free(y);
     free(order);
     def->destroy(m);
-    zoo_dataset_free(&train);
+    zoo_images_free(&train);
     zoo_shutdown();
     return 0;
 }

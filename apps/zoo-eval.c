@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     cli_init_backend(&c);
     zoo_st_file *f = zoo_safetensors_open(cli_str(&c, "checkpoint"));
     if (!f) cli_die(c.prog, "%s", zoo_last_error());
-    zoo_dataset test;
+    zoo_images test;
     cli_load_data(&c, "test", &test);
     zoo_model_args args = cli_model_args(&c, def, &test);
     args.optim = zoo_model_default_optim(def);
@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     free(cm);
     def->destroy(m);
     zoo_safetensors_close(f);
-    zoo_dataset_free(&test);
+    zoo_images_free(&test);
     zoo_shutdown();
     return 0;
 }

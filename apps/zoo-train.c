@@ -86,12 +86,12 @@ static void freeze(cli *c, zoo_model *m) {
 }
 
 /* keeps the first n examples when n > 0 */
-static void limit(cli *c, zoo_dataset *d, const char *flag) {
+static void limit(cli *c, zoo_images *d, const char *flag) {
     long long n = cli_int(c, flag, 0, (long long)1 << 40);
     if (n == 0 || n >= d->n) return;
-    zoo_dataset head;
-    if (zoo_dataset_head(d, n, &head)) cli_die(c->prog, "%s", zoo_last_error());
-    zoo_dataset_free(d);
+    zoo_images head;
+    if (zoo_images_head(d, n, &head)) cli_die(c->prog, "%s", zoo_last_error());
+    zoo_images_free(d);
     *d = head;
 }
 
@@ -121,7 +121,7 @@ int main(int argc, char **argv) {
     if (cfg.resume && *cli_str(&c, "init-from")) cli_usage_error(&c, "--resume and --init-from exclude each other");
 
     cli_init_backend(&c);
-    zoo_dataset train, test = {0};
+    zoo_images train, test = {0};
     cli_load_data(&c, "train", &train);
     if (def->predict) cli_load_data(&c, "test", &test);
     limit(&c, &train, "train-size");
@@ -129,11 +129,11 @@ int main(int argc, char **argv) {
     double val_frac = cli_float(&c, "val-split", 0.0, 0.9);
     cfg.patience = cli_int(&c, "patience", 0, 1 << 30);
     if (cfg.patience && val_frac == 0.0) cli_usage_error(&c, "--patience needs --val-split");
-    zoo_dataset val = {0};
+    zoo_images val = {0};
     if (val_frac > 0.0) {
-        zoo_dataset rest;
-        if (zoo_dataset_split(&train, val_frac, cfg.seed, &rest, &val)) cli_die(c.prog, "%s", zoo_last_error());
-        zoo_dataset_free(&train);
+        zoo_images rest;
+        if (zoo_images_split(&train, val_frac, cfg.seed, &rest, &val)) cli_die(c.prog, "%s", zoo_last_error());
+        zoo_images_free(&train);
         train = rest;
         cfg.val = &val;
     }
@@ -173,9 +173,9 @@ int main(int argc, char **argv) {
     else if (def->predict) printf("final test accuracy: %.2f%%\n", 100.0 * acc);
     if (resume) zoo_safetensors_close(resume);
     def->destroy(m);
-    zoo_dataset_free(&train);
-    zoo_dataset_free(&test);
-    zoo_dataset_free(&val);
+    zoo_images_free(&train);
+    zoo_images_free(&test);
+    zoo_images_free(&val);
     zoo_shutdown();
     return rc ? 1 : 0;
 }

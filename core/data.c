@@ -151,7 +151,7 @@ static int idx_read(const char *path, uint32_t magic, idx_file *out) {
     return rc;
 }
 
-int zoo_idx_load(const char *images_path, const char *labels_path, zoo_dataset *out) {
+int zoo_idx_load(const char *images_path, const char *labels_path, zoo_images *out) {
     idx_file images, labels;
     if (idx_read(images_path, IDX_IMAGES_MAGIC, &images) != 0) return -1;
     if (idx_read(labels_path, IDX_LABELS_MAGIC, &labels) != 0) {
@@ -178,7 +178,7 @@ int zoo_idx_load(const char *images_path, const char *labels_path, zoo_dataset *
         if (labels.data[i] > max_label) max_label = labels.data[i];
     }
     free(labels.data);
-    *out = (zoo_dataset){
+    *out = (zoo_images){
         .n = n,
         .c = 1,
         .h = (int)images.dims[1],
@@ -208,7 +208,7 @@ static int find_idx_file(const char *dir, const char *name, char *path, size_t c
     return -1;
 }
 
-int zoo_mnist_load(const char *dir, const char *split, zoo_dataset *out) {
+int zoo_mnist_load(const char *dir, const char *split, zoo_images *out) {
     const char *prefix = NULL;
     if (split && strcmp(split, "train") == 0) prefix = "train";
     if (split && strcmp(split, "test") == 0) prefix = "t10k";
@@ -232,17 +232,17 @@ int zoo_mnist_load(const char *dir, const char *split, zoo_dataset *out) {
 
 /* ---------------------------------------------------------------- datasets */
 
-static int64_t example_bytes(const zoo_dataset *d) { return (int64_t)d->c * d->h * d->w; }
+static int64_t example_bytes(const zoo_images *d) { return (int64_t)d->c * d->h * d->w; }
 
-void zoo_dataset_free(zoo_dataset *d) {
+void zoo_images_free(zoo_images *d) {
     free(d->pixels);
     free(d->labels);
-    *d = (zoo_dataset){0};
+    *d = (zoo_images){0};
 }
 
 /* An uninitialized dataset shaped like `like` with n examples. */
-static int dataset_alloc(const zoo_dataset *like, int64_t n, zoo_dataset *out) {
-    zoo_dataset d = {
+static int dataset_alloc(const zoo_images *like, int64_t n, zoo_images *out) {
+    zoo_images d = {
         .n = n,
         .c = like->c,
         .h = like->h,
@@ -252,7 +252,7 @@ static int dataset_alloc(const zoo_dataset *like, int64_t n, zoo_dataset *out) {
     d.pixels = malloc((size_t)(n * example_bytes(like)));
     d.labels = malloc((size_t)n * sizeof *d.labels);
     if (!d.pixels || !d.labels) {
-        zoo_dataset_free(&d);
+        zoo_images_free(&d);
         zoo_set_error("out of memory for a dataset of %lld examples", (long long)n);
         return -1;
     }
@@ -261,7 +261,7 @@ static int dataset_alloc(const zoo_dataset *like, int64_t n, zoo_dataset *out) {
 }
 
 /* dst gets src's examples idx[0..dst->n) in that order */
-static void gather(zoo_dataset *dst, const zoo_dataset *src, const int32_t *idx) {
+static void gather(zoo_images *dst, const zoo_images *src, const int32_t *idx) {
     int64_t size = example_bytes(src);
     for (int64_t i = 0; i < dst->n; i++) {
         memcpy(dst->pixels + i * size, src->pixels + idx[i] * size, (size_t)size);
@@ -269,13 +269,13 @@ static void gather(zoo_dataset *dst, const zoo_dataset *src, const int32_t *idx)
     }
 }
 
-int zoo_dataset_head(const zoo_dataset *d, int64_t count, zoo_dataset *out) {
+int zoo_images_head(const zoo_images *d, int64_t count, zoo_images *out) {
     if (count <= 0) {
-        zoo_set_error("zoo_dataset_head: count must be positive, got %lld", (long long)count);
+        zoo_set_error("zoo_images_head: count must be positive, got %lld", (long long)count);
         return -1;
     }
     if (count > d->n) count = d->n;
-    zoo_dataset h;
+    zoo_images h;
     if (dataset_alloc(d, count, &h) != 0) return -1;
     memcpy(h.pixels, d->pixels, (size_t)(count * example_bytes(d)));
     memcpy(h.labels, d->labels, (size_t)count * sizeof *h.labels);
@@ -283,31 +283,31 @@ int zoo_dataset_head(const zoo_dataset *d, int64_t count, zoo_dataset *out) {
     return 0;
 }
 
-int zoo_dataset_split(const zoo_dataset *d, double frac, uint64_t seed, zoo_dataset *train,
-                      zoo_dataset *val) {
+int zoo_images_split(const zoo_images *d, double frac, uint64_t seed, zoo_images *train,
+                      zoo_images *val) {
     if (d->n > INT32_MAX) {
-        zoo_set_error("zoo_dataset_split: %lld examples is more than it can index", (long long)d->n);
+        zoo_set_error("zoo_images_split: %lld examples is more than it can index", (long long)d->n);
         return -1;
     }
     int64_t n_val = frac > 0 && frac < 1 ? (int64_t)(frac * (double)d->n + 0.5) : 0;
     if (n_val < 1 || n_val >= d->n) {
-        zoo_set_error("zoo_dataset_split: a fraction of %g of %lld examples leaves the train or "
+        zoo_set_error("zoo_images_split: a fraction of %g of %lld examples leaves the train or "
                       "validation set empty",
                       frac, (long long)d->n);
         return -1;
     }
     int32_t *perm = malloc((size_t)d->n * sizeof *perm);
     if (!perm) {
-        zoo_set_error("zoo_dataset_split: out of memory for %lld indices", (long long)d->n);
+        zoo_set_error("zoo_images_split: out of memory for %lld indices", (long long)d->n);
         return -1;
     }
     for (int64_t i = 0; i < d->n; i++) perm[i] = (int32_t)i;
     zoo_rng r = zoo_rng_new(seed);
     zoo_rng_shuffle(&r, perm, d->n);
 
-    zoo_dataset t, v;
+    zoo_images t, v;
     int rc = dataset_alloc(d, d->n - n_val, &t);
-    if (rc == 0 && (rc = dataset_alloc(d, n_val, &v)) != 0) zoo_dataset_free(&t);
+    if (rc == 0 && (rc = dataset_alloc(d, n_val, &v)) != 0) zoo_images_free(&t);
     if (rc == 0) {
         gather(&t, d, perm);
         gather(&v, d, perm + t.n);
@@ -330,7 +330,7 @@ static void loader_set_epoch(zoo_loader *l, int64_t epoch) {
     l->pos = 0;
 }
 
-int zoo_loader_init(zoo_loader *l, const zoo_dataset *d, int64_t batch, bool shuffle,
+int zoo_loader_init(zoo_loader *l, const zoo_images *d, int64_t batch, bool shuffle,
                     bool drop_last, uint64_t seed) {
     *l = (zoo_loader){0};
     if (batch <= 0) {
@@ -388,7 +388,7 @@ static void to_unit_floats(float *restrict dst, const uint8_t *restrict src, int
 }
 
 int64_t zoo_loader_next(zoo_loader *l, float *images, int32_t *labels) {
-    const zoo_dataset *d = l->d;
+    const zoo_images *d = l->d;
     int64_t count = d->n - l->pos < l->batch ? d->n - l->pos : l->batch;
     if (count <= 0 || (l->drop_last && count < l->batch)) {
         loader_set_epoch(l, l->epoch + 1);

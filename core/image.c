@@ -253,7 +253,7 @@ static int load_one(const char *path, int c, int h, int w, uint8_t *dst) {
     return 0;
 }
 
-int zoo_image_folder_load(const char *dir, int c, int h, int w, zoo_dataset *out) {
+int zoo_image_folder_load(const char *dir, int c, int h, int w, zoo_images *out) {
     if (!dir || (c != 1 && c != 3) || h < 1 || w < 1 || h > FOLDER_MAX_SIDE || w > FOLDER_MAX_SIDE) {
         zoo_set_error("zoo_image_folder_load: %s: cannot load images as %d x %d x %d: channels must be 1 "
                       "or 3, sides 1 to %d",
@@ -293,7 +293,7 @@ int zoo_image_folder_load(const char *dir, int c, int h, int w, zoo_dataset *out
         return -1;
     }
     uint8_t *shrunk = realloc(pixels, (size_t)(n * size));
-    *out = (zoo_dataset){
+    *out = (zoo_images){
         .n = n,
         .c = c,
         .h = h,

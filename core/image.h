@@ -62,8 +62,8 @@ int zoo_png_write_grid(const char *path, const float *images, int n, int c, int 
  * all 0 and n_classes is 1. Names starting with '.' and subfolders are ignored; a file
  * that is not an image or does not decode is skipped with one line on stderr,
  * "zoo: warning: skipping PATH: REASON". Returns 0 and fills *out (the caller frees with
- * zoo_dataset_free), or -1 with zoo_last_error() naming dir (it cannot be opened, or no
+ * zoo_images_free), or -1 with zoo_last_error() naming dir (it cannot be opened, or no
  * file in it loads) and *out untouched. */
-int zoo_image_folder_load(const char *dir, int c, int h, int w, zoo_dataset *out);
+int zoo_image_folder_load(const char *dir, int c, int h, int w, zoo_images *out);
 
 #endif

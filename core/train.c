@@ -90,7 +90,7 @@ void zoo_classifier_step(zoo_model *m, zoo_forward_fn forward, const zoo_batch *
     zoo_metrics_set(out, "loss", zoo_tensor_item(loss));
 }
 
-double zoo_evaluate(zoo_model *m, const zoo_dataset *d, int64_t *confusion, double *mean_loss) {
+double zoo_evaluate(zoo_model *m, const zoo_images *d, int64_t *confusion, double *mean_loss) {
     const int64_t bs = 1000, pix = (int64_t)d->c * d->h * d->w;
     int k = m->args.n_classes;
     float *x = malloc((size_t)(bs * pix) * sizeof *x);
@@ -341,7 +341,7 @@ static int make_dir(const char *dir) {
     return -1;
 }
 
-static int evaluate_and_log(zoo_model *m, const zoo_dataset *test, FILE *mf, int64_t step, int64_t epoch,
+static int evaluate_and_log(zoo_model *m, const zoo_images *test, FILE *mf, int64_t step, int64_t epoch,
                             bool quiet, double *acc) {
     zoo_metrics em = {0};
     double loss;
@@ -355,7 +355,7 @@ static int evaluate_and_log(zoo_model *m, const zoo_dataset *test, FILE *mf, int
     return 0;
 }
 
-int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, const zoo_train_config *cfg,
+int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, const zoo_train_config *cfg,
               double *final_acc) {
     if (make_dir(cfg->out_dir)) return -1;
     zoo_loader loader;

@@ -114,7 +114,7 @@ void zoo_classifier_step(zoo_model *m, zoo_forward_fn forward, const zoo_batch *
 
 /* test accuracy (fraction) and, when confusion is not NULL, the [classes x classes]
  * confusion counts (row: true class, column: prediction); batches of 1000 */
-double zoo_evaluate(zoo_model *m, const zoo_dataset *d, int64_t *confusion, double *mean_loss);
+double zoo_evaluate(zoo_model *m, const zoo_images *d, int64_t *confusion, double *mean_loss);
 
 /* ---------------------------------------------------------------- checkpoints */
 
@@ -151,14 +151,14 @@ typedef struct zoo_train_config {
      * evaluation; the best weights are kept in OUT/best.safetensors and become the
      * final model; after `patience` evaluations without improvement (0: never) the
      * run stops */
-    const zoo_dataset *val;
+    const zoo_images *val;
     int64_t patience;
     bool quiet;
 } zoo_train_config;
 
 /* Trains m on train, evaluating on test. Returns 0, or -1 with zoo_last_error()
  * (NaN loss, unwritable output). Final test accuracy in *final_acc when not NULL. */
-int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, const zoo_train_config *cfg,
+int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, const zoo_train_config *cfg,
               double *final_acc);
 
 #endif

@@ -28,7 +28,7 @@ typedef struct run_result {
 } run_result;
 
 /* trains a fresh model on `backend`; -1 when that backend does not start */
-static int train_on(const char *backend, bool exact, const zoo_dataset *train, const zoo_dataset *test,
+static int train_on(const char *backend, bool exact, const zoo_images *train, const zoo_images *test,
                     run_result *out) {
     if (zoo_init_with(&(zoo_options){.backend = backend, .exact = exact})) return -1;
     const zoo_model_def *def = zoo_model_lookup("mlp");
@@ -65,19 +65,19 @@ static int train_on(const char *backend, bool exact, const zoo_dataset *train, c
     return 0;
 }
 
-static void load(const char *split, int64_t count, zoo_dataset *out) {
-    zoo_dataset full;
-    if (zoo_mnist_load(NULL, split, &full) || zoo_dataset_head(&full, count, out)) {
+static void load(const char *split, int64_t count, zoo_images *out) {
+    zoo_images full;
+    if (zoo_mnist_load(NULL, split, &full) || zoo_images_head(&full, count, out)) {
         fprintf(stderr, "%s\n", zoo_last_error());
         exit(1);
     }
-    zoo_dataset_free(&full);
+    zoo_images_free(&full);
 }
 
 static double rel_diff(double a, double b) { return fabs(a - b) / fmax(fabs(a), 1e-30); }
 
 /* both backends in one mode; false when there is no Vulkan backend */
-static bool compare(bool exact, const zoo_dataset *train, const zoo_dataset *test) {
+static bool compare(bool exact, const zoo_images *train, const zoo_images *test) {
     static run_result vk, cpu;
     const char *mode = exact ? "exact" : "fast";
     /* Vulkan first: without it there is nothing to compare, and the CPU run is spared */
@@ -116,13 +116,13 @@ static bool compare(bool exact, const zoo_dataset *train, const zoo_dataset *tes
 }
 
 int main(void) {
-    zoo_dataset train, test;
+    zoo_images train, test;
     load("train", TRAIN_N, &train);
     load("test", TEST_N, &test);
     bool have_vulkan = compare(true, &train, &test);
     if (have_vulkan) compare(false, &train, &test);
-    zoo_dataset_free(&train);
-    zoo_dataset_free(&test);
+    zoo_images_free(&train);
+    zoo_images_free(&test);
     if (!have_vulkan) {
         printf("note: no Vulkan backend to compare with the CPU: %s\n", zoo_last_error());
         if (getenv("ZOO_TEST_REQUIRE_VULKAN")) {

@@ -59,7 +59,7 @@ static bool same_file(const char *a, const char *b) {
 }
 
 /* trains on backend and saves the model (weights and optimizer state) under tmp_dir */
-static int train_on(const char *backend, bool exact, const char *model, const zoo_dataset *d, int64_t batch,
+static int train_on(const char *backend, bool exact, const char *model, const zoo_images *d, int64_t batch,
                     int64_t steps, run *out) {
     if (zoo_init_with(&(zoo_options){.backend = backend, .exact = exact})) return -1;
     const zoo_model_def *def = zoo_model_lookup(model);
@@ -143,8 +143,8 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
-    zoo_dataset full, d;
-    if (zoo_mnist_load(NULL, "train", &full) || zoo_dataset_head(&full, 256, &d)) {
+    zoo_images full, d;
+    if (zoo_mnist_load(NULL, "train", &full) || zoo_images_head(&full, 256, &d)) {
         fprintf(stderr, "%s\n", zoo_last_error());
         return 1;
     }
@@ -164,7 +164,7 @@ int main(void) {
             else compare_fast(models[k], &cpu, &vk);
         }
     remove_tree(tmp_dir);
-    zoo_dataset_free(&full);
-    zoo_dataset_free(&d);
+    zoo_images_free(&full);
+    zoo_images_free(&d);
     TEST_EXIT();
 }

@@ -91,19 +91,19 @@ static void write_labels(const char *path, uint32_t n, const uint8_t *labels, bo
 
 /* zoo_idx_load that must fail and leave its output untouched; returns the message */
 static const char *load_error(const char *images, const char *labels) {
-    zoo_dataset out, before;
+    zoo_images out, before;
     memset(&out, 0xa5, sizeof out);
     memcpy(&before, &out, sizeof out);
     int rc = zoo_idx_load(images, labels, &out);
     CHECK(rc == -1);
     CHECK(memcmp(&out, &before, sizeof out) == 0);
-    if (rc == 0) zoo_dataset_free(&out);
+    if (rc == 0) zoo_images_free(&out);
     return zoo_last_error();
 }
 
 static bool mentions(const char *message, const char *part) { return strstr(message, part) != NULL; }
 
-static void check_is_sample(const zoo_dataset *d) {
+static void check_is_sample(const zoo_images *d) {
     CHECK(d->n == N && d->c == 1 && d->h == H && d->w == W);
     CHECK(d->n_classes == 6);
     CHECK(d->pixels && memcmp(d->pixels, sample_pixels, sizeof sample_pixels) == 0);
@@ -117,21 +117,21 @@ static void check_is_sample(const zoo_dataset *d) {
 TEST(idx_raw_files_read_back_exactly) {
     write_images(tmp_path("raw-images"), N, sample_pixels, sizeof sample_pixels, false);
     write_labels(tmp_path("raw-labels"), N, sample_labels, false);
-    zoo_dataset d = {0};
+    zoo_images d = {0};
     CHECK(zoo_idx_load(tmp_path("raw-images"), tmp_path("raw-labels"), &d) == 0);
     check_is_sample(&d);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
     CHECK(d.pixels == NULL && d.labels == NULL && d.n == 0);
-    zoo_dataset_free(&d); /* a freed dataset may be freed again */
+    zoo_images_free(&d); /* a freed dataset may be freed again */
 }
 
 TEST(idx_gzip_files_read_back_exactly) {
     write_images(tmp_path("gz-images.gz"), N, sample_pixels, sizeof sample_pixels, true);
     write_labels(tmp_path("gz-labels.gz"), N, sample_labels, true);
-    zoo_dataset d = {0};
+    zoo_images d = {0};
     CHECK(zoo_idx_load(tmp_path("gz-images.gz"), tmp_path("gz-labels.gz"), &d) == 0);
     check_is_sample(&d);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(bytes_after_the_data_are_ignored) {
@@ -140,10 +140,10 @@ TEST(bytes_after_the_data_are_ignored) {
     memset(longer + sizeof sample_pixels, 0xee, 3);
     write_images(tmp_path("long-images.gz"), N, longer, sizeof longer, true);
     write_labels(tmp_path("gz-labels.gz"), N, sample_labels, true);
-    zoo_dataset d = {0};
+    zoo_images d = {0};
     CHECK(zoo_idx_load(tmp_path("long-images.gz"), tmp_path("gz-labels.gz"), &d) == 0);
     check_is_sample(&d);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(fixtures_in_assets_load_by_split) {
@@ -152,7 +152,7 @@ TEST(fixtures_in_assets_load_by_split) {
     if (!assets) return;
     char dir[512];
     snprintf(dir, sizeof dir, "%s/idx", assets);
-    zoo_dataset d = {0};
+    zoo_images d = {0};
     CHECK(zoo_mnist_load(dir, "test", &d) == 0);
     CHECK(d.n == 3 && d.c == 1 && d.h == 4 && d.w == 5);
     CHECK(d.n_classes == 10);
@@ -163,17 +163,17 @@ TEST(fixtures_in_assets_load_by_split) {
                 pixels_match = pixels_match && d.pixels[(i * 4 + y) * 5 + x] == 100 * i + 10 * y + x;
     CHECK(pixels_match);
     CHECK(d.labels && d.labels[0] == 9 && d.labels[1] == 0 && d.labels[2] == 4);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(mnist_load_takes_raw_or_gz_files_and_at_least_ten_classes) {
     write_images(tmp_path("train-images-idx3-ubyte"), N, sample_pixels, sizeof sample_pixels, false);
     write_labels(tmp_path("train-labels-idx1-ubyte.gz"), N, sample_labels, true);
-    zoo_dataset d = {0};
+    zoo_images d = {0};
     CHECK(zoo_mnist_load(tmp_dir, "train", &d) == 0);
     CHECK(d.n == N && d.n_classes == 10 && d.pixels &&
           memcmp(d.pixels, sample_pixels, sizeof sample_pixels) == 0);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -185,7 +185,7 @@ TEST(missing_file_is_an_error_naming_it) {
 }
 
 TEST(missing_split_names_the_paths_tried) {
-    zoo_dataset d;
+    zoo_images d;
     CHECK(zoo_mnist_load(tmp_dir, "test", &d) == -1);
     const char *msg = zoo_last_error();
     CHECK(mentions(msg, tmp_path("t10k-images-idx3-ubyte")));
@@ -201,7 +201,7 @@ TEST(missing_default_dir_suggests_the_debian_package) {
                ZOO_FASHION_MNIST_DIR);
         return;
     }
-    zoo_dataset d;
+    zoo_images d;
     CHECK(zoo_mnist_load(NULL, "test", &d) == -1);
     CHECK(mentions(zoo_last_error(), "apt-get install dataset-fashion-mnist"));
 }
@@ -272,9 +272,9 @@ TEST(gzip_cut_in_the_middle_is_an_error) {
     write_idx(tmp_path("noisy-images.gz"), 0x803, (uint32_t[]){M, SIDE, SIDE}, 3, noisy,
               sizeof noisy, true);
     write_labels(tmp_path("noisy-labels"), M, labels, false);
-    zoo_dataset d = {0};
+    zoo_images d = {0};
     CHECK(zoo_idx_load(tmp_path("noisy-images.gz"), tmp_path("noisy-labels"), &d) == 0);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 
     size_t len = read_file(tmp_path("noisy-images.gz"), gz, sizeof gz);
     CHECK(len > sizeof noisy / 2);
@@ -297,8 +297,8 @@ TEST(gzip_cut_in_the_middle_is_an_error) {
 /* ---------------------------------------------------------------- copies and splits */
 
 /* n examples of 1 x 1 x 2 whose two pixels spell the example's index; label = index % 7 */
-static zoo_dataset numbered(int64_t n) {
-    zoo_dataset d = {.n = n, .c = 1, .h = 1, .w = 2, .n_classes = 7};
+static zoo_images numbered(int64_t n) {
+    zoo_images d = {.n = n, .c = 1, .h = 1, .w = 2, .n_classes = 7};
     d.pixels = malloc((size_t)n * 2);
     d.labels = malloc((size_t)n * sizeof *d.labels);
     for (int64_t i = 0; i < n; i++) {
@@ -313,9 +313,9 @@ static int64_t id_of_pixels(const uint8_t *p) { return p[0] + 256 * p[1]; }
 static int64_t id_of_floats(const float *x) { return lrintf(x[0] * 255) + 256 * lrintf(x[1] * 255); }
 
 /* every id in [0, n) exactly once among d's examples, each with its own label */
-static bool holds_each_once(const zoo_dataset *d, const zoo_dataset *other, int64_t n) {
+static bool holds_each_once(const zoo_images *d, const zoo_images *other, int64_t n) {
     int seen[1000] = {0};
-    const zoo_dataset *parts[2] = {d, other};
+    const zoo_images *parts[2] = {d, other};
     for (int p = 0; p < 2 && parts[p]; p++)
         for (int64_t i = 0; i < parts[p]->n; i++) {
             int64_t id = id_of_pixels(parts[p]->pixels + 2 * i);
@@ -328,44 +328,44 @@ static bool holds_each_once(const zoo_dataset *d, const zoo_dataset *other, int6
 }
 
 TEST(head_copies_the_first_examples) {
-    zoo_dataset d = numbered(50), h;
-    CHECK(zoo_dataset_head(&d, 10, &h) == 0);
+    zoo_images d = numbered(50), h;
+    CHECK(zoo_images_head(&d, 10, &h) == 0);
     CHECK(h.n == 10 && h.w == 2 && h.n_classes == 7 && h.pixels != d.pixels);
     CHECK(holds_each_once(&h, NULL, 10));
-    zoo_dataset_free(&h);
-    CHECK(zoo_dataset_head(&d, 1000, &h) == 0);
+    zoo_images_free(&h);
+    CHECK(zoo_images_head(&d, 1000, &h) == 0);
     CHECK(h.n == 50 && holds_each_once(&h, NULL, 50));
-    zoo_dataset_free(&h);
-    CHECK(zoo_dataset_head(&d, 0, &h) == -1);
-    zoo_dataset_free(&d);
+    zoo_images_free(&h);
+    CHECK(zoo_images_head(&d, 0, &h) == -1);
+    zoo_images_free(&d);
 }
 
 TEST(split_partitions_the_examples_by_seed) {
-    zoo_dataset d = numbered(100), t, v, t2, v2;
-    CHECK(zoo_dataset_split(&d, 0.2, 7, &t, &v) == 0);
+    zoo_images d = numbered(100), t, v, t2, v2;
+    CHECK(zoo_images_split(&d, 0.2, 7, &t, &v) == 0);
     CHECK(t.n == 80 && v.n == 20 && t.n_classes == 7 && v.n_classes == 7);
     CHECK(holds_each_once(&t, &v, 100));
-    CHECK(zoo_dataset_split(&d, 0.2, 7, &t2, &v2) == 0);
+    CHECK(zoo_images_split(&d, 0.2, 7, &t2, &v2) == 0);
     CHECK(memcmp(v.pixels, v2.pixels, 40) == 0 && memcmp(t.pixels, t2.pixels, 160) == 0);
-    zoo_dataset_free(&t2);
-    zoo_dataset_free(&v2);
-    CHECK(zoo_dataset_split(&d, 0.2, 8, &t2, &v2) == 0);
+    zoo_images_free(&t2);
+    zoo_images_free(&v2);
+    CHECK(zoo_images_split(&d, 0.2, 8, &t2, &v2) == 0);
     CHECK(memcmp(v.pixels, v2.pixels, 40) != 0);
-    zoo_dataset_free(&t2);
-    zoo_dataset_free(&v2);
-    zoo_dataset_free(&t);
-    zoo_dataset_free(&v);
-    zoo_dataset_free(&d);
+    zoo_images_free(&t2);
+    zoo_images_free(&v2);
+    zoo_images_free(&t);
+    zoo_images_free(&v);
+    zoo_images_free(&d);
 }
 
 TEST(split_refuses_an_empty_part) {
-    zoo_dataset d = numbered(100), t, v;
+    zoo_images d = numbered(100), t, v;
     const double fracs[] = {0, 1, 0.001, 0.999, -0.5, 2};
     for (size_t i = 0; i < sizeof fracs / sizeof fracs[0]; i++) {
-        CHECK(zoo_dataset_split(&d, fracs[i], 1, &t, &v) == -1);
+        CHECK(zoo_images_split(&d, fracs[i], 1, &t, &v) == -1);
         CHECK(mentions(zoo_last_error(), "empty"));
     }
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 /* ---------------------------------------------------------------- loader */
@@ -392,7 +392,7 @@ static int64_t epoch_ids(zoo_loader *l, int64_t *ids) {
 }
 
 TEST(loader_visits_every_example_once_per_epoch) {
-    zoo_dataset d = numbered(LN);
+    zoo_images d = numbered(LN);
     zoo_loader l;
     zoo_loader_init(&l, &d, LB, true, false, 42);
     for (int epoch = 0; epoch < 3; epoch++) {
@@ -405,11 +405,11 @@ TEST(loader_visits_every_example_once_per_epoch) {
         CHECK(once);
     }
     zoo_loader_free(&l);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(loader_order_depends_on_seed_and_epoch_only) {
-    zoo_dataset d = numbered(LN);
+    zoo_images d = numbered(LN);
     zoo_loader a, b, c;
     zoo_loader_init(&a, &d, LB, true, false, 42);
     zoo_loader_init(&b, &d, LB, true, false, 42);
@@ -426,11 +426,11 @@ TEST(loader_order_depends_on_seed_and_epoch_only) {
     zoo_loader_free(&a);
     zoo_loader_free(&b);
     zoo_loader_free(&c);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(unshuffled_loader_keeps_dataset_order) {
-    zoo_dataset d = numbered(LN);
+    zoo_images d = numbered(LN);
     zoo_loader l;
     zoo_loader_init(&l, &d, LB, false, false, 42);
     for (int epoch = 0; epoch < 2; epoch++) {
@@ -441,11 +441,11 @@ TEST(unshuffled_loader_keeps_dataset_order) {
         CHECK(identity);
     }
     zoo_loader_free(&l);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(seek_then_next_gives_the_batch_iteration_reaches) {
-    zoo_dataset d = numbered(LN);
+    zoo_images d = numbered(LN);
     zoo_loader run, jump;
     zoo_loader_init(&run, &d, LB, true, false, 9);
     zoo_loader_init(&jump, &d, LB, true, false, 9);
@@ -475,11 +475,11 @@ TEST(seek_then_next_gives_the_batch_iteration_reaches) {
     CHECK(next_ids(&jump, ids) == LB && memcmp(ids, all[2][0], sizeof ids) == 0);
     zoo_loader_free(&run);
     zoo_loader_free(&jump);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(drop_last_skips_the_partial_batch) {
-    zoo_dataset d = numbered(LN);
+    zoo_images d = numbered(LN);
     zoo_loader l;
     zoo_loader_init(&l, &d, LB, true, true, 5);
     CHECK(zoo_loader_batches_per_epoch(&l) == 10);
@@ -492,11 +492,11 @@ TEST(drop_last_skips_the_partial_batch) {
     zoo_loader_init(&l, &d, 200, false, true, 5); /* a batch larger than the set */
     CHECK(zoo_loader_batches_per_epoch(&l) == 0);
     zoo_loader_free(&l);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(last_batch_is_partial_without_drop_last) {
-    zoo_dataset d = numbered(LN);
+    zoo_images d = numbered(LN);
     zoo_loader l;
     zoo_loader_init(&l, &d, LB, false, false, 5);
     int64_t ids[LB];
@@ -505,13 +505,13 @@ TEST(last_batch_is_partial_without_drop_last) {
     CHECK(ids[0] == 100 && ids[1] == 101 && ids[2] == 102);
     CHECK(next_ids(&l, ids) == 0);
     zoo_loader_free(&l);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(loader_scales_pixels_to_the_unit_interval) {
     uint8_t pixels[4] = {0, 1, 128, 255};
     int32_t label = 2;
-    zoo_dataset d = {.n = 1, .c = 1, .h = 2, .w = 2, .pixels = pixels, .labels = &label, .n_classes = 3};
+    zoo_images d = {.n = 1, .c = 1, .h = 2, .w = 2, .pixels = pixels, .labels = &label, .n_classes = 3};
     zoo_loader l;
     zoo_loader_init(&l, &d, 1, false, false, 0);
     float x[4];
@@ -531,7 +531,7 @@ TEST(fashion_mnist_test_split_has_ten_balanced_classes) {
                ZOO_FASHION_MNIST_DIR);
         return;
     }
-    zoo_dataset d = {0};
+    zoo_images d = {0};
     CHECK(zoo_mnist_load(ZOO_FASHION_MNIST_DIR, "test", &d) == 0);
     if (d.n == 0) {
         fprintf(stderr, "%s\n", zoo_last_error());
@@ -547,7 +547,7 @@ TEST(fashion_mnist_test_split_has_ten_balanced_classes) {
     CHECK(balanced);
     CHECK(strcmp(zoo_fashion_mnist_classes[0], "T-shirt/top") == 0);
     CHECK(strcmp(zoo_fashion_mnist_classes[9], "Ankle boot") == 0);
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 int main(void) {

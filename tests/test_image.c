@@ -69,7 +69,7 @@ static float value_for_byte(int b) { return (float)b / 255.0f * 2.0f - 1.0f; }
 
 /* Runs zoo_image_folder_load with stderr sent to a file; returns its result and how many
  * "skipping" lines it wrote. */
-static int folder_load_counting_warnings(const char *dir, int c, int h, int w, zoo_dataset *out,
+static int folder_load_counting_warnings(const char *dir, int c, int h, int w, zoo_images *out,
                                          int *warnings) {
     const char *log = tmp_path("stderr.log");
     fflush(stderr);
@@ -412,7 +412,7 @@ static void make_mixed_folder(const char *dir) {
 }
 
 /* every pixel of channel ch of example i is within tol of v */
-static bool plane_near(const zoo_dataset *d, int64_t i, int ch, int v, int tol) {
+static bool plane_near(const zoo_images *d, int64_t i, int ch, int v, int tol) {
     const uint8_t *p = d->pixels + ((i * d->c + ch) * d->h) * d->w;
     for (int k = 0; k < d->h * d->w; k++)
         if (abs(p[k] - v) > tol) {
@@ -426,7 +426,7 @@ static bool plane_near(const zoo_dataset *d, int64_t i, int ch, int v, int tol) 
 TEST(folder_loads_mixed_images_converted_and_resized_in_name_order) {
     const char *dir = tmp_path("mixed");
     make_mixed_folder(dir);
-    zoo_dataset d = {0};
+    zoo_images d = {0};
     int warnings = -1;
     CHECK(folder_load_counting_warnings(dir, 3, FH, FW, &d, &warnings) == 0);
     /* e-corrupt.png, f-notes.txt, g-empty.png warned about; .hidden.png and subdir not */
@@ -434,7 +434,7 @@ TEST(folder_loads_mixed_images_converted_and_resized_in_name_order) {
     CHECK(d.n == 4 && d.c == 3 && d.h == FH && d.w == FW && d.n_classes == 1);
     CHECK(d.labels && d.labels[0] == 0 && d.labels[3] == 0);
     if (d.n != 4) {
-        zoo_dataset_free(&d);
+        zoo_images_free(&d);
         return;
     }
     /* a: gray 10x8 of 77, to RGB and down to 5x4 */
@@ -448,7 +448,7 @@ TEST(folder_loads_mixed_images_converted_and_resized_in_name_order) {
     CHECK(plane_near(&d, 2, 0, 200, 3) && plane_near(&d, 2, 1, 100, 3) && plane_near(&d, 2, 2, 50, 3));
     /* d: gray JPEG 7x9, to RGB, down in width and height both */
     for (int ch = 0; ch < 3; ch++) CHECK(plane_near(&d, 3, ch, 150, 2));
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 
     /* as gray: RGB files through stb_image's luminance */
     CHECK(folder_load_counting_warnings(dir, 1, FH, FW, &d, &warnings) == 0);
@@ -460,7 +460,7 @@ TEST(folder_loads_mixed_images_converted_and_resized_in_name_order) {
         CHECK(exact);
         CHECK(plane_near(&d, 0, 0, 77, 1) && plane_near(&d, 2, 0, luma(200, 100, 50), 3));
     }
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 TEST(folder_order_is_by_name_and_repeatable) {
@@ -474,7 +474,7 @@ TEST(folder_order_is_by_name_and_repeatable) {
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         write_png_fill(p, 2, 2, 1, values[i]);
     }
-    zoo_dataset d1 = {0}, d2 = {0};
+    zoo_images d1 = {0}, d2 = {0};
     CHECK(zoo_image_folder_load(dir, 1, 2, 2, &d1) == 0);
     CHECK(zoo_image_folder_load(dir, 1, 2, 2, &d2) == 0);
     CHECK(d1.n == 4 && d2.n == 4);
@@ -483,19 +483,19 @@ TEST(folder_order_is_by_name_and_repeatable) {
         for (int i = 0; i < 4; i++) CHECK(d1.pixels[i * 4] == expect[i] && d1.pixels[i * 4 + 3] == expect[i]);
         CHECK(d2.n == 4 && memcmp(d1.pixels, d2.pixels, 16) == 0);
     }
-    zoo_dataset_free(&d1);
-    zoo_dataset_free(&d2);
+    zoo_images_free(&d1);
+    zoo_images_free(&d2);
 }
 
 /* zoo_image_folder_load that must fail, leaving *out untouched; returns the message */
 static const char *folder_error(const char *dir, int c, int *warnings) {
-    zoo_dataset out, before;
+    zoo_images out, before;
     memset(&out, 0xa5, sizeof out);
     memcpy(&before, &out, sizeof out);
     int rc = folder_load_counting_warnings(dir, c, 4, 4, &out, warnings);
     CHECK(rc == -1);
     CHECK(memcmp(&out, &before, sizeof out) == 0);
-    if (rc == 0) zoo_dataset_free(&out);
+    if (rc == 0) zoo_images_free(&out);
     return zoo_last_error();
 }
 
@@ -533,7 +533,7 @@ TEST(folder_fixture_in_assets_loads_three_of_five) {
     if (!assets) return;
     char dir[512];
     snprintf(dir, sizeof dir, "%s/images/mixed", assets);
-    zoo_dataset d = {0};
+    zoo_images d = {0};
     int warnings = -1;
     CHECK(folder_load_counting_warnings(dir, 1, 8, 8, &d, &warnings) == 0);
     CHECK(warnings == 2); /* d-notes.txt, e-corrupt.png */
@@ -546,7 +546,7 @@ TEST(folder_fixture_in_assets_loads_three_of_five) {
         CHECK(exact);
         CHECK(plane_near(&d, 2, 0, luma(220, 120, 20), 4));
     }
-    zoo_dataset_free(&d);
+    zoo_images_free(&d);
 }
 
 int main(void) {

@@ -19,13 +19,13 @@ typedef struct learn_case {
 static double train_once(const learn_case *lc, const char *out_dir) {
     const zoo_model_def *def = zoo_model_lookup(lc->model);
     CHECK(def != NULL);
-    zoo_dataset full_train, full_test, train, test;
+    zoo_images full_train, full_test, train, test;
     if (zoo_mnist_load(NULL, "train", &full_train) || zoo_mnist_load(NULL, "test", &full_test)) {
         fprintf(stderr, "%s\n", zoo_last_error());
         exit(1);
     }
-    CHECK(zoo_dataset_head(&full_train, lc->train_n, &train) == 0);
-    CHECK(zoo_dataset_head(&full_test, lc->test_n, &test) == 0);
+    CHECK(zoo_images_head(&full_train, lc->train_n, &train) == 0);
+    CHECK(zoo_images_head(&full_test, lc->test_n, &test) == 0);
     zoo_model_args args = {.c = train.c, .h = train.h, .w = train.w, .n_classes = 10, .seed = 1};
     for (int i = 0; i < def->n_options; i++) args.options[i] = def->options[i].default_value;
     args.optim = zoo_model_default_optim(def);
@@ -36,10 +36,10 @@ static double train_once(const learn_case *lc, const char *out_dir) {
     double acc = 0;
     CHECK(zoo_train(m, &train, &test, &cfg, &acc) == 0);
     def->destroy(m);
-    zoo_dataset_free(&full_train);
-    zoo_dataset_free(&full_test);
-    zoo_dataset_free(&train);
-    zoo_dataset_free(&test);
+    zoo_images_free(&full_train);
+    zoo_images_free(&full_test);
+    zoo_images_free(&train);
+    zoo_images_free(&test);
     return acc;
 }
 
@@ -75,9 +75,9 @@ TEST(every_registered_model_is_complete) {
 TEST(gan_reports_when_the_discriminator_wins_outright) {
     const zoo_model_def *def = zoo_model_lookup("gan");
     CHECK(def != NULL);
-    zoo_dataset full, d;
+    zoo_images full, d;
     CHECK(zoo_mnist_load(NULL, "train", &full) == 0);
-    CHECK(zoo_dataset_head(&full, 512, &d) == 0);
+    CHECK(zoo_images_head(&full, 512, &d) == 0);
     zoo_model_args args = {.c = 1, .h = 28, .w = 28, .n_classes = 10, .seed = 5};
     args.options[0] = "64";
     args.optim = zoo_model_default_optim(def);
@@ -116,8 +116,8 @@ TEST(gan_reports_when_the_discriminator_wins_outright) {
     zoo_loader_free(&loader);
     free(x);
     def->destroy(m);
-    zoo_dataset_free(&full);
-    zoo_dataset_free(&d);
+    zoo_images_free(&full);
+    zoo_images_free(&d);
 }
 
 int main(void) {
