@@ -171,10 +171,17 @@ static bool is_idx_folder(const char *dir) {
     return access(path, R_OK) == 0;
 }
 
+/* --data names a folder of pictures rather than an MNIST-format one */
+static bool is_image_folder(cli *c) {
+    const char *dir = cli_str(c, "data");
+    return cli_find(c, "image-size") && !is_idx_folder(dir) && strcmp(dir, ZOO_FASHION_MNIST_DIR) != 0;
+}
+
+bool cli_has_test_split(cli *c) { return !is_image_folder(c); }
+
 void cli_load_data(cli *c, const char *split, zoo_images *d) {
     const char *dir = cli_str(c, "data");
-    cli_flag *size = cli_find(c, "image-size");
-    if (size && !is_idx_folder(dir) && strcmp(dir, ZOO_FASHION_MNIST_DIR) != 0) {
+    if (is_image_folder(c)) {
         /* a folder of pictures: every file is a training example */
         if (strcmp(split, "train") != 0) cli_die(c->prog, "image folders have no test split");
         int side = (int)cli_int(c, "image-size", 4, 4096), ch = (int)cli_int(c, "channels", 1, 3);

@@ -49,6 +49,8 @@ void cli_add_backend(cli *c);
 void cli_init_backend(cli *c);
 /* the model args from flags and the data's geometry */
 zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_images *d);
+/* false when --data is a folder of pictures, which has no test split */
+bool cli_has_test_split(cli *c);
 /* loads split "train"/"test" from --data (or the default), exit 1 on failure */
 void cli_load_data(cli *c, const char *split, zoo_images *d);
 

@@ -87,8 +87,9 @@ int main(int argc, char **argv) {
         fill_batch(&train, order, s, bs, x, y); /* host-side batching is not timed */
         double t0 = now_s();
         zoo_scope_begin();
-        zoo_batch b = {zoo_tensor_from_host(zoo_shape4(bs, train.c, train.h, train.w), x),
-                       zoo_tensor_from_host_i32(zoo_shape1(bs), y), bs};
+        zoo_batch b = {.n = bs, .n_fields = 2, .names = {"image", "label"},
+                       .t = {zoo_tensor_from_host(zoo_shape4(bs, train.c, train.h, train.w), x),
+                             zoo_tensor_from_host_i32(zoo_shape1(bs), y)}};
         zoo_metrics mt = {0};
         def->train_step(m, &b, s, &mt);
         zoo_scope_end();

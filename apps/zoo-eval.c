@@ -1,6 +1,8 @@
 /* zoo-eval MODEL --checkpoint F: test accuracy and a confusion matrix with class names. */
 #include "cli.h"
 
+#include "../models/classifier.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +49,11 @@ int main(int argc, char **argv) {
 
     int k = args.n_classes;
     int64_t *cm = calloc((size_t)k * (size_t)k, sizeof *cm);
-    double loss, acc = zoo_evaluate(m, &test, cm, &loss);
+    zoo_dataset ds = zoo_images_dataset(&test);
+    zoo_metrics mt = {0};
+    if (!cm || zoo_classifier_confusion(m, &ds, cm, &mt)) cli_die(c.prog, "%s", cm ? zoo_last_error() : "out of memory");
     printf("%s: %lld test examples, accuracy %.2f%%, mean loss %.4f\n", cli_str(&c, "checkpoint"),
-           (long long)test.n, 100.0 * acc, loss);
+           (long long)test.n, 100.0 * zoo_metrics_get(&mt, "acc"), zoo_metrics_get(&mt, "loss"));
     print_confusion(cm, k);
     free(cm);
     def->destroy(m);

@@ -2,6 +2,7 @@
  * OUT/model.safetensors, OUT/checkpoint.safetensors and OUT/metrics.jsonl. */
 #include "cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ static void add_flags(cli *c, const zoo_model_def *def) {
     cli_add(c, "momentum", "M", "0", "SGD momentum");
     cli_add(c, "nesterov", NULL, NULL, "SGD with Nesterov momentum");
     cli_add(c, "weight-decay", "WD", "", "weight decay (default: 0, AdamW 0.01)");
+    cli_add(c, "decay", "WHAT", "all",
+            "what weight decay applies to: all, or weights (not biases, norms and embeddings, as nanoGPT)");
     cli_add(c, "beta1", "B", beta1, "Adam beta1");
     cli_add(c, "beta2", "B", "0.999", "Adam beta2");
     cli_add(c, "schedule", "NAME", "constant", "learning-rate schedule: constant, step or cosine");
@@ -41,7 +44,7 @@ static void add_flags(cli *c, const zoo_model_def *def) {
     cli_add(c, "test-size", "N", "0", "evaluate on the first N test examples (0: all)");
     cli_add(c, "val-split", "FRAC", "0", "hold out this fraction of the training data for validation");
     cli_add(c, "patience", "N", "0", "with --val-split: stop after N evaluations without a better validation "
-                                    "accuracy (0: never); the best weights become the model");
+                                    "score (0: never); the best weights become the model");
     cli_add(c, "out", "DIR", out, "output folder");
     cli_add(c, "resume", "CKPT", "", "continue the run saved in CKPT (a checkpoint.safetensors)");
     cli_add(c, "init-from", "CKPT", "", "start from the weights in CKPT whose names and shapes match");
@@ -52,7 +55,7 @@ static void add_flags(cli *c, const zoo_model_def *def) {
     if (def->write_samples)
         cli_add(c, "sample-every", "N", sample_every, "write OUT/samples/step_NNNNNN.png every N steps (0: never)");
     cli_add_backend(c);
-    cli_add(c, "quiet", NULL, NULL, "print only errors and the final accuracy");
+    cli_add(c, "quiet", NULL, NULL, "print only errors and the final test metrics");
     cli_add_model_options(c, def);
 }
 
@@ -67,6 +70,9 @@ static zoo_optim_config optim_from_flags(cli *c) {
     if (*cli_str(c, "weight-decay")) o.weight_decay = (float)cli_float(c, "weight-decay", 0.0, 1e3);
     o.beta1 = (float)cli_float(c, "beta1", 0.0, 0.999999);
     o.beta2 = (float)cli_float(c, "beta2", 0.0, 0.999999999);
+    const char *decay = cli_str(c, "decay");
+    if (strcmp(decay, "weights") == 0) zoo_optim_decay_weights_only(&o);
+    else if (strcmp(decay, "all") != 0) cli_usage_error(c, "--decay must be all or weights, got '%s'", decay);
     return o;
 }
 
@@ -123,19 +129,24 @@ int main(int argc, char **argv) {
     cli_init_backend(&c);
     zoo_images train, test = {0};
     cli_load_data(&c, "train", &train);
-    if (def->predict) cli_load_data(&c, "test", &test);
+    bool has_test = def->evaluate && cli_has_test_split(&c);
+    if (has_test) cli_load_data(&c, "test", &test);
     limit(&c, &train, "train-size");
     limit(&c, &test, "test-size");
     double val_frac = cli_float(&c, "val-split", 0.0, 0.9);
     cfg.patience = cli_int(&c, "patience", 0, 1 << 30);
     if (cfg.patience && val_frac == 0.0) cli_usage_error(&c, "--patience needs --val-split");
+    if (val_frac > 0.0 && !def->monitor)
+        cli_usage_error(&c, "--val-split: %s has no validation score to pick the best weights by", def->name);
     zoo_images val = {0};
+    zoo_dataset val_ds;
     if (val_frac > 0.0) {
         zoo_images rest;
         if (zoo_images_split(&train, val_frac, cfg.seed, &rest, &val)) cli_die(c.prog, "%s", zoo_last_error());
         zoo_images_free(&train);
         train = rest;
-        cfg.val = &val;
+        val_ds = zoo_images_dataset(&val);
+        cfg.val = &val_ds;
     }
     if (cfg.batch > train.n) cli_usage_error(&c, "--batch %lld is larger than the %lld training examples",
                                               (long long)cfg.batch, (long long)train.n);
@@ -167,10 +178,17 @@ int main(int argc, char **argv) {
         printf("training %s (%lld parameters) on %s: %lld examples, %lld steps of %lld, %s, backend %s (%s mode)\n",
                def->name, (long long)zoo_model_numel(m), cli_str(&c, "data"), (long long)train.n, (long long)total,
                (long long)cfg.batch, zoo_optim_kind_name(optim.kind), zoo_backend_name(), zoo_numeric_mode());
-    double acc = 0;
-    int rc = zoo_train(m, &train, def->predict ? &test : NULL, &cfg, &acc);
+    zoo_dataset train_ds = zoo_images_dataset(&train), test_ds = zoo_images_dataset(&test);
+    zoo_metrics final = {0};
+    int rc = zoo_train(m, &train_ds, has_test ? &test_ds : NULL, &cfg, &final);
     if (rc) fprintf(stderr, "zoo-train: error: %s\n", zoo_last_error());
-    else if (def->predict) printf("final test accuracy: %.2f%%\n", 100.0 * acc);
+    double acc = zoo_metrics_get(&final, "test_acc");
+    if (rc == 0 && !isnan(acc)) printf("final test accuracy: %.2f%%\n", 100.0 * acc);
+    else if (rc == 0 && final.n) {
+        printf("final test metrics:");
+        for (int i = 0; i < final.n; i++) printf("%s %s %.4f", i ? "," : "", final.name[i], final.value[i]);
+        printf("\n");
+    }
     if (resume) zoo_safetensors_close(resume);
     def->destroy(m);
     zoo_images_free(&train);

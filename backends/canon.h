@@ -32,16 +32,16 @@
 #define ZOO_SUM_LEVELS 4 /* 256^4 terms: more than any tensor holds */
 
 /* A sum built term by term in zoo's order. */
-typedef struct zoo_sum {
+typedef struct zoo_canon_sum {
     float part[ZOO_SUM_LEVELS]; /* the open group of each level */
     int32_t count[ZOO_SUM_LEVELS];
-} zoo_sum;
+} zoo_canon_sum;
 
-static inline zoo_sum zoo_sum_new(void) { return (zoo_sum){{0}, {0}}; }
+static inline zoo_canon_sum zoo_canon_sum_new(void) { return (zoo_canon_sum){{0}, {0}}; }
 
 /* after terms were added to the open group of level 0: a full group becomes a term
  * of the level above, and so on up */
-static inline void zoo_sum_carry(zoo_sum *s) {
+static inline void zoo_canon_sum_carry(zoo_canon_sum *s) {
     for (int l = 0; s->count[l] == ZOO_SUM_GROUP && l + 1 < ZOO_SUM_LEVELS; l++) {
         s->part[l + 1] = s->part[l + 1] + s->part[l];
         s->count[l + 1]++;
@@ -50,14 +50,14 @@ static inline void zoo_sum_carry(zoo_sum *s) {
     }
 }
 
-static inline void zoo_sum_add(zoo_sum *s, float t) {
+static inline void zoo_canon_sum_add(zoo_canon_sum *s, float t) {
     s->part[0] = s->part[0] + t;
     s->count[0]++;
-    zoo_sum_carry(s);
+    zoo_canon_sum_carry(s);
 }
 
 /* adds the n terms p[0], p[stride], p[2 stride], ... */
-static inline void zoo_sum_add_run(zoo_sum *s, const float *p, int64_t n, int64_t stride) {
+static inline void zoo_canon_sum_add_run(zoo_canon_sum *s, const float *p, int64_t n, int64_t stride) {
     while (n > 0) {
         int64_t take = ZOO_SUM_GROUP - s->count[0];
         if (take > n) take = n;
@@ -65,13 +65,13 @@ static inline void zoo_sum_add_run(zoo_sum *s, const float *p, int64_t n, int64_
         for (int64_t i = 0; i < take; i++) acc = acc + p[i * stride];
         s->part[0] = acc;
         s->count[0] += (int32_t)take;
-        zoo_sum_carry(s);
+        zoo_canon_sum_carry(s);
         p += take * stride;
         n -= take;
     }
 }
 
-static inline float zoo_sum_result(const zoo_sum *s) {
+static inline float zoo_canon_sum_result(const zoo_canon_sum *s) {
     int top = ZOO_SUM_LEVELS - 1;
     while (top > 0 && s->count[top] == 0) top--;
     float r = s->part[0];

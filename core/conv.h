@@ -7,6 +7,10 @@
 
 #include "tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Per-axis settings as (height, width) pairs. Zero-initialize and set what differs:
  * (zoo_conv2d_args){.stride = {2, 2}, .padding = {1, 1}}. */
 typedef struct zoo_conv2d_args {
@@ -20,16 +24,16 @@ typedef struct zoo_conv2d_args {
 /* x: [n, cin, h, w], weight: [cout, cin, kh, kw], bias: [cout] or NULL -> [n, cout, oh, ow],
  * oh = (h + 2*padding - dilation*(kh - 1) - 1) / stride + 1 (likewise ow); torch's
  * F.conv2d with groups 1. */
-zoo_tensor *zoo_conv2d(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, int stride, int padding, int dilation);
-zoo_tensor *zoo_conv2d_ex(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, const zoo_conv2d_args *args);
+ZOO_API zoo_tensor *zoo_conv2d(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, int stride, int padding, int dilation);
+ZOO_API zoo_tensor *zoo_conv2d_ex(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, const zoo_conv2d_args *args);
 
 /* The gradient of conv2d with respect to its input, as a layer (torch's
  * F.conv_transpose2d, groups 1). x: [n, cin, h, w], weight: [cin, cout, kh, kw] (note:
  * in before out, as PyTorch), bias: [cout] or NULL -> [n, cout, oh, ow],
  * oh = (h - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1. */
-zoo_tensor *zoo_conv_transpose2d(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, int stride, int padding,
+ZOO_API zoo_tensor *zoo_conv_transpose2d(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, int stride, int padding,
                                  int output_padding);
-zoo_tensor *zoo_conv_transpose2d_ex(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, const zoo_conv2d_args *args);
+ZOO_API zoo_tensor *zoo_conv_transpose2d_ex(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, const zoo_conv2d_args *args);
 
 /* x: [n, c, h, w] -> [n, c, oh, ow] over square kernel x kernel windows, oh = (h +
  * 2*padding - kernel) / stride + 1 (floor, torch's ceil_mode False); stride 0 means
@@ -37,8 +41,8 @@ zoo_tensor *zoo_conv_transpose2d_ex(zoo_tensor *x, zoo_tensor *weight, zoo_tenso
  * max: padding never wins (-inf); the gradient goes to the first maximum of each window.
  * avg: the sum over the window divided by kernel*kernel, padding counted as zeros
  * (torch's count_include_pad True). */
-zoo_tensor *zoo_max_pool2d(zoo_tensor *x, int kernel, int stride, int padding);
-zoo_tensor *zoo_avg_pool2d(zoo_tensor *x, int kernel, int stride, int padding);
+ZOO_API zoo_tensor *zoo_max_pool2d(zoo_tensor *x, int kernel, int stride, int padding);
+ZOO_API zoo_tensor *zoo_avg_pool2d(zoo_tensor *x, int kernel, int stride, int padding);
 
 /* Batch norm over the channel axis 1 of x: [n, c, h, w] (also [n, c] or [n, c, l]):
  * y = (x - mean) / sqrt(var + eps) * weight + bias per channel; weight, bias [c] or NULL
@@ -48,7 +52,11 @@ zoo_tensor *zoo_avg_pool2d(zoo_tensor *x, int kernel, int stride, int padding);
  * no-grad mode (torch's F.batch_norm). Needs more than one value per channel.
  * eval (training false): the running statistics normalize; they must be given.
  * Gradients reach x, weight and bias. PyTorch's defaults: momentum 0.1, eps 1e-5. */
-zoo_tensor *zoo_batch_norm2d(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, zoo_tensor *running_mean,
+ZOO_API zoo_tensor *zoo_batch_norm2d(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, zoo_tensor *running_mean,
                              zoo_tensor *running_var, bool training, float momentum, float eps);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

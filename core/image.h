@@ -11,6 +11,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---------------------------------------------------------------- files */
 
 /* Writes an 8-bit PNG of width x height, grayscale (channels 1) or RGB (channels 3), from
@@ -18,7 +22,7 @@
  * written, fsynced and renamed over it, then the directory is fsynced. Returns 0, or -1
  * with zoo_last_error() naming path; then no temp file is left and path is untouched (a
  * failed directory fsync, after the rename, is the one exception). */
-int zoo_png_write(const char *path, int width, int height, int channels, const uint8_t *pixels);
+ZOO_API int zoo_png_write(const char *path, int width, int height, int channels, const uint8_t *pixels);
 
 /* Reads a PNG, JPEG, BMP, GIF (first frame), TGA, PSD, PNM or HDR file with stb_image
  * (16-bit PNGs come back as 8-bit). want_channels 0 keeps the file's channel count; 1 to
@@ -27,7 +31,7 @@ int zoo_png_write(const char *path, int width, int height, int channels, const u
  * *channels is what the buffer holds (want_channels when non-zero); the caller frees it
  * with free(). NULL with zoo_last_error() naming path and the decoder's reason, and the
  * three outputs untouched. */
-uint8_t *zoo_image_read(const char *path, int *width, int *height, int *channels, int want_channels);
+ZOO_API uint8_t *zoo_image_read(const char *path, int *width, int *height, int *channels, int want_channels);
 
 /* ---------------------------------------------------------------- grids */
 
@@ -45,12 +49,12 @@ uint8_t *zoo_image_read(const char *path, int *width, int *height, int *channels
  * by c bytes (the caller frees it with free()), or NULL with zoo_last_error() for bad
  * arguments (n, h, w, cols < 1, pad < 0, c not 1 or 3, or an image over 2^31 bytes), and
  * the outputs untouched. */
-uint8_t *zoo_image_grid(const float *images, int n, int c, int h, int w, int cols, int pad,
+ZOO_API uint8_t *zoo_image_grid(const float *images, int n, int c, int h, int w, int cols, int pad,
                         int *out_w, int *out_h);
 
 /* zoo_image_grid with torchvision's padding of 2, written with zoo_png_write.
  * Returns 0, or -1 with zoo_last_error(). */
-int zoo_png_write_grid(const char *path, const float *images, int n, int c, int h, int w, int cols);
+ZOO_API int zoo_png_write_grid(const char *path, const float *images, int n, int c, int h, int w, int cols);
 
 /* ---------------------------------------------------------------- folders */
 
@@ -64,6 +68,10 @@ int zoo_png_write_grid(const char *path, const float *images, int n, int c, int 
  * "zoo: warning: skipping PATH: REASON". Returns 0 and fills *out (the caller frees with
  * zoo_images_free), or -1 with zoo_last_error() naming dir (it cannot be opened, or no
  * file in it loads) and *out untouched. */
-int zoo_image_folder_load(const char *dir, int c, int h, int w, zoo_images *out);
+ZOO_API int zoo_image_folder_load(const char *dir, int c, int h, int w, zoo_images *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

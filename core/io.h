@@ -14,6 +14,10 @@
 
 #include "tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct zoo_named {
     const char *name;
     const zoo_tensor *t;
@@ -32,7 +36,7 @@ typedef struct zoo_kv {
  * aligned in the file. The caller keeps ownership of everything passed. Returns 0, or -1 with
  * zoo_last_error(): then the temp file is gone and path is untouched (a failed directory
  * fsync, after the rename, is the one exception). */
-int zoo_safetensors_save(const char *path, const zoo_named *tensors, int n, const zoo_kv *meta, int nmeta);
+ZOO_API int zoo_safetensors_save(const char *path, const zoo_named *tensors, int n, const zoo_kv *meta, int nmeta);
 
 typedef struct zoo_st_file zoo_st_file;
 
@@ -43,23 +47,27 @@ typedef struct zoo_st_file zoo_st_file;
  * no overlap and no gap, __metadata__ an object of strings. Returns a handle the caller
  * frees with zoo_safetensors_close, or NULL with zoo_last_error() naming the file and what
  * is wrong. */
-zoo_st_file *zoo_safetensors_open(const char *path);
+ZOO_API zoo_st_file *zoo_safetensors_open(const char *path);
 /* frees f and every string it handed out; NULL is fine */
-void zoo_safetensors_close(zoo_st_file *f);
+ZOO_API void zoo_safetensors_close(zoo_st_file *f);
 
 /* number of tensors (not counting __metadata__) */
-int zoo_st_count(const zoo_st_file *f);
+ZOO_API int zoo_st_count(const zoo_st_file *f);
 /* the i-th tensor name in header order, NULL when i is out of range; owned by f */
-const char *zoo_st_name(const zoo_st_file *f, int i);
+ZOO_API const char *zoo_st_name(const zoo_st_file *f, int i);
 /* 0 and fills dtype and shape (unused trailing dims 1) when name exists, else -1 with no
  * message; a shape may hold 0 dims, which no zoo tensor can take */
-int zoo_st_info(const zoo_st_file *f, const char *name, zoo_dtype *dtype, zoo_shape *shape);
+ZOO_API int zoo_st_info(const zoo_st_file *f, const char *name, zoo_dtype *dtype, zoo_shape *shape);
 /* Copies tensor `name` into dst with zoo_tensor_upload (dst may be persistent or in a live
  * scope). Returns 0, or -1 with zoo_last_error() when name is missing or its dtype or
  * shape differs from dst's ("fc1.weight: checkpoint has [256, 784], model has [128, 784]");
  * dst is untouched then. */
-int zoo_st_read(const zoo_st_file *f, const char *name, zoo_tensor *dst);
+ZOO_API int zoo_st_read(const zoo_st_file *f, const char *name, zoo_tensor *dst);
 /* the __metadata__ value for key, NULL when absent; owned by f */
-const char *zoo_st_meta(const zoo_st_file *f, const char *key);
+ZOO_API const char *zoo_st_meta(const zoo_st_file *f, const char *key);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

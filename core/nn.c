@@ -19,7 +19,7 @@ void zoo_module_free(zoo_module *m) {
     memset(m, 0, sizeof *m);
 }
 
-static zoo_tensor *add(zoo_module *m, const char *name, zoo_shape shape, bool grad) {
+static zoo_tensor *add(zoo_module *m, const char *name, zoo_shape shape, zoo_param_kind kind) {
     if (strlen(name) >= ZOO_NAME_MAX) {
         zoo__error("parameter name too long: %s", name);
         return NULL;
@@ -37,12 +37,20 @@ static zoo_tensor *add(zoo_module *m, const char *name, zoo_shape shape, bool gr
     zoo_param *p = &m->params[m->n++];
     snprintf(p->name, sizeof p->name, "%s", name);
     p->t = t;
-    if (grad) zoo_tensor_enable_grad(p->t);
+    p->kind = kind;
+    if (kind != ZOO_PARAM_BUFFER) zoo_tensor_enable_grad(p->t);
     return p->t;
 }
 
-zoo_tensor *zoo_module_param(zoo_module *m, const char *name, zoo_shape shape) { return add(m, name, shape, true); }
-zoo_tensor *zoo_module_buffer(zoo_module *m, const char *name, zoo_shape shape) { return add(m, name, shape, false); }
+zoo_tensor *zoo_module_param(zoo_module *m, const char *name, zoo_shape shape) {
+    return add(m, name, shape, shape.ndim >= 2 ? ZOO_PARAM_WEIGHT : ZOO_PARAM_BIAS);
+}
+zoo_tensor *zoo_module_param_kind(zoo_module *m, const char *name, zoo_shape shape, zoo_param_kind kind) {
+    return add(m, name, shape, kind);
+}
+zoo_tensor *zoo_module_buffer(zoo_module *m, const char *name, zoo_shape shape) {
+    return add(m, name, shape, ZOO_PARAM_BUFFER);
+}
 
 zoo_tensor *zoo_module_find(const zoo_module *m, const char *name) {
     for (int i = 0; i < m->n; i++)
@@ -138,6 +146,20 @@ zoo_tensor *zoo_conv_transpose2d_forward(const zoo_conv_transpose2d_layer *l, zo
     return zoo_conv_transpose2d_ex(x, l->weight, l->bias, &l->args);
 }
 
+/* ------------------------------------------------------------ Embedding */
+
+zoo_embedding_layer zoo_embedding_new(zoo_module *m, const char *name, int vocab, int dim, zoo_rng *init) {
+    char buf[ZOO_NAME_MAX + 8];
+    snprintf(buf, sizeof buf, "%s.weight", name);
+    zoo_embedding_layer l = {zoo_module_param_kind(m, buf, zoo_shape2(vocab, dim), ZOO_PARAM_EMBEDDING)};
+    zoo_rng_normal(init, l.weight, 0.0f, 1.0f);
+    return l;
+}
+
+zoo_tensor *zoo_embedding_forward(const zoo_embedding_layer *l, zoo_tensor *ids) {
+    return zoo_embedding(l->weight, ids);
+}
+
 /* ------------------------------------------------------------ BatchNorm2d */
 
 zoo_batchnorm2d_layer zoo_batchnorm2d_new(zoo_module *m, const char *name, int channels) {
@@ -145,10 +167,10 @@ zoo_batchnorm2d_layer zoo_batchnorm2d_new(zoo_module *m, const char *name, int c
     zoo_batchnorm2d_layer l = {.momentum = 0.1f, .eps = 1e-5f};
     zoo_shape s = zoo_shape1(channels);
     snprintf(buf, sizeof buf, "%s.weight", name);
-    l.weight = zoo_module_param(m, buf, s);
+    l.weight = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
     zoo_tensor_fill(l.weight, 1.0f);
     snprintf(buf, sizeof buf, "%s.bias", name);
-    l.bias = zoo_module_param(m, buf, s);
+    l.bias = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
     snprintf(buf, sizeof buf, "%s.running_mean", name);
     l.running_mean = zoo_module_buffer(m, buf, s);
     snprintf(buf, sizeof buf, "%s.running_var", name);

@@ -7,11 +7,26 @@
 #include "rng.h"
 #include "tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define ZOO_NAME_MAX 96
+
+/* What a parameter is for, which optimizer parameter groups select by (optim.h) */
+typedef enum zoo_param_kind {
+    ZOO_PARAM_WEIGHT,    /* a layer's matrix or kernel: 2 or more dims */
+    ZOO_PARAM_BIAS,      /* biases and other vectors: 0 or 1 dims */
+    ZOO_PARAM_NORM,      /* a normalization's scale and shift */
+    ZOO_PARAM_EMBEDDING, /* a lookup table */
+    ZOO_PARAM_BUFFER,    /* running statistics: never optimized */
+    ZOO_PARAM_KINDS
+} zoo_param_kind;
 
 typedef struct zoo_param {
     char name[ZOO_NAME_MAX];
-    zoo_tensor *t; /* persistent, owned by the module */
+    zoo_tensor *t;       /* persistent, owned by the module */
+    zoo_param_kind kind; /* WEIGHT or BIAS by its dims unless the layer says otherwise */
 } zoo_param;
 
 /* A named set of persistent tensors plus a train/eval flag. Buffers (running
@@ -22,20 +37,22 @@ typedef struct zoo_module {
     bool training;
 } zoo_module;
 
-void zoo_module_init(zoo_module *m);
+ZOO_API void zoo_module_init(zoo_module *m);
 /* frees every tensor it owns */
-void zoo_module_free(zoo_module *m);
+ZOO_API void zoo_module_free(zoo_module *m);
 /* a new zero-filled persistent tensor named name, with a gradient */
-zoo_tensor *zoo_module_param(zoo_module *m, const char *name, zoo_shape shape);
+ZOO_API zoo_tensor *zoo_module_param(zoo_module *m, const char *name, zoo_shape shape);
 /* the same without a gradient (running statistics) */
-zoo_tensor *zoo_module_buffer(zoo_module *m, const char *name, zoo_shape shape);
-zoo_tensor *zoo_module_find(const zoo_module *m, const char *name);
-void zoo_module_zero_grad(zoo_module *m);
+ZOO_API zoo_tensor *zoo_module_buffer(zoo_module *m, const char *name, zoo_shape shape);
+/* the same with its kind given (layers mark norms and embeddings so) */
+ZOO_API zoo_tensor *zoo_module_param_kind(zoo_module *m, const char *name, zoo_shape shape, zoo_param_kind kind);
+ZOO_API zoo_tensor *zoo_module_find(const zoo_module *m, const char *name);
+ZOO_API void zoo_module_zero_grad(zoo_module *m);
 /* sets requires_grad off for every parameter whose name is prefix or starts with
  * "prefix."; returns how many it froze */
-int zoo_module_freeze(zoo_module *m, const char *prefix);
-int64_t zoo_module_numel(const zoo_module *m);
-void zoo_module_train(zoo_module *m, bool training);
+ZOO_API int zoo_module_freeze(zoo_module *m, const char *prefix);
+ZOO_API int64_t zoo_module_numel(const zoo_module *m);
+ZOO_API void zoo_module_train(zoo_module *m, bool training);
 
 /* ------------------------------------------------------------ Linear */
 
@@ -45,8 +62,8 @@ typedef struct zoo_linear_layer {
     zoo_tensor *weight, *bias;
 } zoo_linear_layer;
 
-zoo_linear_layer zoo_linear_new(zoo_module *m, const char *name, int in, int out, bool bias, zoo_rng *init);
-zoo_tensor *zoo_linear_forward(const zoo_linear_layer *l, zoo_tensor *x);
+ZOO_API zoo_linear_layer zoo_linear_new(zoo_module *m, const char *name, int in, int out, bool bias, zoo_rng *init);
+ZOO_API zoo_tensor *zoo_linear_forward(const zoo_linear_layer *l, zoo_tensor *x);
 
 /* ------------------------------------------------------------ Conv2d, ConvTranspose2d */
 
@@ -58,9 +75,9 @@ typedef struct zoo_conv2d_layer {
     zoo_conv2d_args args;
 } zoo_conv2d_layer;
 
-zoo_conv2d_layer zoo_conv2d_new(zoo_module *m, const char *name, int in, int out, int kernel, int stride, int padding,
+ZOO_API zoo_conv2d_layer zoo_conv2d_new(zoo_module *m, const char *name, int in, int out, int kernel, int stride, int padding,
                                 bool bias, zoo_rng *init);
-zoo_tensor *zoo_conv2d_forward(const zoo_conv2d_layer *l, zoo_tensor *x);
+ZOO_API zoo_tensor *zoo_conv2d_forward(const zoo_conv2d_layer *l, zoo_tensor *x);
 
 /* torch.nn.ConvTranspose2d (groups 1): weight [in, out, k, k] (PyTorch's layout), bias
  * [out]; both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with PyTorch's fan_in = out*k*k (it
@@ -70,10 +87,22 @@ typedef struct zoo_conv_transpose2d_layer {
     zoo_conv2d_args args;
 } zoo_conv_transpose2d_layer;
 
-zoo_conv_transpose2d_layer zoo_conv_transpose2d_new(zoo_module *m, const char *name, int in, int out, int kernel,
+ZOO_API zoo_conv_transpose2d_layer zoo_conv_transpose2d_new(zoo_module *m, const char *name, int in, int out, int kernel,
                                                     int stride, int padding, int output_padding, bool bias,
                                                     zoo_rng *init);
-zoo_tensor *zoo_conv_transpose2d_forward(const zoo_conv_transpose2d_layer *l, zoo_tensor *x);
+ZOO_API zoo_tensor *zoo_conv_transpose2d_forward(const zoo_conv_transpose2d_layer *l, zoo_tensor *x);
+
+/* ------------------------------------------------------------ Embedding */
+
+/* torch.nn.Embedding(vocab, dim): weight [vocab, dim] ("<name>.weight", kind
+ * EMBEDDING), initialized N(0, 1) as PyTorch does */
+typedef struct zoo_embedding_layer {
+    zoo_tensor *weight;
+} zoo_embedding_layer;
+
+ZOO_API zoo_embedding_layer zoo_embedding_new(zoo_module *m, const char *name, int vocab, int dim, zoo_rng *init);
+/* ids: int32 of up to 3 dims -> [..., dim] */
+ZOO_API zoo_tensor *zoo_embedding_forward(const zoo_embedding_layer *l, zoo_tensor *ids);
 
 /* ------------------------------------------------------------ BatchNorm2d */
 
@@ -88,15 +117,19 @@ typedef struct zoo_batchnorm2d_layer {
     float momentum, eps; /* 0.1 and 1e-5 */
 } zoo_batchnorm2d_layer;
 
-zoo_batchnorm2d_layer zoo_batchnorm2d_new(zoo_module *m, const char *name, int channels);
+ZOO_API zoo_batchnorm2d_layer zoo_batchnorm2d_new(zoo_module *m, const char *name, int channels);
 /* training: batch statistics, and the running ones are updated; else the running ones */
-zoo_tensor *zoo_batchnorm2d_forward(const zoo_batchnorm2d_layer *l, zoo_tensor *x, bool training);
+ZOO_API zoo_tensor *zoo_batchnorm2d_forward(const zoo_batchnorm2d_layer *l, zoo_tensor *x, bool training);
 
 /* ------------------------------------------------------------ Dropout */
 
 /* Inverted dropout: in training, zeroes each element with probability p and scales
  * the rest by 1/(1-p); identity otherwise. The mask comes from rng (Philox), so it
  * is the same on every backend. */
-zoo_tensor *zoo_dropout(zoo_tensor *x, float p, bool training, zoo_rng *rng);
+ZOO_API zoo_tensor *zoo_dropout(zoo_tensor *x, float p, bool training, zoo_rng *rng);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

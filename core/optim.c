@@ -22,6 +22,31 @@ int zoo_optim_kind_parse(const char *name) {
 
 const char *zoo_optim_kind_name(zoo_optim_kind kind) { return kind_names[kind]; }
 
+int zoo_optim_decay_weights_only(zoo_optim_config *c) {
+    if (c->n_groups == ZOO_MAX_GROUPS) {
+        zoo_set_error("an optimizer takes at most %d parameter groups", ZOO_MAX_GROUPS);
+        return -1;
+    }
+    c->groups[c->n_groups++] = (zoo_param_group){
+        .kinds = ZOO_KIND(ZOO_PARAM_BIAS) | ZOO_KIND(ZOO_PARAM_NORM) | ZOO_KIND(ZOO_PARAM_EMBEDDING),
+        .weight_decay = 0.0f,
+        .lr_scale = 1.0f,
+    };
+    return 0;
+}
+
+/* the learning rate and weight decay parameter p is updated with */
+static void settings_of(const zoo_optim_config *c, const zoo_param *p, float *lr, float *wd) {
+    *lr = c->lr;
+    *wd = c->weight_decay;
+    for (int g = 0; g < c->n_groups; g++)
+        if (c->groups[g].kinds & ZOO_KIND(p->kind)) {
+            *wd = c->groups[g].weight_decay;
+            if (c->groups[g].lr_scale > 0.0f) *lr = c->lr * c->groups[g].lr_scale;
+            return;
+        }
+}
+
 void zoo_optim_init(zoo_optimizer *o, zoo_module *params, zoo_optim_config cfg) {
     memset(o, 0, sizeof *o);
     o->cfg = cfg;
@@ -66,15 +91,17 @@ void zoo_optim_step(zoo_optimizer *o) {
         zoo_tensor *w = p->t;
         /* no gradient since zero_grad: skipped, as torch.optim skips a None .grad */
         if (!w->requires_grad || w->grad_zero) continue;
+        float lr, wd;
+        settings_of(c, p, &lr, &wd);
         if (c->kind == ZOO_OPTIM_SGD) {
             zoo_tensor *buf = c->momentum != 0.0f ? state_of(o, p->name, "momentum_buffer") : NULL;
             if (c->momentum != 0.0f && !buf) return;
-            zoo_sgd_params sp = {.lr = c->lr, .momentum = c->momentum, .dampening = c->dampening,
-                                 .weight_decay = c->weight_decay, .nesterov = c->nesterov, .first = o->step == 1};
+            zoo_sgd_params sp = {.lr = lr, .momentum = c->momentum, .dampening = c->dampening,
+                                 .weight_decay = wd, .nesterov = c->nesterov, .first = o->step == 1};
             be->iface.sgd_update(be->ctx, w, w->grad, buf, &sp);
         } else {
-            zoo_adam_params ap = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps,
-                                  .weight_decay = c->weight_decay, .decoupled = c->kind == ZOO_OPTIM_ADAMW,
+            zoo_adam_params ap = {.lr = lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps,
+                                  .weight_decay = wd, .decoupled = c->kind == ZOO_OPTIM_ADAMW,
                                   .step = o->step};
             zoo_tensor *m = state_of(o, p->name, "exp_avg"), *v = state_of(o, p->name, "exp_avg_sq");
             if (!m || !v) return;

@@ -6,25 +6,33 @@
 
 #include "tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct zoo_rng {
     uint64_t seed;
     uint64_t offset; /* next counter */
 } zoo_rng;
 
-zoo_rng zoo_rng_new(uint64_t seed);
+ZOO_API zoo_rng zoo_rng_new(uint64_t seed);
 /* a generator for an independent purpose (data order, dropout, init) from one seed */
-zoo_rng zoo_rng_stream(uint64_t seed, uint64_t stream);
+ZOO_API zoo_rng zoo_rng_stream(uint64_t seed, uint64_t stream);
 
-void zoo_rng_uniform(zoo_rng *r, zoo_tensor *t, float lo, float hi);
-void zoo_rng_normal(zoo_rng *r, zoo_tensor *t, float mean, float std);
+ZOO_API void zoo_rng_uniform(zoo_rng *r, zoo_tensor *t, float lo, float hi);
+ZOO_API void zoo_rng_normal(zoo_rng *r, zoo_tensor *t, float mean, float std);
 /* each element: scale with probability p, else 0 */
-void zoo_rng_bernoulli(zoo_rng *r, zoo_tensor *t, float p, float scale);
+ZOO_API void zoo_rng_bernoulli(zoo_rng *r, zoo_tensor *t, float p, float scale);
 
 /* host-side draws (data shuffling) */
-uint32_t zoo_rng_u32(zoo_rng *r);
+ZOO_API uint32_t zoo_rng_u32(zoo_rng *r);
 /* uniform in [0, n) without modulo bias */
-uint32_t zoo_rng_below(zoo_rng *r, uint32_t n);
+ZOO_API uint32_t zoo_rng_below(zoo_rng *r, uint32_t n);
 /* Fisher-Yates over idx[0..n) */
-void zoo_rng_shuffle(zoo_rng *r, int32_t *idx, int64_t n);
+ZOO_API void zoo_rng_shuffle(zoo_rng *r, int32_t *idx, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

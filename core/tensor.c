@@ -51,6 +51,8 @@ void zoo_clear_error(void) {
     zoo_set_error("%s", "");
 }
 
+const char *zoo_version(void) { return ZOO_VERSION; }
+
 /* ---------------------------------------------------------------- shapes */
 
 zoo_shape zoo_shape1(int64_t a) { return (zoo_shape){1, {a, 1, 1, 1}}; }

@@ -18,12 +18,12 @@
 
 void zoo_metrics_set(zoo_metrics *m, const char *name, double value) {
     for (int i = 0; i < m->n; i++)
-        if (strcmp(m->name[i], name) == 0) {
+        if (strncmp(m->name[i], name, ZOO_METRIC_NAME_MAX - 1) == 0) {
             m->value[i] = value;
             return;
         }
-    ZOO_ASSERT(m->n < ZOO_MAX_METRICS);
-    m->name[m->n] = name;
+    if (m->n == ZOO_MAX_METRICS) return;
+    snprintf(m->name[m->n], ZOO_METRIC_NAME_MAX, "%s", name);
     m->value[m->n++] = value;
 }
 
@@ -78,52 +78,6 @@ int64_t zoo_model_numel(const zoo_model *m) {
 
 void zoo_model_set_training(zoo_model *m, bool training) {
     for (int i = 0; i < m->n_parts; i++) zoo_module_train(&m->parts[i], training);
-}
-
-void zoo_classifier_step(zoo_model *m, zoo_forward_fn forward, const zoo_batch *b, int64_t step, zoo_metrics *out) {
-    zoo_module_zero_grad(&m->parts[0]);
-    zoo_tensor *logits = forward(m, b->x, step);
-    zoo_tensor *loss = zoo_cross_entropy(logits, b->labels);
-    zoo_backward(loss);
-    if (m->clip_norm > 0.0f) zoo_clip_grad_norm(&m->parts[0], m->clip_norm);
-    zoo_optim_step(&m->optim[0]);
-    zoo_metrics_set(out, "loss", zoo_tensor_item(loss));
-}
-
-double zoo_evaluate(zoo_model *m, const zoo_images *d, int64_t *confusion, double *mean_loss) {
-    const int64_t bs = 1000, pix = (int64_t)d->c * d->h * d->w;
-    int k = m->args.n_classes;
-    float *x = malloc((size_t)(bs * pix) * sizeof *x);
-    int32_t *pred = malloc((size_t)bs * sizeof *pred);
-    zoo__need(x && pred ? x : NULL, "evaluation batch");
-    if (confusion) memset(confusion, 0, (size_t)k * (size_t)k * sizeof *confusion);
-    int64_t correct = 0;
-    double loss_sum = 0.0;
-    zoo_model_set_training(m, false);
-    bool old = zoo_set_grad_enabled(false);
-    for (int64_t start = 0; start < d->n; start += bs) {
-        int64_t n = d->n - start < bs ? d->n - start : bs;
-        const uint8_t *px = d->pixels + start * pix;
-        for (int64_t i = 0; i < n * pix; i++) x[i] = (float)px[i] * (1.0f / 255.0f);
-        zoo_scope_begin();
-        zoo_tensor *xt = zoo_tensor_from_host(zoo_shape4(n, d->c, d->h, d->w), x);
-        zoo_tensor *logits = m->def->predict(m, xt);
-        zoo_tensor *labels = zoo_tensor_from_host_i32(zoo_shape1(n), d->labels + start);
-        loss_sum += (double)zoo_tensor_item(zoo_cross_entropy(logits, labels)) * (double)n;
-        zoo_tensor_download(zoo_argmax(logits, 1), pred);
-        zoo_scope_end();
-        for (int64_t i = 0; i < n; i++) {
-            int32_t y = d->labels[start + i];
-            correct += pred[i] == y;
-            if (confusion && y >= 0 && y < k) confusion[y * k + pred[i]]++;
-        }
-    }
-    zoo_set_grad_enabled(old);
-    zoo_model_set_training(m, true);
-    free(x);
-    free(pred);
-    if (mean_loss) *mean_loss = loss_sum / (double)d->n;
-    return (double)correct / (double)d->n;
 }
 
 /* ---------------------------------------------------------------- checkpoints */
@@ -341,22 +295,45 @@ static int make_dir(const char *dir) {
     return -1;
 }
 
-static int evaluate_and_log(zoo_model *m, const zoo_images *test, FILE *mf, int64_t step, int64_t epoch,
-                            bool quiet, double *acc) {
+/* m's evaluation on d as `<prefix>_<metric>` in *out, and a metrics record */
+static int evaluate(zoo_model *m, const zoo_dataset *d, const char *prefix, FILE *mf, int64_t step, int64_t epoch,
+                    zoo_metrics *out) {
     zoo_metrics em = {0};
-    double loss;
-    *acc = zoo_evaluate(m, test, NULL, &loss);
-    zoo_metrics_set(&em, "test_acc", *acc);
-    zoo_metrics_set(&em, "test_loss", loss);
-    jsonl_write(mf, step, epoch, NULL, 0, &em);
-    if (!quiet) printf("epoch %lld step %lld: test accuracy %.2f%% (loss %.4f)\n", (long long)epoch, (long long)step,
-                       100.0 * *acc, loss);
-    fflush(stdout);
+    int rc = m->def->evaluate(m, d, &em);
+    zoo_model_set_training(m, true);
+    if (rc) return -1;
+    *out = (zoo_metrics){0};
+    for (int i = 0; i < em.n; i++) {
+        char name[ZOO_METRIC_NAME_MAX + 8];
+        snprintf(name, sizeof name, "%s_%s", prefix, em.name[i]);
+        zoo_metrics_set(out, name, em.value[i]);
+    }
+    jsonl_write(mf, step, epoch, NULL, 0, out);
     return 0;
 }
 
-int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, const zoo_train_config *cfg,
-              double *final_acc) {
+/* "epoch 2 step 938: test_acc 0.8712, test_loss 0.3598" */
+static void print_metrics(int64_t epoch, int64_t step, const zoo_metrics *mt, const char *note) {
+    printf("epoch %lld step %lld:", (long long)epoch, (long long)step);
+    for (int i = 0; i < mt->n; i++) printf("%s %s %.4f", i ? "," : "", mt->name[i], mt->value[i]);
+    printf("%s\n", note);
+    fflush(stdout);
+}
+
+/* the metric the model's monitor names, or NAN */
+static double monitored(const zoo_model *m, const zoo_metrics *vm) {
+    char name[ZOO_METRIC_NAME_MAX + 8];
+    snprintf(name, sizeof name, "val_%s", m->def->monitor);
+    return zoo_metrics_get(vm, name);
+}
+
+int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, const zoo_train_config *cfg,
+              zoo_metrics *final) {
+    if (cfg->val && !(m->def->evaluate && m->def->monitor)) {
+        zoo_set_error("%s has no validation metric to pick the best weights by", m->def->name);
+        return -1;
+    }
+    if (!m->def->evaluate) test = NULL;
     if (make_dir(cfg->out_dir)) return -1;
     zoo_loader loader;
     if (zoo_loader_init(&loader, train, cfg->batch, true, false, cfg->seed)) return -1;
@@ -364,12 +341,13 @@ int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, con
     int64_t total = cfg->steps > 0 ? cfg->steps : cfg->epochs * per_epoch;
     int64_t step = 0;
     char path[4096], ckpt[4096];
+    FILE *mf = NULL;
     if (cfg->resume) {
-        if (zoo_checkpoint_load_optimizer(m, cfg->resume, &step)) goto fail_loader;
+        if (zoo_checkpoint_load_optimizer(m, cfg->resume, &step)) goto fail;
         if (step >= total) {
             zoo_set_error("%s is at step %lld, already past the %lld steps asked for", cfg->resume, (long long)step,
                           (long long)total);
-            goto fail_loader;
+            goto fail;
         }
         printf("resuming from %s at step %lld\n", cfg->resume, (long long)step);
         zoo_st_file *rf = zoo_safetensors_open(cfg->resume);
@@ -380,10 +358,10 @@ int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, con
         if (rf) zoo_safetensors_close(rf);
     }
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->out_dir);
-    FILE *mf = fopen(path, cfg->resume ? "a" : "w");
+    mf = fopen(path, cfg->resume ? "a" : "w");
     if (!mf) {
         zoo_set_error("cannot write %s: %s", path, strerror(errno));
-        goto fail_loader;
+        goto fail;
     }
     /* the run's first record says how it computes; a resumed run adds one where it resumes */
     fprintf(mf, "{\"run\": \"%s\", \"step\": %lld, \"model\": \"%s\", \"backend\": \"%s\", \"numeric\": \"%s\", "
@@ -394,38 +372,31 @@ int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, con
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg->out_dir);
     if (m->def->write_samples && cfg->sample_every) {
         snprintf(path, sizeof path, "%s/samples", cfg->out_dir);
-        if (make_dir(path)) {
-            fclose(mf);
-            goto fail_loader;
-        }
+        if (make_dir(path)) goto fail;
     }
-    int64_t pix = (int64_t)train->c * train->h * train->w;
-    float *x = malloc((size_t)(cfg->batch * pix) * sizeof *x);
-    int32_t *y = malloc((size_t)cfg->batch * sizeof *y);
-    zoo__need(x && y ? x : NULL, "training batch");
-    zoo_loader_seek(&loader, step / per_epoch, step % per_epoch);
+    if (zoo_loader_seek(&loader, step / per_epoch, step % per_epoch)) goto fail;
     progress pg = {.tty = isatty(2), .quiet = cfg->quiet, .t0 = now_s(), .first_step = step};
-    double acc = NAN, best_val = -1.0;
+    double best = NAN;
     int64_t since_best = 0;
     char best_path[4096];
     snprintf(best_path, sizeof best_path, "%s/best.safetensors", cfg->out_dir);
     int rc = 0;
-    zoo_metrics mt = {0};
+    zoo_metrics mt = {0}, last_eval = {0};
     zoo_model_set_training(m, true);
     m->clip_norm = cfg->clip;
+    zoo_clear_error();
     for (; step < total; step++) {
         int64_t epoch = step / per_epoch;
         float lr = zoo_schedule_lr(&cfg->schedule, step);
         for (int p = 0; p < m->n_parts; p++) zoo_optim_set_lr(&m->optim[p], lr);
-        int64_t n = zoo_loader_next(&loader, x, y);
-        if (n == 0) n = zoo_loader_next(&loader, x, y);
         zoo_scope_begin();
-        zoo_batch b = {.x = zoo_tensor_from_host(zoo_shape4(n, train->c, train->h, train->w), x),
-                       .labels = zoo_tensor_from_host_i32(zoo_shape1(n), y), .n = n};
+        zoo_batch b;
+        int lrc = zoo_loader_next(&loader, &b);
+        if (lrc == 0 && b.n == 0) lrc = zoo_loader_next(&loader, &b); /* the next epoch's first batch */
         memset(&mt, 0, sizeof mt);
-        m->def->train_step(m, &b, step, &mt);
+        if (lrc == 0) m->def->train_step(m, &b, step, &mt);
         zoo_scope_end();
-        if (zoo_failed()) {
+        if (lrc || zoo_failed()) {
             progress_end_line(&pg);
             zoo_set_error("step %lld: %s", (long long)step + 1, zoo_last_error());
             rc = -1;
@@ -446,13 +417,15 @@ int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, con
         bool eval = cfg->eval_every ? (step + 1) % cfg->eval_every == 0 : epoch_end;
         if (cfg->val && (eval || last)) {
             progress_end_line(&pg);
-            zoo_metrics vm = {0};
-            double vloss, vacc = zoo_evaluate(m, cfg->val, NULL, &vloss);
-            zoo_metrics_set(&vm, "val_acc", vacc);
-            zoo_metrics_set(&vm, "val_loss", vloss);
-            jsonl_write(mf, step + 1, epoch + 1, NULL, 0, &vm);
-            if (vacc > best_val) {
-                best_val = vacc;
+            zoo_metrics vm;
+            if (evaluate(m, cfg->val, "val", mf, step + 1, epoch + 1, &vm)) {
+                rc = -1;
+                goto done;
+            }
+            double v = monitored(m, &vm);
+            bool better = isnan(best) || (m->def->monitor_max ? v > best : v < best);
+            if (better) {
+                best = v;
                 since_best = 0;
                 if (zoo_checkpoint_save(m, best_path, step + 1, false)) {
                     rc = -1;
@@ -461,18 +434,21 @@ int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, con
             } else {
                 since_best++;
             }
-            if (!cfg->quiet)
-                printf("epoch %lld step %lld: validation accuracy %.2f%%%s\n", (long long)epoch + 1,
-                       (long long)step + 1, 100.0 * vacc, since_best ? "" : " (best so far, saved)");
+            if (!cfg->quiet) print_metrics(epoch + 1, step + 1, &vm, since_best ? "" : " (best so far, saved)");
             if (cfg->patience > 0 && since_best >= cfg->patience) {
                 if (!cfg->quiet)
-                    printf("early stop: no better validation accuracy for %lld evaluations\n", (long long)since_best);
+                    printf("early stop: no better validation %s for %lld evaluations\n", m->def->monitor,
+                           (long long)since_best);
                 step++;
                 break;
             }
         } else if (test && (eval || last)) {
             progress_end_line(&pg);
-            evaluate_and_log(m, test, mf, step + 1, epoch + 1, cfg->quiet, &acc);
+            if (evaluate(m, test, "test", mf, step + 1, epoch + 1, &last_eval)) {
+                rc = -1;
+                goto done;
+            }
+            if (!cfg->quiet) print_metrics(epoch + 1, step + 1, &last_eval, "");
         }
         if (m->def->write_samples && cfg->sample_every && ((step + 1) % cfg->sample_every == 0 || last)) {
             snprintf(path, sizeof path, "%s/samples/step_%06lld.png", cfg->out_dir, (long long)step + 1);
@@ -493,24 +469,26 @@ int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, con
         rc = -1;
         goto done;
     }
-    if (cfg->val && best_val >= 0.0) { /* the final model is the best on validation */
+    if (cfg->val && !isnan(best)) { /* the final model is the best on validation */
         zoo_st_file *bf = zoo_safetensors_open(best_path);
         if (!bf || zoo_checkpoint_load_weights(m, bf)) rc = -1;
         if (bf) zoo_safetensors_close(bf);
-        if (rc == 0 && test) evaluate_and_log(m, test, mf, step, (step - 1) / per_epoch + 1, cfg->quiet, &acc);
+        if (rc == 0 && test) {
+            rc = evaluate(m, test, "test", mf, step, (step - 1) / per_epoch + 1, &last_eval);
+            if (rc == 0 && !cfg->quiet) print_metrics((step - 1) / per_epoch + 1, step, &last_eval, " (the best weights)");
+        }
         if (rc) goto done;
     }
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->out_dir);
     if (zoo_checkpoint_save(m, path, step, false)) rc = -1;
     else if (!cfg->quiet) printf("saved %s\n", path);
-    if (final_acc) *final_acc = acc;
+    if (final) *final = last_eval;
 done:
     fclose(mf);
-    free(x);
-    free(y);
     zoo_loader_free(&loader);
     return rc;
-fail_loader:
+fail:
+    if (mf) fclose(mf);
     zoo_loader_free(&loader);
     return -1;
 }

@@ -4,25 +4,32 @@
 #ifndef ZOO_TRAIN_H
 #define ZOO_TRAIN_H
 
-#include "data.h"
+#include "dataset.h"
 #include "io.h"
 #include "nn.h"
 #include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define ZOO_MAX_PARTS 4
 #define ZOO_MAX_METRICS 16
 #define ZOO_MAX_OPTIONS 16
 
+#define ZOO_METRIC_NAME_MAX 32
+
 /* named scalars a step or an evaluation reports, in the order they were set */
 typedef struct zoo_metrics {
-    const char *name[ZOO_MAX_METRICS];
+    char name[ZOO_MAX_METRICS][ZOO_METRIC_NAME_MAX];
     double value[ZOO_MAX_METRICS];
     int n;
 } zoo_metrics;
 
-void zoo_metrics_set(zoo_metrics *m, const char *name, double value);
+/* sets name (copied, cut to 31 bytes) to value; past ZOO_MAX_METRICS names it is dropped */
+ZOO_API void zoo_metrics_set(zoo_metrics *m, const char *name, double value);
 /* NAN when absent */
-double zoo_metrics_get(const zoo_metrics *m, const char *name);
+ZOO_API double zoo_metrics_get(const zoo_metrics *m, const char *name);
 
 /* A model-specific option ("--hidden 256,128"): its value is a string the model
  * parses in create; the checkpoint records every option so eval rebuilds the model. */
@@ -33,19 +40,14 @@ typedef struct zoo_model_option {
 } zoo_model_option;
 
 /* What create gets: option values (one per def->options entry, in order), the
- * data's geometry, the optimizer and the seed for initialization. */
+ * data's geometry (images: c, h, w; the values a label or token takes: n_classes),
+ * the optimizer and the seed for initialization. */
 typedef struct zoo_model_args {
     const char *options[ZOO_MAX_OPTIONS];
     int c, h, w, n_classes;
     zoo_optim_config optim;
     uint64_t seed;
 } zoo_model_args;
-
-/* A training batch on the backend: x [n, c, h, w] in [0, 1], labels int32 [n]. */
-typedef struct zoo_batch {
-    zoo_tensor *x, *labels;
-    int64_t n;
-} zoo_batch;
 
 typedef struct zoo_model_def zoo_model_def;
 
@@ -83,8 +85,18 @@ struct zoo_model_def {
     zoo_model *(*create)(const zoo_model_args *args);
     void (*destroy)(zoo_model *m);
     /* one training step (forward, backward, optimizer updates) inside the loop's
-     * scope; step is 0-based and keys this step's randomness (dropout) */
+     * scope, on a batch of the training dataset's fields (zoo_batch_get); step is
+     * 0-based and keys this step's randomness (dropout) */
     void (*train_step)(zoo_model *m, const zoo_batch *b, int64_t step, zoo_metrics *out);
+    /* scores the model on a dataset like the training one, in eval mode without grad:
+     * named metrics into out (classifiers: "acc" and "loss"; generative models: proxies
+     * of sample quality). 0, or -1 with zoo_last_error(). The loop reports them as
+     * test_NAME and val_NAME. */
+    int (*evaluate)(zoo_model *m, const zoo_dataset *d, zoo_metrics *out);
+    /* the metric of evaluate that picks the best weights on a validation set, and
+     * whether higher is better ("acc", true; "loss", false); NULL: no early stopping */
+    const char *monitor;
+    bool monitor_max;
     /* classifiers: class scores [n, classes] for x [n, c, h, w], no grad, eval mode */
     zoo_tensor *(*predict)(zoo_model *m, zoo_tensor *x);
     /* generative models: n new samples [n, c, h, w] with values in [-1, 1], eval mode */
@@ -96,41 +108,32 @@ struct zoo_model_def {
 /* ---------------------------------------------------------------- models */
 
 /* fills the header: def, args, seed; parts are added by the model */
-void zoo_model_init(zoo_model *m, const zoo_model_def *def, const zoo_model_args *args);
+ZOO_API void zoo_model_init(zoo_model *m, const zoo_model_def *def, const zoo_model_args *args);
 /* frees parts and optimizers (not m itself) */
-void zoo_model_release(zoo_model *m);
+ZOO_API void zoo_model_release(zoo_model *m);
 /* the optimizer a model trains with by default (kind, lr, beta1 from its def) */
-zoo_optim_config zoo_model_default_optim(const zoo_model_def *def);
+ZOO_API zoo_optim_config zoo_model_default_optim(const zoo_model_def *def);
 /* creates optimizer i over part i with the args' optimizer config */
-void zoo_model_add_optimizers(zoo_model *m);
-zoo_tensor *zoo_model_find(const zoo_model *m, const char *name);
-int64_t zoo_model_numel(const zoo_model *m);
-void zoo_model_set_training(zoo_model *m, bool training);
-
-/* The classifier step shared by MLP and CNN: zero grads, predict-with-grad through
- * forward, cross-entropy, backward, optimizer step; reports "loss". */
-typedef zoo_tensor *(*zoo_forward_fn)(zoo_model *m, zoo_tensor *x, int64_t step);
-void zoo_classifier_step(zoo_model *m, zoo_forward_fn forward, const zoo_batch *b, int64_t step, zoo_metrics *out);
-
-/* test accuracy (fraction) and, when confusion is not NULL, the [classes x classes]
- * confusion counts (row: true class, column: prediction); batches of 1000 */
-double zoo_evaluate(zoo_model *m, const zoo_images *d, int64_t *confusion, double *mean_loss);
+ZOO_API void zoo_model_add_optimizers(zoo_model *m);
+ZOO_API zoo_tensor *zoo_model_find(const zoo_model *m, const char *name);
+ZOO_API int64_t zoo_model_numel(const zoo_model *m);
+ZOO_API void zoo_model_set_training(zoo_model *m, bool training);
 
 /* ---------------------------------------------------------------- checkpoints */
 
 /* Weights go to path (PyTorch state_dict names, loadable as they are); with
  * optimizer state, a sibling "<path minus .safetensors>.optim.safetensors" holds it
  * and the step. Both atomic. 0, or -1 with zoo_last_error(). */
-int zoo_checkpoint_save(const zoo_model *m, const char *path, int64_t step, bool with_optimizer);
+ZOO_API int zoo_checkpoint_save(const zoo_model *m, const char *path, int64_t step, bool with_optimizer);
 /* Reads the model name and options recorded in a checkpoint into args (the option
  * strings stay valid until the next call). */
-int zoo_checkpoint_args(const zoo_st_file *f, const zoo_model_def *def, zoo_model_args *args);
+ZOO_API int zoo_checkpoint_args(const zoo_st_file *f, const zoo_model_def *def, zoo_model_args *args);
 /* loads every parameter (all must be present with their shapes) */
-int zoo_checkpoint_load_weights(zoo_model *m, const zoo_st_file *f);
+ZOO_API int zoo_checkpoint_load_weights(zoo_model *m, const zoo_st_file *f);
 /* loads optimizer state from the sibling file; returns the step to continue from */
-int zoo_checkpoint_load_optimizer(zoo_model *m, const char *path, int64_t *step);
+ZOO_API int zoo_checkpoint_load_optimizer(zoo_model *m, const char *path, int64_t *step);
 /* --init-from: loads tensors whose name and shape match, prints what it skipped */
-int zoo_checkpoint_init_from(zoo_model *m, const char *path, FILE *report);
+ZOO_API int zoo_checkpoint_init_from(zoo_model *m, const char *path, FILE *report);
 
 /* ---------------------------------------------------------------- the loop */
 
@@ -148,17 +151,22 @@ typedef struct zoo_train_config {
     int64_t sample_every;      /* generative models: OUT/samples/step_NNNNNN.png every N steps (0: off) */
     float clip;                /* global gradient norm bound, 0: off */
     /* early stopping: with a validation set, the model is scored on it at every
-     * evaluation; the best weights are kept in OUT/best.safetensors and become the
-     * final model; after `patience` evaluations without improvement (0: never) the
-     * run stops */
-    const zoo_images *val;
+     * evaluation (its def's monitor metric); the best weights are kept in
+     * OUT/best.safetensors and become the final model; after `patience` evaluations
+     * without improvement (0: never) the run stops */
+    const zoo_dataset *val;
     int64_t patience;
     bool quiet;
 } zoo_train_config;
 
-/* Trains m on train, evaluating on test. Returns 0, or -1 with zoo_last_error()
- * (NaN loss, unwritable output). Final test accuracy in *final_acc when not NULL. */
-int zoo_train(zoo_model *m, const zoo_images *train, const zoo_images *test, const zoo_train_config *cfg,
-              double *final_acc);
+/* Trains m on train, evaluating on test (may be NULL) with the model's evaluate.
+ * Returns 0, or -1 with zoo_last_error() (an op that failed, NaN loss, unwritable
+ * output). The last evaluation's metrics (test_acc, ...) in *final when not NULL. */
+ZOO_API int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, const zoo_train_config *cfg,
+              zoo_metrics *final);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,6 +1,7 @@
 /* A two-layer network fitted to y = sin(3x) with a loss written by the user from
  * ops (log-cosh), using only libzoo's public API: what a learner writes first.
- * Build outside the tree: cc two_layer.c $(pkg-config --cflags --libs zoo) */
+ * Build outside the tree: cc two_layer.c $(pkg-config --cflags --libs zoo); it is
+ * valid C++ too (c++ -x c++ two_layer.c ...). */
 #include <zoo.h>
 
 #include <math.h>
@@ -19,6 +20,7 @@ int main(void) {
         fprintf(stderr, "%s\n", zoo_last_error());
         return 1;
     }
+    printf("libzoo %s (headers %s)\n", zoo_version(), ZOO_VERSION);
     enum { N = 256, HIDDEN = 32 };
     float xs[N], ys[N];
     for (int i = 0; i < N; i++) {
@@ -43,7 +45,10 @@ int main(void) {
         zoo_tensor *pred = zoo_linear_forward(&fc2, zoo_tanh(zoo_linear_forward(&fc1, x)));
         zoo_tensor *loss = log_cosh_loss(pred, y);
         zoo_module_zero_grad(&net);
-        zoo_backward(loss);
+        if (zoo_backward(loss)) { /* any op that failed on the way: its message */
+            fprintf(stderr, "step %d: %s\n", step, zoo_last_error());
+            return 1;
+        }
         zoo_optim_step(&opt);
         last = zoo_tensor_item(loss);
         if (step == 0) first = last;

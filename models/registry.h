@@ -5,14 +5,22 @@
 
 #include "../core/train.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* NULL-terminated list of every model */
-extern const zoo_model_def *const zoo_models[];
+ZOO_API extern const zoo_model_def *const zoo_models[];
 
 /* NULL when no model has that name */
-const zoo_model_def *zoo_model_lookup(const char *name);
+ZOO_API const zoo_model_def *zoo_model_lookup(const char *name);
 
-extern const zoo_model_def zoo_mlp_def;
-extern const zoo_model_def zoo_cnn_def;
-extern const zoo_model_def zoo_gan_def;
+ZOO_API extern const zoo_model_def zoo_mlp_def;
+ZOO_API extern const zoo_model_def zoo_cnn_def;
+ZOO_API extern const zoo_model_def zoo_gan_def;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -180,11 +180,16 @@ for f in samples/step_000010.png samples/step_000020.png model.safetensors; do
   if [ -s "$tmp/gan/$f" ]; then pass "gan writes $f"; else fail "gan writes $f"; fi
 done
 if ! cmp -s "$tmp/gan/samples/step_000010.png" "$tmp/gan/samples/step_000020.png"; then pass "gan samples change"; else fail "gan samples change"; fi
-py "$tmp/gan/metrics.jsonl" <<'PY' && pass "gan metrics finite, with D(x) and D(G(z))" || fail "gan metrics finite, with D(x) and D(G(z))"
+py "$tmp/gan/metrics.jsonl" <<'PY' && pass "gan metrics finite, with D(x) and D(G(z)), and its evaluation's quality proxies" || fail "gan metrics finite, with D(x) and D(G(z)), and its evaluation's quality proxies"
 import json, math, sys
 recs = [r for r in map(json.loads, open(sys.argv[1])) if "run" not in r]
-assert recs and all(k in r for r in recs for k in ("d_loss", "g_loss", "d_real", "d_fake", "d_wins"))
-assert all(math.isfinite(r[k]) for r in recs for k in ("d_loss", "g_loss", "d_real", "d_fake"))
+steps = [r for r in recs if "lr" in r]
+assert steps and all(k in r for r in steps for k in ("d_loss", "g_loss", "d_real", "d_fake", "d_wins"))
+assert all(math.isfinite(r[k]) for r in steps for k in ("d_loss", "g_loss", "d_real", "d_fake"))
+evals = [r for r in recs if "test_d_real" in r]
+keys = ("test_d_real", "test_d_fake", "test_mean_gap", "test_std_gap")
+assert evals and evals[-1]["step"] == 20 and all(k in r and math.isfinite(r[k]) for r in evals for k in keys), evals
+assert all(0 <= r["test_d_real"] <= 1 and 0 <= r["test_d_fake"] <= 1 and r["test_mean_gap"] >= 0 for r in evals)
 PY
 expect 0 "zoo-sample grid and tiles" "$sample" gan --checkpoint "$tmp/gan/model.safetensors" --n 10 --cols 5 --out "$tmp/grid.png" --tiles "$tmp/tiles"
 py "$tmp/grid.png" "$tmp/tiles" <<'PY' && pass "zoo-sample grid is make_grid-sized, one tile per sample" || fail "zoo-sample grid is make_grid-sized, one tile per sample"

@@ -39,27 +39,23 @@ static int train_on(const char *backend, bool exact, const zoo_images *train, co
     zoo_model *m = def->create(&args);
     ZOO_ASSERT(m);
 
-    int64_t pix = (int64_t)train->c * train->h * train->w;
-    float *x = malloc((size_t)(BATCH * pix) * sizeof *x);
-    int32_t *y = malloc(BATCH * sizeof *y);
-    ZOO_ASSERT(x && y);
+    zoo_dataset ds = zoo_images_dataset(train), test_ds = zoo_images_dataset(test);
     zoo_loader loader;
-    zoo_loader_init(&loader, train, BATCH, true, true, SEED);
+    CHECK(zoo_loader_init(&loader, &ds, BATCH, true, true, SEED) == 0);
     for (int64_t step = 0; step < STEPS; step++) {
-        int64_t n = zoo_loader_next(&loader, x, y);
-        if (n == 0) n = zoo_loader_next(&loader, x, y); /* the next epoch */
         zoo_scope_begin();
-        zoo_batch b = {zoo_tensor_from_host(zoo_shape4(n, train->c, train->h, train->w), x),
-                       zoo_tensor_from_host_i32(zoo_shape1(n), y), n};
+        zoo_batch b;
+        CHECK(zoo_loader_next(&loader, &b) == 0);
+        if (b.n == 0) CHECK(zoo_loader_next(&loader, &b) == 0); /* the next epoch */
         zoo_metrics mt = {0};
         def->train_step(m, &b, step, &mt);
         out->loss[step] = zoo_metrics_get(&mt, "loss");
         zoo_scope_end();
     }
-    out->acc = zoo_evaluate(m, test, NULL, NULL);
+    zoo_metrics em = {0};
+    CHECK(def->evaluate(m, &test_ds, &em) == 0);
+    out->acc = zoo_metrics_get(&em, "acc");
     zoo_loader_free(&loader);
-    free(x);
-    free(y);
     def->destroy(m);
     zoo_shutdown();
     return 0;

@@ -69,23 +69,18 @@ static int train_on(const char *backend, bool exact, const char *model, const zo
     args.optim = zoo_model_default_optim(def);
     zoo_model *m = def->create(&args);
     ZOO_ASSERT(m);
-    int64_t pix = (int64_t)d->c * d->h * d->w;
-    float *x = malloc((size_t)(batch * pix) * sizeof *x);
-    int32_t *y = malloc((size_t)batch * sizeof *y);
+    zoo_dataset ds = zoo_images_dataset(d);
     zoo_loader loader;
-    zoo_loader_init(&loader, d, batch, true, true, 11);
+    CHECK(zoo_loader_init(&loader, &ds, batch, true, true, 11) == 0);
     for (int64_t s = 0; s < steps; s++) {
-        int64_t n = zoo_loader_next(&loader, x, y);
         zoo_scope_begin();
-        zoo_batch b = {zoo_tensor_from_host(zoo_shape4(n, d->c, d->h, d->w), x),
-                       zoo_tensor_from_host_i32(zoo_shape1(n), y), n};
+        zoo_batch b;
+        CHECK(zoo_loader_next(&loader, &b) == 0 && b.n == batch);
         memset(&out->step[s], 0, sizeof out->step[s]);
         def->train_step(m, &b, s, &out->step[s]);
         zoo_scope_end();
     }
     zoo_loader_free(&loader);
-    free(x);
-    free(y);
     char path[512];
     snprintf(path, sizeof path, "%s/%s-%s-%s.safetensors", tmp_dir, model, exact ? "exact" : "fast", backend);
     CHECK(zoo_checkpoint_save(m, path, steps, true) == 0);

@@ -1,6 +1,6 @@
 /* zoo's canonical arithmetic (backends/canon.h, canon_math.h) and the CPU's gemm,
  * which every backend must match bit for bit:
- * - zoo_sum equals the order's definition, written here as a plain recursion, for
+ * - zoo_canon_sum equals the order's definition, written here as a plain recursion, for
  *   lengths around each group boundary;
  * - gemm.c equals a naive product that sums each element by that definition, for
  *   every transpose, alpha/beta, depths past one and two group levels, one or two
@@ -63,18 +63,18 @@ TEST(sum_order) {
     for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
         int64_t n = lengths[k];
         float want = tree_sum(t, n);
-        zoo_sum one = zoo_sum_new(), runs = zoo_sum_new();
-        for (int64_t i = 0; i < n; i++) zoo_sum_add(&one, t[i]);
+        zoo_canon_sum one = zoo_canon_sum_new(), runs = zoo_canon_sum_new();
+        for (int64_t i = 0; i < n; i++) zoo_canon_sum_add(&one, t[i]);
         /* runs of awkward lengths, at a stride */
         for (int64_t i = 0; i < n;) {
             int64_t len = 1 + (int64_t)(next_u32() % 700);
             if (len > n - i) len = n - i;
-            zoo_sum_add_run(&runs, strided + 3 * i, len, 3);
+            zoo_canon_sum_add_run(&runs, strided + 3 * i, len, 3);
             i += len;
         }
-        bool ok = same_bits(zoo_sum_result(&one), want) && same_bits(zoo_sum_result(&runs), want);
-        if (!ok) fprintf(stderr, "sum of %lld terms: %.9g %.9g, want %.9g\n", (long long)n, zoo_sum_result(&one),
-                         zoo_sum_result(&runs), want);
+        bool ok = same_bits(zoo_canon_sum_result(&one), want) && same_bits(zoo_canon_sum_result(&runs), want);
+        if (!ok) fprintf(stderr, "sum of %lld terms: %.9g %.9g, want %.9g\n", (long long)n, zoo_canon_sum_result(&one),
+                         zoo_canon_sum_result(&runs), want);
         CHECK(ok);
     }
     /* a sum that is order-sensitive: the naive left-to-right sum differs */

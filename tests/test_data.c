@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include "core/data.h"
+#include "core/dataset.h"
 #include "core/tensor.h"
 
 #include <stdbool.h>
@@ -374,14 +375,22 @@ enum { LN = 103, LB = 10 }; /* ten full batches and one of 3 */
 
 /* the ids of the next batch into ids; returns its size */
 static int64_t next_ids(zoo_loader *l, int64_t *ids) {
-    float images[LB * 2];
-    int32_t labels[LB];
-    int64_t got = zoo_loader_next(l, images, labels);
+    int64_t got = -1;
+    CHECK(zoo_loader_next_host(l, &got) == 0);
+    const float *images = l->host[0];
+    const int32_t *labels = l->host[1];
     for (int64_t i = 0; i < got; i++) {
         ids[i] = id_of_floats(images + 2 * i);
         CHECK(labels[i] == ids[i] % 7);
     }
     return got;
+}
+
+/* a loader over d as a dataset (the loader keeps a copy of the dataset struct) */
+static int init_loader(zoo_loader *l, const zoo_images *d, int64_t batch, bool shuffle, bool drop_last,
+                       uint64_t seed) {
+    zoo_dataset ds = zoo_images_dataset(d);
+    return zoo_loader_init(l, &ds, batch, shuffle, drop_last, seed);
 }
 
 /* one epoch's ids in order into ids; returns the number of examples */
@@ -394,7 +403,7 @@ static int64_t epoch_ids(zoo_loader *l, int64_t *ids) {
 TEST(loader_visits_every_example_once_per_epoch) {
     zoo_images d = numbered(LN);
     zoo_loader l;
-    zoo_loader_init(&l, &d, LB, true, false, 42);
+    init_loader(&l, &d, LB, true, false, 42);
     for (int epoch = 0; epoch < 3; epoch++) {
         int64_t ids[LN], seen[LN] = {0};
         CHECK(l.epoch == epoch);
@@ -411,9 +420,9 @@ TEST(loader_visits_every_example_once_per_epoch) {
 TEST(loader_order_depends_on_seed_and_epoch_only) {
     zoo_images d = numbered(LN);
     zoo_loader a, b, c;
-    zoo_loader_init(&a, &d, LB, true, false, 42);
-    zoo_loader_init(&b, &d, LB, true, false, 42);
-    zoo_loader_init(&c, &d, LB, true, false, 43);
+    init_loader(&a, &d, LB, true, false, 42);
+    init_loader(&b, &d, LB, true, false, 42);
+    init_loader(&c, &d, LB, true, false, 43);
     int64_t a0[LN], a1[LN], b0[LN], b1[LN], c0[LN];
     epoch_ids(&a, a0);
     epoch_ids(&a, a1);
@@ -432,7 +441,7 @@ TEST(loader_order_depends_on_seed_and_epoch_only) {
 TEST(unshuffled_loader_keeps_dataset_order) {
     zoo_images d = numbered(LN);
     zoo_loader l;
-    zoo_loader_init(&l, &d, LB, false, false, 42);
+    init_loader(&l, &d, LB, false, false, 42);
     for (int epoch = 0; epoch < 2; epoch++) {
         int64_t ids[LN];
         CHECK(epoch_ids(&l, ids) == LN);
@@ -447,8 +456,8 @@ TEST(unshuffled_loader_keeps_dataset_order) {
 TEST(seek_then_next_gives_the_batch_iteration_reaches) {
     zoo_images d = numbered(LN);
     zoo_loader run, jump;
-    zoo_loader_init(&run, &d, LB, true, false, 9);
-    zoo_loader_init(&jump, &d, LB, true, false, 9);
+    init_loader(&run, &d, LB, true, false, 9);
+    init_loader(&jump, &d, LB, true, false, 9);
     int64_t batches = zoo_loader_batches_per_epoch(&run);
     CHECK(batches == 11);
     static int64_t all[3][11][LB];
@@ -481,7 +490,7 @@ TEST(seek_then_next_gives_the_batch_iteration_reaches) {
 TEST(drop_last_skips_the_partial_batch) {
     zoo_images d = numbered(LN);
     zoo_loader l;
-    zoo_loader_init(&l, &d, LB, true, true, 5);
+    init_loader(&l, &d, LB, true, true, 5);
     CHECK(zoo_loader_batches_per_epoch(&l) == 10);
     int64_t ids[LB];
     for (int k = 0; k < 10; k++) CHECK(next_ids(&l, ids) == LB);
@@ -489,7 +498,7 @@ TEST(drop_last_skips_the_partial_batch) {
     CHECK(l.epoch == 1 && next_ids(&l, ids) == LB);
     zoo_loader_free(&l);
 
-    zoo_loader_init(&l, &d, 200, false, true, 5); /* a batch larger than the set */
+    init_loader(&l, &d, 200, false, true, 5); /* a batch larger than the set */
     CHECK(zoo_loader_batches_per_epoch(&l) == 0);
     zoo_loader_free(&l);
     zoo_images_free(&d);
@@ -498,7 +507,7 @@ TEST(drop_last_skips_the_partial_batch) {
 TEST(last_batch_is_partial_without_drop_last) {
     zoo_images d = numbered(LN);
     zoo_loader l;
-    zoo_loader_init(&l, &d, LB, false, false, 5);
+    init_loader(&l, &d, LB, false, false, 5);
     int64_t ids[LB];
     zoo_loader_seek(&l, 0, 10);
     CHECK(next_ids(&l, ids) == 3);
@@ -513,10 +522,11 @@ TEST(loader_scales_pixels_to_the_unit_interval) {
     int32_t label = 2;
     zoo_images d = {.n = 1, .c = 1, .h = 2, .w = 2, .pixels = pixels, .labels = &label, .n_classes = 3};
     zoo_loader l;
-    zoo_loader_init(&l, &d, 1, false, false, 0);
-    float x[4];
-    int32_t y = -1;
-    CHECK(zoo_loader_next(&l, x, &y) == 1 && y == 2);
+    init_loader(&l, &d, 1, false, false, 0);
+    int64_t n = 0;
+    CHECK(zoo_loader_next_host(&l, &n) == 0 && n == 1);
+    const float *x = l.host[0];
+    CHECK(((const int32_t *)l.host[1])[0] == 2);
     CHECK(x[0] == 0.0f && x[3] == 1.0f);
     CHECK_NEAR(x[1], 1.0 / 255, 1e-7);
     CHECK_NEAR(x[2], 128.0 / 255, 1e-7);

@@ -4,6 +4,7 @@
 
 #include "core/autograd.h"
 #include "core/ops.h"
+#include "core/nn.h"
 #include "core/optim.h"
 #include "core/tensor.h"
 
@@ -79,24 +80,40 @@ static void expect_params(const char *what, int step, fixture *f, const double w
 
 /* ---------------------------------------------------------------- references */
 
+/* weight i's learning rate and weight decay: "layer.a" is a matrix (a WEIGHT), "layer.b"
+ * a vector (a BIAS); the first parameter group that names the kind applies */
+static void ref_settings(const zoo_optim_config *c, int i, double *lr, double *wd) {
+    zoo_param_kind kind = i < NA ? ZOO_PARAM_WEIGHT : ZOO_PARAM_BIAS;
+    *lr = c->lr;
+    *wd = c->weight_decay;
+    for (int k = 0; k < c->n_groups; k++)
+        if (c->groups[k].kinds & (1u << kind)) {
+            *wd = c->groups[k].weight_decay;
+            if (c->groups[k].lr_scale > 0) *lr = (double)(c->lr * c->groups[k].lr_scale);
+            return;
+        }
+}
+
 /* torch.optim.SGD, one step: buf is the momentum buffer, t the 1-based step */
 static void ref_sgd(const zoo_optim_config *c, int t, double *w, const double *g, double *buf) {
     for (int i = 0; i < NP; i++) {
-        double d = g[i];
-        if (c->weight_decay != 0) d += (double)c->weight_decay * w[i];
+        double d = g[i], lr, wd;
+        ref_settings(c, i, &lr, &wd);
+        if (wd != 0) d += wd * w[i];
         if (c->momentum != 0) {
             buf[i] = t == 1 ? d : (double)c->momentum * buf[i] + (1.0 - (double)c->dampening) * d;
             d = c->nesterov ? d + (double)c->momentum * buf[i] : buf[i];
         }
-        w[i] -= (double)c->lr * d;
+        w[i] -= lr * d;
     }
 }
 
 /* torch.optim.Adam / AdamW (amsgrad off), one step */
 static void ref_adam(const zoo_optim_config *c, int t, double *w, const double *g, double *m, double *v) {
-    double b1 = c->beta1, b2 = c->beta2, lr = c->lr, wd = c->weight_decay;
+    double b1 = c->beta1, b2 = c->beta2;
     for (int i = 0; i < NP; i++) {
-        double d = g[i];
+        double d = g[i], lr, wd;
+        ref_settings(c, i, &lr, &wd);
         if (c->kind == ZOO_OPTIM_ADAMW) w[i] *= 1.0 - lr * wd;
         else d += wd * w[i];
         m[i] = b1 * m[i] + (1 - b1) * d;
@@ -190,6 +207,36 @@ TEST(adamw_decays_the_weights_not_the_gradient) {
     run_against_reference("adamw default decay 0.01, 1 step", c, 1);
     c.weight_decay = 0.2f;
     run_against_reference("adamw decay 0.2, 8 steps", c, 8);
+}
+
+TEST(parameter_groups_set_weight_decay_and_lr_by_kind) {
+    /* nanoGPT's AdamW: the matrix decays, the vector does not */
+    zoo_optim_config c = zoo_optim_defaults(ZOO_OPTIM_ADAMW, 0.01f);
+    c.weight_decay = 0.3f;
+    CHECK(zoo_optim_decay_weights_only(&c) == 0 && c.n_groups == 1);
+    run_against_reference("adamw, decay on weights only, 8 steps", c, 8);
+    /* SGD with its own settings for vectors: half the lr, more decay */
+    c = zoo_optim_defaults(ZOO_OPTIM_SGD, 0.1f);
+    c.momentum = 0.9f;
+    c.weight_decay = 0.01f;
+    c.groups[c.n_groups++] = (zoo_param_group){.kinds = ZOO_KIND(ZOO_PARAM_BIAS), .weight_decay = 0.2f, .lr_scale = 0.5f};
+    run_against_reference("sgd, a group for vectors, 6 steps", c, 6);
+    /* the layers say what their parameters are */
+    zoo_module m;
+    zoo_module_init(&m);
+    zoo_rng r = zoo_rng_new(1);
+    zoo_linear_layer fc = zoo_linear_new(&m, "fc", 3, 2, true, &r);
+    zoo_batchnorm2d_layer bn = zoo_batchnorm2d_new(&m, "bn", 2);
+    zoo_embedding_layer emb = zoo_embedding_new(&m, "emb", 5, 3, &r);
+    zoo_param_kind want[] = {ZOO_PARAM_WEIGHT, ZOO_PARAM_BIAS, ZOO_PARAM_NORM, ZOO_PARAM_NORM,
+                             ZOO_PARAM_BUFFER, ZOO_PARAM_BUFFER, ZOO_PARAM_EMBEDDING};
+    CHECK(m.n == 7);
+    for (int i = 0; i < m.n && i < 7; i++) CHECK(m.params[i].kind == want[i]);
+    CHECK(fc.weight == m.params[0].t && bn.weight == m.params[2].t && emb.weight == m.params[6].t);
+    /* every group full: a clear error */
+    for (int i = c.n_groups; i < ZOO_MAX_GROUPS; i++) CHECK(zoo_optim_decay_weights_only(&c) == 0);
+    CHECK(zoo_optim_decay_weights_only(&c) == -1 && strstr(zoo_last_error(), "parameter groups"));
+    zoo_module_free(&m);
 }
 
 /* ---------------------------------------------------------------- gradient clipping */
@@ -299,6 +346,7 @@ int main(void) {
     RUN(sgd_weight_decay_is_added_to_the_gradient);
     RUN(adam_follows_torch_with_bias_correction);
     RUN(adamw_decays_the_weights_not_the_gradient);
+    RUN(parameter_groups_set_weight_decay_and_lr_by_kind);
     RUN(clip_grad_norm_returns_the_norm_and_scales_to_max_norm);
     RUN(constant_schedule_holds_the_base_rate_after_warmup);
     RUN(step_schedule_multiplies_by_gamma_every_step_size_steps);

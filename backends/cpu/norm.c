@@ -14,7 +14,7 @@ typedef enum bn_term { BN_X, BN_SQ_DEV, BN_DY, BN_DY_DEV } bn_term;
 /* the sum of term t over channel ch, built a group of terms at a time */
 static float channel_sum(const cpu_ctx *c, bn_term t, const float *x, const float *dy, int64_t n, int64_t ch_count,
                          int64_t inner, int64_t ch, float mean) {
-    zoo_sum acc = zoo_sum_new();
+    zoo_canon_sum acc = zoo_canon_sum_new();
     float fast = 0.0f;
     float buf[ZOO_SUM_GROUP];
     for (int64_t b = 0; b < n; b++) {
@@ -34,11 +34,11 @@ static float channel_sum(const cpu_ctx *c, bn_term t, const float *x, const floa
                 case BN_DY_DEV: buf[i] = d[i0 + i] * (v - mean); break;
                 }
             }
-            if (c->exact) zoo_sum_add_run(&acc, buf, len, 1);
+            if (c->exact) zoo_canon_sum_add_run(&acc, buf, len, 1);
             else fast += cpu_vsum(buf, len);
         }
     }
-    return c->exact ? zoo_sum_result(&acc) : fast;
+    return c->exact ? zoo_canon_sum_result(&acc) : fast;
 }
 
 /* x [n, c, inner] -> y; per channel in parallel: mean, then the variance about it

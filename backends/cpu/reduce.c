@@ -20,9 +20,9 @@ float cpu_sum(const cpu_ctx *c, const float *p, int64_t n, int64_t stride) {
         for (int64_t i = 0; i < n; i++) s += p[i * stride];
         return s;
     }
-    zoo_sum acc = zoo_sum_new();
-    zoo_sum_add_run(&acc, p, n, stride);
-    return zoo_sum_result(&acc);
+    zoo_canon_sum acc = zoo_canon_sum_new();
+    zoo_canon_sum_add_run(&acc, p, n, stride);
+    return zoo_canon_sum_result(&acc);
 }
 
 /* ---------------------------------------------------------------- reduce */
@@ -171,9 +171,9 @@ void cpu_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *ou
         return;
     }
     /* exact: one running sum per output */
-    zoo_sum *acc = malloc((size_t)on * sizeof *acc);
+    zoo_canon_sum *acc = malloc((size_t)on * sizeof *acc);
     ZOO_ASSERT(acc != NULL);
-    for (int64_t k = 0; k < on; k++) acc[k] = zoo_sum_new();
+    for (int64_t k = 0; k < on; k++) acc[k] = zoo_canon_sum_new();
     int64_t os[4];
     out_strides(od, os);
     int64_t i = 0;
@@ -181,9 +181,9 @@ void cpu_reduce(void *ctx, zoo_reduce_op op, const zoo_tensor *x, zoo_tensor *ou
         for (int64_t i1 = 0; i1 < d[1]; i1++)
             for (int64_t i2 = 0; i2 < d[2]; i2++)
                 for (int64_t i3 = 0; i3 < d[3]; i3++, i++)
-                    zoo_sum_add(&acc[i0 * os[0] + i1 * os[1] + i2 * os[2] + i3 * os[3]], px[i]);
+                    zoo_canon_sum_add(&acc[i0 * os[0] + i1 * os[1] + i2 * os[2] + i3 * os[3]], px[i]);
     for (int64_t k = 0; k < on; k++) {
-        float r = zoo_sum_result(&acc[k]);
+        float r = zoo_canon_sum_result(&acc[k]);
         po[k] = op == ZOO_REDUCE_MEAN ? r / (float)count : r;
     }
     free(acc);
@@ -200,16 +200,16 @@ static float row_max(const float *p, int64_t n) {
 /* one row, exact: canon.h's sum of canon_math.h's exponentials */
 static void softmax_row_exact(const float *p, float *q, int64_t cols, bool log) {
     float mx = row_max(p, cols);
-    zoo_sum acc = zoo_sum_new();
+    zoo_canon_sum acc = zoo_canon_sum_new();
     if (log) {
-        for (int64_t j = 0; j < cols; j++) zoo_sum_add(&acc, zoo_expf(p[j] - mx));
-        float lse = mx + zoo_logf(zoo_sum_result(&acc));
+        for (int64_t j = 0; j < cols; j++) zoo_canon_sum_add(&acc, zoo_expf(p[j] - mx));
+        float lse = mx + zoo_logf(zoo_canon_sum_result(&acc));
         for (int64_t j = 0; j < cols; j++) q[j] = p[j] - lse;
         return;
     }
     for (int64_t j = 0; j < cols; j++) q[j] = zoo_expf(p[j] - mx); /* q holds them until the sum is known */
-    zoo_sum_add_run(&acc, q, cols, 1);
-    float sum = zoo_sum_result(&acc);
+    zoo_canon_sum_add_run(&acc, q, cols, 1);
+    float sum = zoo_canon_sum_result(&acc);
     for (int64_t j = 0; j < cols; j++) q[j] = q[j] / sum;
 }
 
@@ -259,9 +259,9 @@ void cpu_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tensor *dy, 
         }
         float s;
         if (c->exact) {
-            zoo_sum acc = zoo_sum_new();
-            for (int64_t j = 0; j < cols; j++) zoo_sum_add(&acc, gr[j] * yr[j]);
-            s = zoo_sum_result(&acc);
+            zoo_canon_sum acc = zoo_canon_sum_new();
+            for (int64_t j = 0; j < cols; j++) zoo_canon_sum_add(&acc, gr[j] * yr[j]);
+            s = zoo_canon_sum_result(&acc);
         } else {
             s = cpu_vdot(gr, yr, cols);
         }

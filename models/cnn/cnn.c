@@ -1,6 +1,7 @@
 /* CNN classifier for 28x28 images: two conv-ReLU-maxpool stages, then a dropout-
  * regularized two-layer head. Tensors conv1.*, conv2.*, fc1.*, fc2.* as in the
  * equivalent PyTorch module, so checkpoints load there as they are. */
+#include "../classifier.h"
 #include "../registry.h"
 
 #include "../../core/conv.h"
@@ -112,4 +113,7 @@ const zoo_model_def zoo_cnn_def = {
     .destroy = cnn_destroy,
     .train_step = cnn_train_step,
     .predict = cnn_predict,
+    .evaluate = zoo_classifier_evaluate,
+    .monitor = "acc",
+    .monitor_max = true,
 };

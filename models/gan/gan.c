@@ -11,6 +11,7 @@
 #include "../../core/ops.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,7 +84,7 @@ static void set_part_grad(zoo_module *part, bool on, bool *saved) {
 static void gan_train_step(zoo_model *base, const zoo_batch *b, int64_t step, zoo_metrics *out) {
     gan *m = (gan *)base;
     int64_t n = b->n;
-    zoo_tensor *real = zoo_affine(b->x, 2.0f, -1.0f); /* [0, 1] -> [-1, 1] */
+    zoo_tensor *real = zoo_affine(zoo_batch_get(b, "image"), 2.0f, -1.0f); /* [0, 1] -> [-1, 1] */
     zoo_tensor *ones = zoo_tensor_full(zoo_shape2(n, 1), 1.0f), *zeros = zoo_tensor_zeros(ZOO_F32, zoo_shape2(n, 1));
     zoo_rng rng = zoo_rng_stream(base->seed, ((uint64_t)2 << 32) + (uint64_t)step);
     zoo_tensor *fake = generator(m, noise(m, n, &rng));
@@ -153,6 +154,74 @@ static int gan_write_samples(zoo_model *base, const char *path) {
     int rc = zoo_png_write_grid(path, host, SAMPLE_GRID, m->c, m->h, m->w, 8);
     free(host);
     return rc;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+#define EVAL_MAX 1000 /* images scored per evaluation, and as many samples */
+
+/* per-pixel sums of x [n, c, h, w] (values in [-1, 1]) into sum and sumsq */
+static void pixel_sums(const zoo_tensor *x, float *host, double *sum, double *sumsq, int64_t pix) {
+    zoo_tensor_download(x, host);
+    for (int64_t i = 0; i < x->numel; i++) {
+        sum[i % pix] += host[i];
+        sumsq[i % pix] += (double)host[i] * host[i];
+    }
+}
+
+/* Proxies of sample quality on up to EVAL_MAX images of d against as many samples
+ * (the same noise every time): d_real and d_fake, the discriminator's mean belief that
+ * real images and samples are real; mean_gap and std_gap, how far the samples'
+ * per-pixel mean and spread are from the data's (mean absolute difference, pixels in
+ * [-1, 1]); a generator that matches the data drives both gaps toward 0. */
+static int gan_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out) {
+    gan *m = (gan *)base;
+    const int64_t bs = 250, total = d->n < EVAL_MAX ? d->n : EVAL_MAX, pix = (int64_t)m->c * m->h * m->w;
+    double *acc = calloc((size_t)(4 * pix), sizeof *acc); /* real sum, real sumsq, fake sum, fake sumsq */
+    float *host = malloc((size_t)(bs * pix) * sizeof *host);
+    if (!acc || !host) {
+        free(acc);
+        free(host);
+        zoo_set_error("out of host memory");
+        return -1;
+    }
+    double d_real = 0, d_fake = 0;
+    int rc = 0;
+    zoo_rng rng = zoo_rng_stream(base->seed, 4);
+    zoo_model_set_training(base, false);
+    bool old = zoo_set_grad_enabled(false);
+    for (int64_t start = 0; start < total && rc == 0; start += bs) {
+        int64_t n = total - start < bs ? total - start : bs;
+        zoo_scope_begin();
+        zoo_batch b;
+        rc = zoo_dataset_batch(d, start, n, &b);
+        zoo_tensor *real = rc ? NULL : zoo_affine(zoo_batch_get(&b, "image"), 2.0f, -1.0f);
+        zoo_tensor *fake = rc ? NULL : generator(m, noise(m, n, &rng));
+        if (real && fake) {
+            d_real += mean_sigmoid(discriminator(m, real)) * (double)n;
+            d_fake += mean_sigmoid(discriminator(m, fake)) * (double)n;
+            pixel_sums(real, host, acc, acc + pix, pix);
+            pixel_sums(fake, host, acc + 2 * pix, acc + 3 * pix, pix);
+        }
+        if (!real || !fake || zoo_failed()) rc = -1;
+        zoo_scope_end();
+    }
+    zoo_set_grad_enabled(old);
+    double mean_gap = 0, std_gap = 0, nt = (double)total;
+    for (int64_t p = 0; p < pix; p++) {
+        double mr = acc[p] / nt, mf = acc[2 * pix + p] / nt;
+        double sr = sqrt(fmax(acc[pix + p] / nt - mr * mr, 0)), sf = sqrt(fmax(acc[3 * pix + p] / nt - mf * mf, 0));
+        mean_gap += fabs(mf - mr);
+        std_gap += fabs(sf - sr);
+    }
+    free(acc);
+    free(host);
+    if (rc) return -1;
+    zoo_metrics_set(out, "d_real", d_real / nt);
+    zoo_metrics_set(out, "d_fake", d_fake / nt);
+    zoo_metrics_set(out, "mean_gap", mean_gap / (double)pix);
+    zoo_metrics_set(out, "std_gap", std_gap / (double)pix);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -237,6 +306,7 @@ const zoo_model_def zoo_gan_def = {
     .create = gan_create,
     .destroy = gan_destroy,
     .train_step = gan_train_step,
+    .evaluate = gan_evaluate,
     .generate = gan_generate,
     .write_samples = gan_write_samples,
 };

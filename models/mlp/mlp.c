@@ -1,5 +1,6 @@
 /* MLP classifier: normalize -> [Linear -> ReLU] x hidden -> Linear. Defaults to
  * 784-256-128-10 for Fashion-MNIST; layers are fc1..fcN as in a PyTorch module. */
+#include "../classifier.h"
 #include "../registry.h"
 
 #include "../../core/ops.h"
@@ -107,4 +108,7 @@ const zoo_model_def zoo_mlp_def = {
     .destroy = mlp_destroy,
     .train_step = mlp_train_step,
     .predict = mlp_predict,
+    .evaluate = zoo_classifier_evaluate,
+    .monitor = "acc",
+    .monitor_max = true,
 };

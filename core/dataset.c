@@ -1,0 +1,222 @@
+/* Datasets, batches and the loader (dataset.h), and the adapter that makes labelled
+ * images a dataset. */
+#include "dataset.h"
+
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int64_t zoo_field_numel(const zoo_field *f) { return zoo_shape_numel(f->shape); }
+
+int zoo_dataset_field(const zoo_dataset *d, const char *name) {
+    for (int i = 0; i < d->n_fields; i++)
+        if (strcmp(d->fields[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- images */
+
+/* dst[i] = src[i] / 255; simd because -O2 leaves the uint8 -> float loop scalar */
+static void to_unit_floats(float *restrict dst, const uint8_t *restrict src, int64_t n) {
+    const float scale = 1.0f / 255.0f;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i] * scale;
+}
+
+static int images_fill(const zoo_dataset *d, const int64_t *idx, int64_t count, void *const *dst) {
+    const zoo_images *im = d->src;
+    int64_t size = (int64_t)im->c * im->h * im->w;
+    float *x = dst[0];
+    int32_t *y = dst[1];
+    for (int64_t i = 0; i < count; i++) {
+        to_unit_floats(x + i * size, im->pixels + idx[i] * size, size);
+        y[i] = im->labels[idx[i]];
+    }
+    return 0;
+}
+
+zoo_dataset zoo_images_dataset(const zoo_images *im) {
+    return (zoo_dataset){
+        .n = im->n,
+        .n_fields = 2,
+        .fields = {{"image", ZOO_F32, zoo_shape3(im->c, im->h, im->w)}, {"label", ZOO_I32, {0, {1, 1, 1, 1}}}},
+        .n_classes = im->n_classes,
+        .fill = images_fill,
+        .src = im,
+    };
+}
+
+/* ---------------------------------------------------------------- batches */
+
+zoo_tensor *zoo_batch_get(const zoo_batch *b, const char *name) {
+    for (int i = 0; i < b->n_fields; i++)
+        if (strcmp(b->names[i], name) == 0) return b->t[i];
+    char have[256] = "";
+    size_t k = 0;
+    for (int i = 0; i < b->n_fields && k < sizeof have; i++)
+        k += (size_t)snprintf(have + k, sizeof have - k, "%s%s", i ? ", " : "", b->names[i]);
+    zoo_set_error("the batch has no field '%s' (it has: %s)", name, b->n_fields ? have : "none");
+    return NULL;
+}
+
+/* field f of count examples, as a [count, shape...] tensor */
+static zoo_shape batch_shape(const zoo_field *f, int64_t count) {
+    zoo_shape s = {f->shape.ndim + 1, {count, 1, 1, 1}};
+    for (int i = 0; i < f->shape.ndim; i++) s.d[i + 1] = f->shape.d[i];
+    return s;
+}
+
+static int upload_batch(const zoo_dataset *d, void *const *host, int64_t count, zoo_batch *out) {
+    *out = (zoo_batch){.n = count, .n_fields = d->n_fields};
+    for (int f = 0; f < d->n_fields; f++) {
+        const zoo_field *fd = &d->fields[f];
+        zoo_tensor *t = zoo_tensor_new(fd->dtype, batch_shape(fd, count));
+        if (!t) return -1;
+        zoo_tensor_upload(t, host[f]);
+        out->names[f] = fd->name;
+        out->t[f] = t;
+    }
+    return 0;
+}
+
+static bool check_fields(const zoo_dataset *d, const char *who) {
+    if (d->n_fields < 1 || d->n_fields > ZOO_MAX_FIELDS || !d->fill) {
+        zoo_set_error("%s: the dataset has %d fields and %s fill function", who, d->n_fields,
+                      d->fill ? "a" : "no");
+        return false;
+    }
+    for (int f = 0; f < d->n_fields; f++)
+        if (d->fields[f].shape.ndim < 0 || d->fields[f].shape.ndim > ZOO_MAX_DIMS - 1) {
+            zoo_set_error("%s: field %s has %d dims; a field has at most %d (its batch adds one)", who,
+                          d->fields[f].name, d->fields[f].shape.ndim, ZOO_MAX_DIMS - 1);
+            return false;
+        }
+    return true;
+}
+
+/* host buffers for count examples of every field */
+static int alloc_host(const zoo_dataset *d, int64_t count, void **host) {
+    for (int f = 0; f < d->n_fields; f++) {
+        host[f] = malloc((size_t)(count * zoo_field_numel(&d->fields[f])) * 4);
+        if (!host[f]) {
+            zoo_set_error("out of host memory for a batch of %lld examples", (long long)count);
+            for (int g = 0; g < f; g++) free(host[g]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int zoo_dataset_batch(const zoo_dataset *d, int64_t start, int64_t count, zoo_batch *out) {
+    if (!check_fields(d, "zoo_dataset_batch")) return -1;
+    if (start < 0 || count < 1 || start > d->n - count) {
+        zoo_set_error("zoo_dataset_batch: examples %lld..%lld of a dataset of %lld", (long long)start,
+                      (long long)(start + count - 1), (long long)d->n);
+        return -1;
+    }
+    void *host[ZOO_MAX_FIELDS];
+    int64_t *idx = malloc((size_t)count * sizeof *idx);
+    if (!idx || alloc_host(d, count, host)) {
+        if (!idx) zoo_set_error("out of host memory for a batch of %lld examples", (long long)count);
+        else free(idx);
+        return -1;
+    }
+    for (int64_t i = 0; i < count; i++) idx[i] = start + i;
+    int rc = d->fill(d, idx, count, host);
+    if (rc == 0) rc = upload_batch(d, host, count, out);
+    for (int f = 0; f < d->n_fields; f++) free(host[f]);
+    free(idx);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- loader */
+
+/* zoo_rng_shuffle's Fisher-Yates, the same draws, over int64 indices */
+static void shuffle(zoo_rng *r, int64_t *idx, int64_t n) {
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = zoo_rng_below(r, (uint32_t)(i + 1));
+        int64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
+static void loader_set_epoch(zoo_loader *l, int64_t epoch) {
+    for (int64_t i = 0; i < l->d.n; i++) l->order[i] = i;
+    if (l->shuffle) {
+        zoo_rng r = zoo_rng_stream(l->seed, (uint64_t)epoch);
+        shuffle(&r, l->order, l->d.n);
+    }
+    l->epoch = epoch;
+    l->pos = 0;
+}
+
+int zoo_loader_init(zoo_loader *l, const zoo_dataset *d, int64_t batch, bool shuffle, bool drop_last,
+                    uint64_t seed) {
+    *l = (zoo_loader){0};
+    if (!check_fields(d, "zoo_loader_init")) return -1;
+    if (batch <= 0) {
+        zoo_set_error("zoo_loader_init: batch must be positive, got %lld", (long long)batch);
+        return -1;
+    }
+    if (d->n <= 0 || d->n > UINT32_MAX) {
+        zoo_set_error("zoo_loader_init: the dataset has %lld examples; the loader takes 1 to 2^32 - 1", (long long)d->n);
+        return -1;
+    }
+    int64_t b = batch < d->n ? batch : d->n;
+    int64_t *order = malloc((size_t)d->n * sizeof *order);
+    void *host[ZOO_MAX_FIELDS] = {0};
+    if (!order || alloc_host(d, b, host)) {
+        if (!order) zoo_set_error("zoo_loader_init: out of host memory for %lld indices", (long long)d->n);
+        free(order);
+        return -1;
+    }
+    *l = (zoo_loader){.d = *d, .batch = batch, .shuffle = shuffle, .drop_last = drop_last, .seed = seed,
+                      .order = order};
+    memcpy(l->host, host, sizeof host);
+    loader_set_epoch(l, 0);
+    return 0;
+}
+
+void zoo_loader_free(zoo_loader *l) {
+    free(l->order);
+    for (int f = 0; f < ZOO_MAX_FIELDS; f++) free(l->host[f]);
+    *l = (zoo_loader){0};
+}
+
+int64_t zoo_loader_batches_per_epoch(const zoo_loader *l) {
+    return l->drop_last ? l->d.n / l->batch : (l->d.n + l->batch - 1) / l->batch;
+}
+
+int zoo_loader_seek(zoo_loader *l, int64_t epoch, int64_t index) {
+    int64_t batches = zoo_loader_batches_per_epoch(l);
+    if (epoch < 0 || index < 0 || index > batches) {
+        zoo_set_error("zoo_loader_seek: epoch %lld, batch %lld is outside [0, %lld] batches", (long long)epoch,
+                      (long long)index, (long long)batches);
+        return -1;
+    }
+    if (epoch != l->epoch) loader_set_epoch(l, epoch);
+    l->pos = index * l->batch;
+    return 0;
+}
+
+int zoo_loader_next_host(zoo_loader *l, int64_t *n) {
+    int64_t count = l->d.n - l->pos < l->batch ? l->d.n - l->pos : l->batch;
+    *n = 0;
+    if (count <= 0 || (l->drop_last && count < l->batch)) {
+        loader_set_epoch(l, l->epoch + 1);
+        return 0;
+    }
+    if (l->d.fill(&l->d, l->order + l->pos, count, l->host)) return -1;
+    l->pos += count;
+    *n = count;
+    return 0;
+}
+
+int zoo_loader_next(zoo_loader *l, zoo_batch *out) {
+    int64_t n;
+    *out = (zoo_batch){0};
+    if (zoo_loader_next_host(l, &n)) return -1;
+    return n ? upload_batch(&l->d, l->host, n, out) : 0;
+}
