@@ -47,6 +47,31 @@ zoo_dataset zoo_images_dataset(const zoo_images *im) {
     };
 }
 
+/* ---------------------------------------------------------------- text */
+
+static int text_fill(const zoo_dataset *d, const int64_t *idx, int64_t count, void *const *dst) {
+    const zoo_text *t = d->src;
+    int64_t block = d->arg;
+    int32_t *x = dst[0], *y = dst[1];
+    for (int64_t i = 0; i < count; i++) {
+        memcpy(x + i * block, t->tokens + idx[i], (size_t)block * sizeof *x);
+        memcpy(y + i * block, t->tokens + idx[i] + 1, (size_t)block * sizeof *y);
+    }
+    return 0;
+}
+
+zoo_dataset zoo_text_dataset(const zoo_text *t, int64_t block) {
+    return (zoo_dataset){
+        .n = block > 0 ? t->n - block : 0,
+        .n_fields = 2,
+        .fields = {{"tokens", ZOO_I32, zoo_shape1(block)}, {"targets", ZOO_I32, zoo_shape1(block)}},
+        .n_classes = t->vocab_size,
+        .fill = text_fill,
+        .src = t,
+        .arg = block,
+    };
+}
+
 /* ---------------------------------------------------------------- batches */
 
 zoo_tensor *zoo_batch_get(const zoo_batch *b, const char *name) {

@@ -9,6 +9,7 @@
 
 #include "data.h"
 #include "tensor.h"
+#include "text.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,6 +47,13 @@ struct zoo_dataset {
 /* Labelled images as a dataset: "image" float [c, h, w] (pixels / 255, in [0, 1]) and
  * "label" int32 (one value). It reads im, which must outlive it. */
 ZOO_API zoo_dataset zoo_images_dataset(const zoo_images *im);
+
+/* A text as a dataset of windows: example i is "tokens", the ids t[i .. i+block), and
+ * "targets", the ids one further, t[i+1 .. i+block] (what a language model predicts),
+ * both int32 [block]; t->n - block examples, n_classes the vocabulary's size. It reads
+ * t, which must outlive it. A text of block tokens or fewer gives n <= 0, which the
+ * loader refuses with a message. */
+ZOO_API zoo_dataset zoo_text_dataset(const zoo_text *t, int64_t block);
 
 /* elements of one example of field f */
 ZOO_API int64_t zoo_field_numel(const zoo_field *f);

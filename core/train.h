@@ -52,7 +52,7 @@ typedef struct zoo_model_args {
 typedef struct zoo_model_def zoo_model_def;
 
 /* Every model starts with this header. Parts are the separately optimized
- * sub-networks (one for a classifier; generator and discriminator for a GAN), each
+ * sub-networks (one for a classifier; a generator and a discriminator for an adversarial model), each
  * with its own optimizer. Parameter names are global across parts. */
 typedef struct zoo_model {
     const zoo_model_def *def;
@@ -81,7 +81,8 @@ struct zoo_model_def {
     zoo_model_option options[ZOO_MAX_OPTIONS];
     int n_options;
     /* a new model with initialized weights and optimizers; NULL with zoo_last_error()
-     * when an option is invalid */
+     * when an option is invalid or a parameter cannot be made (it clears the error
+     * state first: zoo_failed() after making the parameters says whether all were) */
     zoo_model *(*create)(const zoo_model_args *args);
     void (*destroy)(zoo_model *m);
     /* one training step (forward, backward, optimizer updates) inside the loop's

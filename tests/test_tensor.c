@@ -120,6 +120,52 @@ TEST(rng_fills_are_reproducible_and_roughly_normal) {
     zoo_scope_end();
 }
 
+/* an EMA of weights, as a diffusion model keeps: ema = decay*ema + (1 - decay)*w */
+TEST(lerp_and_copy_update_in_place_without_gradient) {
+    float w[5] = {1, -2, 3.5f, 0, 1e-3f}, e[5] = {0, 0, 1, -1, 2};
+    zoo_tensor *weights = zoo_tensor_new_persistent(ZOO_F32, zoo_shape1(5));
+    zoo_tensor *ema = zoo_tensor_new_persistent(ZOO_F32, zoo_shape1(5));
+    zoo_tensor_upload(weights, w);
+    zoo_tensor_upload(ema, e);
+    zoo_tensor_enable_grad(weights);
+    const float decay = 0.9f;
+    double want[5];
+    for (int step = 0; step < 3; step++) {
+        CHECK(zoo_lerp_(ema, weights, 1.0f - decay) == 0);
+        for (int i = 0; i < 5; i++) {
+            double prev = step ? want[i] : e[i];
+            want[i] = (double)decay * prev + (1.0 - (double)decay) * w[i];
+        }
+    }
+    float got[5];
+    zoo_tensor_download(ema, got);
+    for (int i = 0; i < 5; i++) CHECK_NEAR(got[i], want[i], 1e-6);
+    CHECK(!ema->requires_grad && ema->node == NULL); /* nothing on the tape */
+    /* copy_ restores the weights from the EMA (sampling with the EMA, then going on) */
+    CHECK(zoo_copy_(weights, ema) == 0);
+    zoo_tensor_download(weights, got);
+    for (int i = 0; i < 5; i++) CHECK_NEAR(got[i], want[i], 1e-6);
+    /* w = 1 and w = 0 are exact: the target itself, and dst unchanged */
+    zoo_tensor_upload(weights, w);
+    CHECK(zoo_lerp_(ema, weights, 1.0f) == 0);
+    zoo_tensor_download(ema, got);
+    CHECK(memcmp(got, w, sizeof w) == 0);
+    CHECK(zoo_lerp_(ema, weights, 0.0f) == 0);
+    /* a mismatch is an error that leaves dst alone */
+    zoo_tensor *other = zoo_tensor_new_persistent(ZOO_F32, zoo_shape1(4));
+    zoo_clear_error();
+    CHECK(zoo_lerp_(ema, other, 0.5f) == -1 && strstr(zoo_last_error(), "lerp_") && strstr(zoo_last_error(), "[4]"));
+    CHECK(zoo_copy_(other, ema) == -1 && strstr(zoo_last_error(), "lerp_")); /* the first failure's message stays */
+    zoo_clear_error();
+    CHECK(zoo_copy_(other, ema) == -1 && strstr(zoo_last_error(), "copy_"));
+    zoo_clear_error();
+    zoo_tensor_download(ema, got);
+    CHECK(memcmp(got, w, sizeof w) == 0);
+    zoo_tensor_free(other);
+    zoo_tensor_free(weights);
+    zoo_tensor_free(ema);
+}
+
 int main(void) {
     if (zoo_init("cpu", 0)) return 1;
     RUN(upload_download_round_trip);
@@ -130,6 +176,7 @@ int main(void) {
     RUN(persistent_tensors_outlive_scopes);
     RUN(philox_matches_the_published_known_answer);
     RUN(rng_fills_are_reproducible_and_roughly_normal);
+    RUN(lerp_and_copy_update_in_place_without_gradient);
     zoo_shutdown();
     TEST_EXIT();
 }

@@ -58,7 +58,10 @@ static void cnn_train_step(zoo_model *m, const zoo_batch *b, int64_t step, zoo_m
 
 /* ---------------------------------------------------------------- lifecycle */
 
+static void cnn_destroy(zoo_model *m);
+
 static zoo_model *cnn_create(const zoo_model_args *args) {
+    zoo_clear_error(); /* zoo_failed() below then means this create failed */
     int c1 = parse_positive(args->options[0], "channels1", 4096);
     int c2 = c1 < 0 ? -1 : parse_positive(args->options[1], "channels2", 4096);
     int hidden = c2 < 0 ? -1 : parse_positive(args->options[2], "fc-hidden", 1 << 16);
@@ -91,6 +94,10 @@ static zoo_model *cnn_create(const zoo_model_args *args) {
     m->fc1 = zoo_linear_new(mod, "fc1", c2 * (args->h / 4) * (args->w / 4), hidden, true, &init);
     m->fc2 = zoo_linear_new(mod, "fc2", hidden, args->n_classes, true, &init);
     zoo_model_add_optimizers(&m->base);
+    if (zoo_failed()) { /* a parameter could not be made (out of device memory) */
+        cnn_destroy(&m->base);
+        return NULL;
+    }
     return &m->base;
 }
 

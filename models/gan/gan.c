@@ -240,7 +240,10 @@ static void dcgan_init(zoo_module *part, zoo_rng *rng) {
     }
 }
 
+static void gan_destroy(zoo_model *m);
+
 static zoo_model *gan_create(const zoo_model_args *args) {
+    zoo_clear_error(); /* zoo_failed() below then means this create failed */
     char *end;
     long z_dim = strtol(args->options[0], &end, 10);
     if (*end || z_dim < 1 || z_dim > 4096) {
@@ -285,6 +288,10 @@ static zoo_model *gan_create(const zoo_model_args *args) {
     zoo_rng fixed = zoo_rng_stream(args->seed, 3);
     zoo_rng_normal(&fixed, m->fixed_z, 0.0f, 1.0f);
     zoo_model_add_optimizers(&m->base);
+    if (zoo_failed()) { /* a parameter could not be made (out of device memory) */
+        gan_destroy(&m->base);
+        return NULL;
+    }
     return &m->base;
 }
 

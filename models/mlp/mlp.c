@@ -59,7 +59,10 @@ static void mlp_train_step(zoo_model *m, const zoo_batch *b, int64_t step, zoo_m
 
 /* ---------------------------------------------------------------- lifecycle */
 
+static void mlp_destroy(zoo_model *m);
+
 static zoo_model *mlp_create(const zoo_model_args *args) {
+    zoo_clear_error(); /* zoo_failed() below then means this create failed */
     int hidden[MLP_MAX_LAYERS];
     int nh = parse_hidden(args->options[0], hidden, MLP_MAX_LAYERS - 1);
     if (nh < 0) {
@@ -89,6 +92,10 @@ static zoo_model *mlp_create(const zoo_model_args *args) {
     }
     m->n_layers = nh + 1;
     zoo_model_add_optimizers(&m->base);
+    if (zoo_failed()) { /* a parameter could not be made (out of device memory) */
+        mlp_destroy(&m->base);
+        return NULL;
+    }
     return &m->base;
 }
 
