@@ -341,7 +341,9 @@ bool zoo_tensor_check(const zoo_tensor *t, const char *where) {
         zoo__error("%s: NULL tensor", where); /* kept only when nothing failed before */
         return false;
     }
-    if (t->persistent) return true;
+    /* scope_level, not the persistent flag: a released header is poisoned in debug
+       builds, and 0xdb bytes read as a bool would be "persistent" */
+    if (t->scope_level == 0) return true;
     if (t->scope_level < 1 || t->scope_level > rt.depth || rt.scopes[t->scope_level].id != t->scope_id) {
         zoo__error("%s: tensor used after its scope ended (step-scoped tensors live until the "
                    "zoo_scope_end that matches the zoo_scope_begin they were made under)",
