@@ -36,6 +36,19 @@ static bool next_index(zoo_shape s, int64_t *idx) {
     return false;
 }
 
+/* the reference for a window along axis ax: out element idx is x's element idx shifted
+ * by `shift` along ax, or `fill` where that falls outside x (slices shift into x, pads
+ * out of it) */
+static void ref_window(const float *hx, zoo_shape xs, zoo_shape ys, int ax, int64_t shift, float fill, double *want) {
+    int64_t idx[4] = {0, 0, 0, 0}, n = 0;
+    do {
+        int64_t src[4];
+        memcpy(src, idx, sizeof src);
+        src[ax] += shift;
+        want[n++] = src[ax] < 0 || src[ax] >= xs.d[ax] ? fill : hx[at(xs, src)];
+    } while (next_index(ys, idx));
+}
+
 /* ---------------------------------------------------------------- slice, chunk */
 
 typedef struct slice_case {
@@ -68,15 +81,8 @@ TEST(slice_copies_a_window_of_one_axis_and_its_gradient_goes_back_there) {
         ys.d[ax] = c->len;
         if (expect(y != NULL, "%s: %s", what, zoo_last_error())) {
             expect_shape(what, y, ys);
-            float *hx = host(x);
             double *want = host_doubles(y->numel);
-            int64_t idx[4] = {0, 0, 0, 0}, n = 0;
-            do {
-                int64_t src[4];
-                memcpy(src, idx, sizeof src);
-                src[ax] += c->start;
-                want[n++] = hx[at(c->x, src)];
-            } while (next_index(ys, idx));
+            ref_window(host(x), c->x, ys, ax, c->start, NAN, want);
             expect_close(what, host(y), want, y->numel, 0);
         }
         zoo_scope_end();
@@ -224,15 +230,8 @@ TEST(pad_adds_constant_borders_and_passes_the_interior_gradient) {
         zoo_tensor *y = g_pad(&x, c);
         if (expect(y != NULL, "%s: %s", what, zoo_last_error())) {
             expect_shape(what, y, ys);
-            float *hx = host(x);
             double *want = host_doubles(y->numel);
-            int64_t idx[4] = {0, 0, 0, 0}, n = 0;
-            do {
-                int64_t src[4];
-                memcpy(src, idx, sizeof src);
-                src[ax] -= c->before;
-                want[n++] = src[ax] < 0 || src[ax] >= c->x.d[ax] ? c->value : hx[at(c->x, src)];
-            } while (next_index(ys, idx));
+            ref_window(host(x), c->x, ys, ax, -c->before, c->value, want);
             expect_close(what, host(y), want, y->numel, 0);
         }
         zoo_scope_end();
