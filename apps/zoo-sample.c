@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
     zoo_scope_begin();
     zoo_rng rng = zoo_rng_stream(seed, 4);
     zoo_tensor *x = def->generate(m, n, &rng);
+    if (!x) cli_die(c.prog, "%s", zoo_last_error());
     float *host = malloc((size_t)x->numel * sizeof *host);
     if (!host) cli_die(c.prog, "out of memory");
     zoo_tensor_download(x, host);
