@@ -27,7 +27,8 @@ static void add_flags(cli *c, const zoo_model_def *def) {
     cli_add(c, "nesterov", NULL, NULL, "SGD with Nesterov momentum");
     cli_add(c, "weight-decay", "WD", "", "weight decay (default: 0, AdamW 0.01)");
     cli_add(c, "decay", "WHAT", "all",
-            "what weight decay applies to: all, or weights (not biases, norms and embeddings, as nanoGPT)");
+            "what weight decay applies to: all; weights (not biases, norms, embeddings); matrices (every "
+            "parameter of 2+ dims, embeddings too: nanoGPT's rule)");
     cli_add(c, "beta1", "B", beta1, "Adam beta1");
     cli_add(c, "beta2", "B", "0.999", "Adam beta2");
     cli_add(c, "schedule", "NAME", "constant", "learning-rate schedule: constant, step or cosine");
@@ -70,9 +71,7 @@ static zoo_optim_config optim_from_flags(cli *c) {
     if (*cli_str(c, "weight-decay")) o.weight_decay = (float)cli_float(c, "weight-decay", 0.0, 1e3);
     o.beta1 = (float)cli_float(c, "beta1", 0.0, 0.999999);
     o.beta2 = (float)cli_float(c, "beta2", 0.0, 0.999999999);
-    const char *decay = cli_str(c, "decay");
-    if (strcmp(decay, "weights") == 0) zoo_optim_decay_weights_only(&o);
-    else if (strcmp(decay, "all") != 0) cli_usage_error(c, "--decay must be all or weights, got '%s'", decay);
+    if (zoo_optim_decay_parse(&o, cli_str(c, "decay"))) cli_usage_error(c, "--decay: %s", zoo_last_error());
     return o;
 }
 

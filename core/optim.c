@@ -22,17 +22,29 @@ int zoo_optim_kind_parse(const char *name) {
 
 const char *zoo_optim_kind_name(zoo_optim_kind kind) { return kind_names[kind]; }
 
-int zoo_optim_decay_weights_only(zoo_optim_config *c) {
+int zoo_optim_no_decay(zoo_optim_config *c, unsigned kinds) {
     if (c->n_groups == ZOO_MAX_GROUPS) {
         zoo_set_error("an optimizer takes at most %d parameter groups", ZOO_MAX_GROUPS);
         return -1;
     }
-    c->groups[c->n_groups++] = (zoo_param_group){
-        .kinds = ZOO_KIND(ZOO_PARAM_BIAS) | ZOO_KIND(ZOO_PARAM_NORM) | ZOO_KIND(ZOO_PARAM_EMBEDDING),
-        .weight_decay = 0.0f,
-        .lr_scale = 1.0f,
-    };
+    c->groups[c->n_groups++] = (zoo_param_group){.kinds = kinds, .weight_decay = 0.0f, .lr_scale = 1.0f};
     return 0;
+}
+
+int zoo_optim_decay_weights_only(zoo_optim_config *c) {
+    return zoo_optim_no_decay(c, ZOO_KIND(ZOO_PARAM_BIAS) | ZOO_KIND(ZOO_PARAM_NORM) | ZOO_KIND(ZOO_PARAM_EMBEDDING));
+}
+
+int zoo_optim_decay_matrices_only(zoo_optim_config *c) {
+    return zoo_optim_no_decay(c, ZOO_KIND(ZOO_PARAM_BIAS) | ZOO_KIND(ZOO_PARAM_NORM));
+}
+
+int zoo_optim_decay_parse(zoo_optim_config *c, const char *name) {
+    if (strcmp(name, "all") == 0) return 0;
+    if (strcmp(name, "weights") == 0) return zoo_optim_decay_weights_only(c);
+    if (strcmp(name, "matrices") == 0) return zoo_optim_decay_matrices_only(c);
+    zoo_set_error("weight decay applies to all, weights or matrices, not '%s'", name);
+    return -1;
 }
 
 /* the learning rate and weight decay parameter p is updated with */

@@ -39,9 +39,16 @@ typedef struct zoo_optim_config {
     int n_groups;
 } zoo_optim_config;
 
-/* nanoGPT's split: weight decay only on weights (matrices, kernels); none on biases,
- * norms and embeddings (adds a group; -1 when the groups are full) */
+/* Adds a group that takes the parameters of `kinds` out of weight decay; -1 with
+ * zoo_last_error() when the groups are full. */
+ZOO_API int zoo_optim_no_decay(zoo_optim_config *c, unsigned kinds);
+/* weight decay on layers' weights only: none on biases, norms and embeddings */
 ZOO_API int zoo_optim_decay_weights_only(zoo_optim_config *c);
+/* nanoGPT's rule: weight decay on every parameter of 2 or more dims (weights and
+ * embeddings), none on biases and norms */
+ZOO_API int zoo_optim_decay_matrices_only(zoo_optim_config *c);
+/* "all" (no groups), "weights" or "matrices" applied to c; -1 for another name */
+ZOO_API int zoo_optim_decay_parse(zoo_optim_config *c, const char *name);
 
 /* PyTorch's defaults: Adam betas (0.9, 0.999), eps 1e-8; AdamW weight decay 0.01 */
 ZOO_API zoo_optim_config zoo_optim_defaults(zoo_optim_kind kind, float lr);

@@ -233,6 +233,14 @@ TEST(parameter_groups_set_weight_decay_and_lr_by_kind) {
     CHECK(m.n == 7);
     for (int i = 0; i < m.n && i < 7; i++) CHECK(m.params[i].kind == want[i]);
     CHECK(fc.weight == m.params[0].t && bn.weight == m.params[2].t && emb.weight == m.params[6].t);
+    /* nanoGPT's own rule keeps the embedding in; names select the presets */
+    zoo_optim_config p = zoo_optim_defaults(ZOO_OPTIM_ADAMW, 1e-3f);
+    CHECK(zoo_optim_decay_parse(&p, "matrices") == 0 && p.n_groups == 1);
+    CHECK(p.groups[0].kinds == (ZOO_KIND(ZOO_PARAM_BIAS) | ZOO_KIND(ZOO_PARAM_NORM)));
+    CHECK(zoo_optim_decay_parse(&p, "all") == 0 && p.n_groups == 1);
+    CHECK(zoo_optim_decay_parse(&p, "weights") == 0 && p.n_groups == 2);
+    CHECK(p.groups[1].kinds & ZOO_KIND(ZOO_PARAM_EMBEDDING));
+    CHECK(zoo_optim_decay_parse(&p, "biases") == -1 && strstr(zoo_last_error(), "'biases'"));
     /* every group full: a clear error */
     for (int i = c.n_groups; i < ZOO_MAX_GROUPS; i++) CHECK(zoo_optim_decay_weights_only(&c) == 0);
     CHECK(zoo_optim_decay_weights_only(&c) == -1 && strstr(zoo_last_error(), "parameter groups"));
