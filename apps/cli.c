@@ -153,7 +153,8 @@ void cli_init_backend(cli *c) {
 }
 
 zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_images *d) {
-    zoo_model_args a = {.c = d->c, .h = d->h, .w = d->w, .n_classes = d->n_classes};
+    zoo_model_args a = {0};
+    if (d) a = (zoo_model_args){.c = d->c, .h = d->h, .w = d->w, .n_classes = d->n_classes};
     for (int i = 0; i < def->n_options; i++) {
         cli_flag *f = cli_find(c, def->options[i].name); /* zoo-eval takes them from the checkpoint */
         a.options[i] = f ? f->value : def->options[i].default_value;

@@ -47,7 +47,7 @@ const zoo_model_def *cli_model(const char *prog, int argc, char **argv, const ch
 void cli_add_backend(cli *c);
 /* zoo_init_with from those flags (and ZOO_BACKEND, ZOO_EXACT), exit 1 with the reason */
 void cli_init_backend(cli *c);
-/* the model args from flags and the data's geometry */
+/* the model args from flags and the images' geometry (d NULL: none) */
 zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_images *d);
 /* false when --data is a folder of pictures, which has no test split */
 bool cli_has_test_split(cli *c);

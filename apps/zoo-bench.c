@@ -44,6 +44,75 @@ static int list_devices(void) {
     return 0;
 }
 
+static void count_token(int32_t id, void *ctx) {
+    (void)id;
+    ++*(int64_t *)ctx;
+}
+
+/* A language model: training steps on random windows of the text (tokens/s) and
+ * sampling with the KV cache, batch 1 (tokens/s). */
+static int bench_text(cli *c, const zoo_model_def *def, int64_t steps, int64_t bs) {
+    zoo_text text;
+    if (zoo_text_load(cli_str(c, "data"), ZOO_TOKENIZER_CHAR, &text)) cli_die(c->prog, "%s", zoo_last_error());
+    char *vocab = zoo_text_vocab_string(&text);
+    zoo_model_args args = cli_model_args(c, def, NULL);
+    args.n_classes = text.vocab_size;
+    args.vocab = vocab;
+    args.optim = zoo_model_default_optim(def);
+    if (def->defaults.decay) zoo_optim_decay_parse(&args.optim, def->defaults.decay);
+    zoo_model *m = def->create(&args);
+    if (!m) cli_usage_error(c, "%s", zoo_last_error());
+    m->clip_norm = def->defaults.clip;
+    zoo_dataset d = zoo_text_dataset(&text, m->context);
+    zoo_loader l;
+    if (zoo_loader_init(&l, &d, bs, true, true, args.seed)) cli_die(c->prog, "%s", zoo_last_error());
+    double t_train = 0;
+    for (int64_t s = 0; s < steps + 5; s++) {
+        if (s == 5) zoo_profile_reset();
+        double t0 = now_s();
+        zoo_scope_begin();
+        zoo_batch b;
+        if (zoo_loader_next(&l, &b)) cli_die(c->prog, "%s", zoo_last_error());
+        zoo_metrics mt = {0};
+        def->train_step(m, &b, s, &mt);
+        zoo_scope_end();
+        if (zoo_failed()) cli_die(c->prog, "%s", zoo_last_error());
+        if (s >= 5) t_train += now_s() - t0;
+    }
+    if (cli_on(c, "profile")) zoo_profile_print(stdout, steps);
+    /* sampling: 200 tokens after a one-token prompt, three times */
+    int64_t sampled = 0;
+    double t_sample = 0;
+    zoo_sampling sm = {.temperature = 0.8f, .top_k = 40};
+    for (int r = 0; r < 3; r++) {
+        zoo_rng rng = zoo_rng_new((uint64_t)r);
+        double t0 = now_s();
+        if (def->generate_tokens(m, text.tokens, 1, 200, &sm, true, &rng, count_token, &sampled))
+            cli_die(c->prog, "%s", zoo_last_error());
+        t_sample += now_s() - t0;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    long threads = cli_int(c, "threads", 0, 1024);
+    printf("model: %s\n", def->name);
+    printf("framework: zoo %s\n", zoo_backend_name());
+    printf("numeric: %s\n", zoo_numeric_mode());
+    printf("threads: %ld\n", threads ? threads : sysconf(_SC_NPROCESSORS_ONLN));
+    printf("batch: %lld\n", (long long)bs);
+    printf("context: %lld\n", (long long)m->context);
+    printf("train_ms_per_step: %.3f\n", 1e3 * t_train / (double)steps);
+    printf("train_tokens_per_s: %.0f\n", (double)(steps * bs * m->context) / t_train);
+    printf("sample_tokens_per_s: %.0f\n", (double)sampled / t_sample);
+    printf("peak_tensor_mb: %.1f\n", (double)zoo_peak_bytes() / (1 << 20));
+    printf("peak_rss_mb: %.1f\n", (double)ru.ru_maxrss / 1024.0);
+    zoo_loader_free(&l);
+    def->destroy(m);
+    free(vocab);
+    zoo_text_free(&text);
+    zoo_shutdown();
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--devices") == 0) return list_devices();
     const zoo_model_def *def = cli_model("zoo-bench", argc, argv, usage);
@@ -53,7 +122,9 @@ int main(int argc, char **argv) {
     cli_add(&c, "steps", "N", "300", "timed training steps (after 20 warm-up steps)");
     cli_add(&c, "batch", "N", batch, "training batch size");
     cli_add(&c, "infer-batch", "N", "1000", "inference batch size");
-    cli_add(&c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
+    bool text = def->data == ZOO_DATA_TEXT;
+    cli_add(&c, "data", "PATH", text ? ZOO_FORTUNES_DIR : ZOO_FASHION_MNIST_DIR,
+            text ? "a UTF-8 text file or folder" : "MNIST-format data folder");
     cli_add_backend(&c);
     cli_add(&c, "seed", "N", "0", "seed");
     cli_add(&c, "profile", NULL, NULL, "print each kernel's time per training step (waits after every kernel)");
@@ -63,6 +134,7 @@ int main(int argc, char **argv) {
     int64_t ibs = cli_int(&c, "infer-batch", 1, 1 << 16);
 
     cli_init_backend(&c);
+    if (text) return bench_text(&c, def, steps, bs);
     zoo_images train;
     cli_load_data(&c, "train", &train);
     zoo_model_args args = cli_model_args(&c, def, &train);

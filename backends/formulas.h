@@ -1,6 +1,6 @@
 /* Per-element formulas that both backends compute: unary ops and their derivatives,
- * the optimizer updates, batch norm's apply and input gradient. Like canon_math.h this
- * file is both C and GLSL (the CPU includes it; shaders #include it after
+ * the optimizer updates, batch norm's and layer norm's apply and input gradient. Like
+ * canon_math.h this file is both C and GLSL (the CPU includes it; shaders #include it after
  * common.glsl), so the two cannot drift apart. Each is written exactly as exact mode
  * rounds it: operations in the order shown, divisions and square roots through
  * ZOO_DIV and zoo_sqrtf (correctly rounded on every device). */
@@ -150,6 +150,35 @@ ZOO_FN float zoo_bn_dx(float dy, float x, float mean, float mdy, float k, float 
 }
 ZOO_FN float zoo_bn_k(float dot, float invstd, float m) {
     ZOO_PRECISE float r = ZOO_DIV(dot * invstd * invstd, m);
+    return r;
+}
+
+/* ---------------------------------------------------------------- layer norm */
+
+/* a row's mean of d terms from their sum: mean, and the backward's sg / d, sgx / d */
+ZOO_FN float zoo_ln_mean(float sum, float d) {
+    ZOO_PRECISE float r = ZOO_DIV(sum, d);
+    return r;
+}
+/* rstd = 1 / sqrt(q / d + eps), q the sum of squared deviations (the biased variance) */
+ZOO_FN float zoo_ln_rstd(float q, float d, float eps) {
+    ZOO_PRECISE float r = ZOO_DIV(1.0f, zoo_sqrtf(ZOO_DIV(q, d) + eps));
+    return r;
+}
+/* xhat = (x - mean) * rstd */
+ZOO_FN float zoo_ln_xhat(float x, float mean, float rstd) {
+    ZOO_PRECISE float r = (x - mean) * rstd;
+    return r;
+}
+/* y = xhat * gamma + beta */
+ZOO_FN float zoo_ln_apply(float xhat, float gamma, float beta) {
+    ZOO_PRECISE float r = xhat * gamma + beta;
+    return r;
+}
+/* the input gradient: dx = ((g - mg) - xhat * mgx) * rstd, g = dy * gamma, mg and mgx the
+ * row's means of g and g * xhat */
+ZOO_FN float zoo_ln_dx(float g, float xhat, float mg, float mgx, float rstd) {
+    ZOO_PRECISE float r = (g - mg - xhat * mgx) * rstd;
     return r;
 }
 

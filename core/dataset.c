@@ -133,24 +133,37 @@ static int alloc_host(const zoo_dataset *d, int64_t count, void **host) {
     return 0;
 }
 
-int zoo_dataset_batch(const zoo_dataset *d, int64_t start, int64_t count, zoo_batch *out) {
+int zoo_dataset_batch_at(const zoo_dataset *d, const int64_t *idx, int64_t count, zoo_batch *out) {
     if (!check_fields(d, "zoo_dataset_batch")) return -1;
+    for (int64_t i = 0; i < count; i++)
+        if (idx[i] < 0 || idx[i] >= d->n) {
+            zoo_set_error("zoo_dataset_batch: example %lld of a dataset of %lld", (long long)idx[i], (long long)d->n);
+            return -1;
+        }
+    void *host[ZOO_MAX_FIELDS];
+    if (count < 1 || alloc_host(d, count, host)) {
+        if (count < 1) zoo_set_error("zoo_dataset_batch: a batch of %lld examples", (long long)count);
+        return -1;
+    }
+    int rc = d->fill(d, idx, count, host);
+    if (rc == 0) rc = upload_batch(d, host, count, out);
+    for (int f = 0; f < d->n_fields; f++) free(host[f]);
+    return rc;
+}
+
+int zoo_dataset_batch(const zoo_dataset *d, int64_t start, int64_t count, zoo_batch *out) {
     if (start < 0 || count < 1 || start > d->n - count) {
         zoo_set_error("zoo_dataset_batch: examples %lld..%lld of a dataset of %lld", (long long)start,
                       (long long)(start + count - 1), (long long)d->n);
         return -1;
     }
-    void *host[ZOO_MAX_FIELDS];
     int64_t *idx = malloc((size_t)count * sizeof *idx);
-    if (!idx || alloc_host(d, count, host)) {
-        if (!idx) zoo_set_error("out of host memory for a batch of %lld examples", (long long)count);
-        else free(idx);
+    if (!idx) {
+        zoo_set_error("out of host memory for a batch of %lld examples", (long long)count);
         return -1;
     }
     for (int64_t i = 0; i < count; i++) idx[i] = start + i;
-    int rc = d->fill(d, idx, count, host);
-    if (rc == 0) rc = upload_batch(d, host, count, out);
-    for (int f = 0; f < d->n_fields; f++) free(host[f]);
+    int rc = zoo_dataset_batch_at(d, idx, count, out);
     free(idx);
     return rc;
 }

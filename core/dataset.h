@@ -77,6 +77,8 @@ ZOO_API zoo_tensor *zoo_batch_get(const zoo_batch *b, const char *name);
 /* Examples [start, start + count) of d as a batch, in the current scope (evaluation
  * walks a dataset this way). 0, or -1 with zoo_last_error(). */
 ZOO_API int zoo_dataset_batch(const zoo_dataset *d, int64_t start, int64_t count, zoo_batch *out);
+/* the same for examples idx[0..count), each in [0, d->n) */
+ZOO_API int zoo_dataset_batch_at(const zoo_dataset *d, const int64_t *idx, int64_t count, zoo_batch *out);
 
 /* ---------------------------------------------------------------- loader */
 

@@ -1,5 +1,5 @@
-/* The parameter container and the layers: Linear, Conv2d, ConvTranspose2d, BatchNorm2d
- * and Dropout. */
+/* The parameter container and the layers: Linear, Conv2d, ConvTranspose2d, BatchNorm2d,
+ * LayerNorm and Dropout. */
 #include "nn.h"
 
 #include "internal.h"
@@ -181,6 +181,26 @@ zoo_batchnorm2d_layer zoo_batchnorm2d_new(zoo_module *m, const char *name, int c
 
 zoo_tensor *zoo_batchnorm2d_forward(const zoo_batchnorm2d_layer *l, zoo_tensor *x, bool training) {
     return zoo_batch_norm2d(x, l->weight, l->bias, l->running_mean, l->running_var, training, l->momentum, l->eps);
+}
+
+/* ------------------------------------------------------------ LayerNorm */
+
+zoo_layernorm_layer zoo_layernorm_new(zoo_module *m, const char *name, int dim, bool bias) {
+    char buf[ZOO_NAME_MAX + 16];
+    zoo_layernorm_layer l = {.eps = 1e-5f};
+    zoo_shape s = zoo_shape1(dim);
+    snprintf(buf, sizeof buf, "%s.weight", name);
+    l.weight = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
+    zoo_tensor_fill(l.weight, 1.0f);
+    if (bias) {
+        snprintf(buf, sizeof buf, "%s.bias", name);
+        l.bias = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
+    }
+    return l;
+}
+
+zoo_tensor *zoo_layernorm_forward(const zoo_layernorm_layer *l, zoo_tensor *x) {
+    return zoo_layer_norm(x, l->weight, l->bias, l->eps);
 }
 
 /* ------------------------------------------------------------ Dropout */

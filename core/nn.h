@@ -121,6 +121,19 @@ ZOO_API zoo_batchnorm2d_layer zoo_batchnorm2d_new(zoo_module *m, const char *nam
 /* training: batch statistics, and the running ones are updated; else the running ones */
 ZOO_API zoo_tensor *zoo_batchnorm2d_forward(const zoo_batchnorm2d_layer *l, zoo_tensor *x, bool training);
 
+/* ------------------------------------------------------------ LayerNorm */
+
+/* torch.nn.LayerNorm(dim, bias=bias) over the last dim: weight (1s, "<name>.weight") and,
+ * when bias, bias (0s, "<name>.bias"; else NULL), both of kind NORM; eps 1e-5 */
+typedef struct zoo_layernorm_layer {
+    zoo_tensor *weight, *bias;
+    float eps;
+} zoo_layernorm_layer;
+
+ZOO_API zoo_layernorm_layer zoo_layernorm_new(zoo_module *m, const char *name, int dim, bool bias);
+/* x: [..., dim] -> x's shape (zoo_layer_norm) */
+ZOO_API zoo_tensor *zoo_layernorm_forward(const zoo_layernorm_layer *l, zoo_tensor *x);
+
 /* ------------------------------------------------------------ Dropout */
 
 /* Inverted dropout: in training, zeroes each element with probability p and scales

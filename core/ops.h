@@ -73,6 +73,11 @@ ZOO_API zoo_tensor *zoo_abs(zoo_tensor *x);
 /* along the last axis */
 ZOO_API zoo_tensor *zoo_softmax(zoo_tensor *x);
 ZOO_API zoo_tensor *zoo_log_softmax(zoo_tensor *x);
+/* layer norm over the last dim (torch's F.layer_norm(x, [d], weight, bias, eps)): x [..., d],
+ * weight and bias [d] or NULL (1 and 0) -> x's shape, each row of d as (x - mean) /
+ * sqrt(var + eps) * weight + bias with its mean and biased var. eps > 0 (PyTorch: 1e-5).
+ * Gradients reach x, weight and bias. */
+ZOO_API zoo_tensor *zoo_layer_norm(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, float eps);
 
 /* the same values with no gradient path back to x (torch's x.detach()); a view */
 ZOO_API zoo_tensor *zoo_detach(zoo_tensor *x);

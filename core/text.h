@@ -17,6 +17,9 @@
 extern "C" {
 #endif
 
+/* Debian's fortunes package puts its texts here (the default text of text models) */
+#define ZOO_FORTUNES_DIR "/usr/share/games/fortunes"
+
 typedef enum zoo_tokenizer { ZOO_TOKENIZER_CHAR = 0, ZOO_TOKENIZER_BYTE = 1 } zoo_tokenizer;
 
 /* A text as token ids.

@@ -109,8 +109,8 @@ int zoo_checkpoint_save(const zoo_model *m, const char *path, int64_t step, bool
     char *config = options_json(m);
     zoo_kv meta[] = {{"format", "zoo-1"}, {"model", m->def->name}, {"config", config}, {"step", step_s},
                      {"numeric", zoo_numeric_mode()}, {"input_mean", mean_s}, {"input_std", std_s},
-                     {"input_shape", shape_s}, {"classes", classes_s}};
-    int nmeta = (int)(sizeof meta / sizeof meta[0]);
+                     {"input_shape", shape_s}, {"classes", classes_s}, {"vocab", m->args.vocab}};
+    int nmeta = (int)(sizeof meta / sizeof meta[0]) - !m->args.vocab; /* a text model's vocabulary last */
     int total = 0, rc = 0;
     for (int p = 0; p < m->n_parts; p++) total += m->parts[p].n + m->optim[p].state.n;
     zoo_named *list = malloc((size_t)(total ? total : 1) * sizeof *list);
@@ -151,6 +151,16 @@ int zoo_checkpoint_args(const zoo_st_file *f, const zoo_model_def *def, zoo_mode
         return -1;
     }
     if (classes) args->n_classes = atoi(classes);
+    const char *vocab = zoo_st_meta(f, "vocab");
+    if (vocab) { /* kept past the file, like the options below */
+        static char vstore[1 << 16];
+        if (strlen(vocab) >= sizeof vstore) {
+            zoo_set_error("the checkpoint's vocabulary is longer than %zu bytes", sizeof vstore - 1);
+            return -1;
+        }
+        snprintf(vstore, sizeof vstore, "%s", vocab);
+        args->vocab = vstore;
+    }
     const char *config = zoo_st_meta(f, "config");
     cJSON *o = config ? cJSON_Parse(config) : NULL;
     for (int i = 0; i < def->n_options; i++) {
@@ -491,4 +501,42 @@ fail:
     if (mf) fclose(mf);
     zoo_loader_free(&loader);
     return -1;
+}
+
+/* ---------------------------------------------------------------- sampling */
+
+int32_t zoo_sample_logits(const float *logits, int n, const zoo_sampling *s, zoo_rng *rng) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (s->temperature <= 0.0f) return best;
+    /* the k-th largest logit: everything below it is out (ties at it stay in) */
+    float cut = -INFINITY;
+    if (s->top_k > 0 && s->top_k < n) {
+        float *sorted = zoo__need(malloc((size_t)n * sizeof *sorted), "top-k");
+        memcpy(sorted, logits, (size_t)n * sizeof *sorted);
+        for (int k = 0; k < s->top_k; k++) { /* a partial selection: k is small */
+            int arg = k;
+            for (int i = k + 1; i < n; i++)
+                if (sorted[i] > sorted[arg]) arg = i;
+            float t = sorted[k];
+            sorted[k] = sorted[arg];
+            sorted[arg] = t;
+        }
+        cut = sorted[s->top_k - 1];
+        free(sorted);
+    }
+    double total = 0.0;
+    for (int i = 0; i < n; i++)
+        if (logits[i] >= cut) total += exp((double)(logits[i] - logits[best]) / s->temperature);
+    /* one uniform draw in [0, total), walked through the probabilities in id order */
+    double u = (double)zoo_rng_u32(rng) / 4294967296.0 * total, acc = 0.0;
+    int last = best;
+    for (int i = 0; i < n; i++) {
+        if (logits[i] < cut) continue;
+        acc += exp((double)(logits[i] - logits[best]) / s->temperature);
+        last = i;
+        if (u < acc) return i;
+    }
+    return last;
 }

@@ -45,9 +45,29 @@ typedef struct zoo_model_option {
 typedef struct zoo_model_args {
     const char *options[ZOO_MAX_OPTIONS];
     int c, h, w, n_classes;
+    /* text models: the vocabulary (zoo_text_vocab_string: its characters in id order,
+       "" for bytes), which checkpoints keep; NULL for other data */
+    const char *vocab;
     zoo_optim_config optim;
     uint64_t seed;
 } zoo_model_args;
+
+/* what a model trains on, so the apps know what to load */
+typedef enum zoo_data_kind {
+    ZOO_DATA_IMAGES = 0, /* labelled images: fields "image" and "label" */
+    ZOO_DATA_TEXT = 1,   /* text windows: fields "tokens" and "targets" (zoo_text_dataset) */
+} zoo_data_kind;
+
+/* How a language model picks the next token from its logits: temperature 0 takes the
+ * most likely (greedy); else a draw from softmax(logits / temperature) restricted to
+ * the top_k most likely (0: all). */
+typedef struct zoo_sampling {
+    float temperature;
+    int top_k;
+} zoo_sampling;
+
+/* the id drawn from logits [n] as s says, with one host draw from rng */
+ZOO_API int32_t zoo_sample_logits(const float *logits, int n, const zoo_sampling *s, zoo_rng *rng);
 
 typedef struct zoo_model_def zoo_model_def;
 
@@ -63,13 +83,24 @@ typedef struct zoo_model {
     float input_mean, input_std; /* normalization the model applies to [0, 1] pixels */
     uint64_t seed;
     float clip_norm; /* > 0: gradients are clipped to this global norm before each update */
+    int64_t context; /* sequence models: the tokens an example holds (a text window) */
 } zoo_model;
 
+/* A model's training recipe, the defaults of zoo-train's flags; 0 (or NULL) leaves a
+ * field to the app's general default. */
 typedef struct zoo_train_defaults {
     int64_t epochs, batch;
+    int64_t steps;        /* instead of epochs */
     float lr;
     zoo_optim_kind optimizer;
-    float beta1;          /* Adam's beta1; 0 means PyTorch's 0.9 */
+    float beta1, beta2;   /* Adam's; 0 means PyTorch's 0.9, 0.999 */
+    float weight_decay;   /* 0: the optimizer's default */
+    const char *decay;    /* which parameters decay: "all", "weights", "matrices" */
+    const char *schedule; /* "constant", "step", "cosine" */
+    int64_t warmup;
+    float min_lr, clip;
+    int64_t log_every, eval_every;
+    float val_split;      /* text models: the fraction of the text that validates */
     int64_t sample_every; /* generative models: steps between sample grids */
 } zoo_train_defaults;
 
@@ -77,6 +108,7 @@ struct zoo_model_def {
     const char *name;
     const char *description;
     const char *dataset; /* shown in --help */
+    zoo_data_kind data;
     zoo_train_defaults defaults;
     zoo_model_option options[ZOO_MAX_OPTIONS];
     int n_options;
@@ -104,6 +136,13 @@ struct zoo_model_def {
     zoo_tensor *(*generate)(zoo_model *m, int64_t n, zoo_rng *rng);
     /* generative models: the progress grid (the same latents every time) as a PNG */
     int (*write_samples)(zoo_model *m, const char *path);
+    /* language models: continues the n_prompt ids of prompt with n new ones drawn as s
+     * says, in eval mode without grad, handing each to emit as it comes (cache: reuse
+     * the keys and values of the tokens before, or recompute them every step, the
+     * reference the cache is tested against); 0, or -1 with zoo_last_error() */
+    int (*generate_tokens)(zoo_model *m, const int32_t *prompt, int64_t n_prompt, int64_t n,
+                           const zoo_sampling *s, bool cache, zoo_rng *rng,
+                           void (*emit)(int32_t id, void *ctx), void *ctx);
 };
 
 /* ---------------------------------------------------------------- models */

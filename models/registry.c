@@ -7,6 +7,7 @@ const zoo_model_def *const zoo_models[] = {
     &zoo_mlp_def,
     &zoo_cnn_def,
     &zoo_gan_def,
+    &zoo_transformer_def,
     NULL,
 };
 

@@ -18,6 +18,7 @@ ZOO_API const zoo_model_def *zoo_model_lookup(const char *name);
 ZOO_API extern const zoo_model_def zoo_mlp_def;
 ZOO_API extern const zoo_model_def zoo_cnn_def;
 ZOO_API extern const zoo_model_def zoo_gan_def;
+ZOO_API extern const zoo_model_def zoo_transformer_def;
 
 #ifdef __cplusplus
 }

@@ -884,6 +884,92 @@ static void case_batchnorm_backward(run *R, const shape_case *sc, int v) {
     if (dbeta) keep(R, "dbeta", dbeta);
 }
 
+/* ---------------------------------------------------------------- case: layernorm, layernorm_backward */
+
+/* LAYERNORM(x): x [..., d], normalized over the last dim */
+#define LAYERNORM(x) {.s = {x}}
+#define LAYERNORM_LARGE(x) {.s = {x}, .large = true}
+
+static const struct {
+    const char *name;
+    bool gamma, beta;
+} layernorm_variants[] = {
+    {"affine", true, true},
+    {"weight only", true, false},
+    {"bias only", false, true},
+    {"plain", false, false},
+};
+
+/* x with a different mean and spread per row, as activations have */
+static float *row_values(run *R, zoo_shape s) {
+    int64_t n = numel(s), d = s.d[s.ndim - 1];
+    float *v = malloc((size_t)n * sizeof *v);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = i / d;
+        v[i] = (float)(r % 5) * 0.7f - 1.0f + uni(R, -1, 1) * (1.0f + 0.3f * (float)(r % 3));
+    }
+    return v;
+}
+
+static zoo_shape last_dim_of(zoo_shape x) { return (zoo_shape)S1(x.d[x.ndim - 1]); }
+
+static void case_layernorm(run *R, const shape_case *sc, int v) {
+    zoo_shape s = sc->s[0], ds = last_dim_of(s), rs = S1(numel(s) / ds.d[0]);
+    float *xv = row_values(R, s);
+    zoo_tensor *x = input_values(R, s, xv);
+    free(xv);
+    zoo_tensor *gamma = layernorm_variants[v].gamma ? input(R, ds, 0.5f, 1.5f) : NULL;
+    zoo_tensor *beta = layernorm_variants[v].beta ? input(R, ds, -1, 1) : NULL;
+    zoo_tensor *y = output(R, s), *mean = output(R, rs), *rstd = output(R, rs);
+    describe(R, "%s %s", layernorm_variants[v].name, fmt_shape(s));
+    R->be->iface.layernorm(R->be->ctx, x, gamma, beta, y, mean, rstd, 1e-5f);
+    keep(R, "y", y);
+    keep(R, "mean", mean);
+    keep(R, "rstd", rstd);
+}
+
+static const struct {
+    const char *name;
+    bool gamma, dx, dgamma, dbeta;
+} layernorm_backward_variants[] = {
+    {"affine", true, true, true, true},
+    {"plain", false, true, true, true},
+    {"dx only", true, true, false, false},
+    {"dgamma only", true, false, true, false},
+    {"dbeta only", false, false, false, true},
+};
+
+static void case_layernorm_backward(run *R, const shape_case *sc, int v) {
+    zoo_shape s = sc->s[0], ds = last_dim_of(s);
+    int64_t d = ds.d[0], rows = numel(s) / d;
+    zoo_shape rs = S1(rows);
+    float *xv = row_values(R, s), *mean = malloc((size_t)rows * sizeof *mean);
+    float *rstd = malloc((size_t)rows * sizeof *rstd);
+    /* what layernorm saved, from double sums */
+    for (int64_t r = 0; r < rows; r++) {
+        double m = 0, q = 0;
+        for (int64_t j = 0; j < d; j++) m += xv[r * d + j];
+        m /= (double)d;
+        for (int64_t j = 0; j < d; j++) q += (xv[r * d + j] - m) * (xv[r * d + j] - m);
+        mean[r] = (float)m;
+        rstd[r] = (float)(1.0 / sqrt(q / (double)d + 1e-5));
+    }
+    zoo_tensor *x = input_values(R, s, xv), *dy = input(R, s, -1, 1);
+    zoo_tensor *m = input_values(R, rs, mean), *rsd = input_values(R, rs, rstd);
+    free(xv);
+    free(mean);
+    free(rstd);
+    zoo_tensor *gamma = layernorm_backward_variants[v].gamma ? input(R, ds, 0.5f, 1.5f) : NULL;
+    zoo_tensor *dx = layernorm_backward_variants[v].dx ? output(R, s) : NULL;
+    zoo_tensor *dgamma = layernorm_backward_variants[v].dgamma ? output(R, ds) : NULL;
+    zoo_tensor *dbeta = layernorm_backward_variants[v].dbeta ? output(R, ds) : NULL;
+    describe(R, "%s %s", layernorm_backward_variants[v].name, fmt_shape(s));
+    R->be->iface.layernorm_backward(R->be->ctx, x, dy, gamma, m, rsd, dx, dgamma, dbeta);
+    if (dx) keep(R, "dx", dx);
+    if (dgamma) keep(R, "dgamma", dgamma);
+    if (dbeta) keep(R, "dbeta", dbeta);
+}
+
 /* ---------------------------------------------------------------- case: sgd_update, adam_update */
 
 /* OPTIM(shape): the variants are the optimizer settings below */
@@ -1134,6 +1220,19 @@ static const shape_case batchnorm_shapes[] = {
     BATCHNORM_LARGE(S4(32, 64, 32, 32)),
 };
 
+static const shape_case layernorm_shapes[] = {
+    LAYERNORM(S2(1, 1)),
+    LAYERNORM(S2(4, 7)),
+    LAYERNORM(S2(3, 67)),
+    LAYERNORM(S3(2, 5, 64)),
+    LAYERNORM(S2(33, 128)),   /* a transformer's */
+    LAYERNORM(S2(300, 257)),  /* rows and columns past a group of 256 */
+    LAYERNORM(S2(64, 512)),
+    LAYERNORM(S2(2, 70000)),  /* rows past 256 groups: canon.h's second level */
+    LAYERNORM_LARGE(S2(4096, 1024)),
+    LAYERNORM_LARGE(S2(70000, 3)), /* the same over rows (dgamma, dbeta) */
+};
+
 static const shape_case copy_box_shapes[] = {
     BOX(S3(3, 67, 5), S3(3, 20, 5), 0),   BOX(S3(2, 7, 9), S3(2, 10, 9), 1),
     BOX(S2(30, 7), S4(30, 2, 7, 2), 2),   BOX(S2(5, 9), S2(9, 5), 3),
@@ -1197,6 +1296,8 @@ static const kernel_row table[] = {
     ROW(pool2d_backward, ZOO_POOL_COUNT, pool_shapes),
     ROW(batchnorm, COUNT(batchnorm_variants), batchnorm_shapes),
     ROW(batchnorm_backward, COUNT(batchnorm_backward_variants), batchnorm_shapes),
+    ROW(layernorm, COUNT(layernorm_variants), layernorm_shapes),
+    ROW(layernorm_backward, COUNT(layernorm_backward_variants), layernorm_shapes),
     ROW(sgd_update, COUNT(sgd_variants), optim_shapes),
     ROW(adam_update, COUNT(adam_variants), optim_shapes),
     ROW(axpby, COUNT(axpby_variants), optim_shapes),

@@ -156,6 +156,8 @@ zoo_backend *zoo_backend_cpu_new(const zoo_backend_config *cfg) {
         .pool2d_backward = cpu_pool2d_backward,
         .batchnorm = cpu_batchnorm,
         .batchnorm_backward = cpu_batchnorm_backward,
+        .layernorm = cpu_layernorm,
+        .layernorm_backward = cpu_layernorm_backward,
         .axpby = cpu_axpby,
         .sgd_update = cpu_sgd_update,
         .adam_update = cpu_adam_update,

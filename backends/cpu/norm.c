@@ -1,7 +1,8 @@
-/* Batch norm and its gradients (backend.h), one channel per task. The per-channel
- * sums run over (image, position) in order: in exact mode in canon.h's order, in fast
- * mode each image's run vectorized. The formulas are formulas.h's, shared with the
- * shaders. */
+/* Batch norm and layer norm with their gradients (backend.h). Batch norm takes one
+ * channel per task, its sums over (image, position) in order: in exact mode in canon.h's
+ * order, in fast mode each image's run vectorized. Layer norm takes one row per task,
+ * its row sums through cpu_sum (canon.h's order, or vectorized). The formulas are
+ * formulas.h's, shared with the shaders. */
 #include "cpu_internal.h"
 #include "../canon.h"
 #include "../formulas.h"
@@ -111,4 +112,106 @@ void cpu_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy
             for (int64_t i = 0; i < inner; i++) o[i] = zoo_bn_dx(d[i], r[i], mean, mdy, k, s);
         }
     }
+}
+
+/* ---------------------------------------------------------------- layer norm */
+
+/* gamma, or ones when it is NULL; beta, or zeros (scratch of d floats each, so that the
+ * loops below have one form; multiplying by 1 and adding 0 are what the contract says) */
+static const float *param_or(cpu_ctx *c, const zoo_tensor *t, int64_t d, float value) {
+    if (t) return f32(t);
+    float *v = cpu_scratch(c, (size_t)d);
+    for (int64_t j = 0; j < d; j++) v[j] = value;
+    return v;
+}
+
+/* x [rows, d] -> y, mean and rstd [rows]; per row in parallel: the mean, then the sum of
+ * squared deviations about it (two passes: no cancellation on large offsets). The row
+ * of y holds the squared deviations until it is written. */
+void cpu_layernorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta, zoo_tensor *y,
+                   zoo_tensor *mean, zoo_tensor *rstd, float eps) {
+    cpu_ctx *c = ctx;
+    int64_t d = x->shape.d[x->shape.ndim - 1], rows = x->numel / d;
+    size_t mark = cpu_mark(c);
+    const float *g = param_or(c, gamma, d, 1.0f), *b = param_or(c, beta, d, 0.0f);
+    const float *px = f32(x);
+    float *py = f32(y), *pm = f32(mean), *pr = f32(rstd);
+#pragma omp parallel for if (x->numel >= PAR_MIN) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = px + r * d;
+        float *yr = py + r * d;
+        float m = zoo_ln_mean(cpu_sum(c, xr, d, 1), (float)d);
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++) yr[j] = (xr[j] - m) * (xr[j] - m);
+        float rs = zoo_ln_rstd(cpu_sum(c, yr, d, 1), (float)d, eps);
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++) yr[j] = zoo_ln_apply(zoo_ln_xhat(xr[j], m, rs), g[j], b[j]);
+        pm[r] = m;
+        pr[r] = rs;
+    }
+    cpu_release(c, mark);
+}
+
+/* dgamma and dbeta, sums over rows: each group of ZOO_SUM_GROUP rows is added up from 0
+ * in row order (in parallel over groups, vectorized over columns), then each column's
+ * group sums are added in canon.h's order, which is the canon sum of all its terms */
+static void layernorm_param_grads(cpu_ctx *c, const float *px, const float *pd, const float *pm, const float *pr,
+                                  float *dgamma, float *dbeta, int64_t rows, int64_t d) {
+    int64_t groups = (rows + ZOO_SUM_GROUP - 1) / ZOO_SUM_GROUP;
+    size_t mark = cpu_mark(c);
+    float *sg = groups > 1 || !dgamma ? cpu_scratch(c, (size_t)(groups * d)) : dgamma;
+    float *sb = groups > 1 || !dbeta ? cpu_scratch(c, (size_t)(groups * d)) : dbeta;
+#pragma omp parallel for if (rows * d >= PAR_MIN) schedule(static)
+    for (int64_t gi = 0; gi < groups; gi++) {
+        float *ag = sg + gi * d, *ab = sb + gi * d;
+        for (int64_t j = 0; j < d; j++) ag[j] = ab[j] = 0.0f;
+        int64_t end = (gi + 1) * ZOO_SUM_GROUP < rows ? (gi + 1) * ZOO_SUM_GROUP : rows;
+        for (int64_t r = gi * ZOO_SUM_GROUP; r < end; r++) {
+            const float *xr = px + r * d, *dr = pd + r * d;
+            float m = pm[r], rs = pr[r];
+#pragma omp simd
+            for (int64_t j = 0; j < d; j++) {
+                ag[j] = ag[j] + dr[j] * zoo_ln_xhat(xr[j], m, rs);
+                ab[j] = ab[j] + dr[j];
+            }
+        }
+    }
+    if (groups > 1) {
+#pragma omp parallel for if (groups * d >= PAR_MIN) schedule(static)
+        for (int64_t j = 0; j < d; j++) {
+            if (dgamma) dgamma[j] = cpu_sum(c, sg + j, groups, d);
+            if (dbeta) dbeta[j] = cpu_sum(c, sb + j, groups, d);
+        }
+    }
+    cpu_release(c, mark);
+}
+
+/* per row in parallel: the sums of g and g * xhat, then dx; the row of dx holds the
+ * terms of each sum until it is written */
+void cpu_layernorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
+                            const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx, zoo_tensor *dgamma,
+                            zoo_tensor *dbeta) {
+    cpu_ctx *c = ctx;
+    int64_t d = x->shape.d[x->shape.ndim - 1], rows = x->numel / d;
+    const float *px = f32(x), *pd = f32(dy), *pm = f32(mean), *pr = f32(rstd);
+    if (dgamma || dbeta)
+        layernorm_param_grads(c, px, pd, pm, pr, dgamma ? f32(dgamma) : NULL, dbeta ? f32(dbeta) : NULL, rows, d);
+    if (!dx) return;
+    size_t mark = cpu_mark(c);
+    const float *g = param_or(c, gamma, d, 1.0f);
+    float *po = f32(dx);
+#pragma omp parallel for if (x->numel >= PAR_MIN) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = px + r * d, *dr = pd + r * d;
+        float *o = po + r * d, m = pm[r], rs = pr[r];
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++) o[j] = dr[j] * g[j];
+        float mg = zoo_ln_mean(cpu_sum(c, o, d, 1), (float)d);
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++) o[j] = dr[j] * g[j] * zoo_ln_xhat(xr[j], m, rs);
+        float mgx = zoo_ln_mean(cpu_sum(c, o, d, 1), (float)d);
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++) o[j] = zoo_ln_dx(dr[j] * g[j], zoo_ln_xhat(xr[j], m, rs), mg, mgx, rs);
+    }
+    cpu_release(c, mark);
 }

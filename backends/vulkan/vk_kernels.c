@@ -415,6 +415,80 @@ static void vk_rng_fill(void *ctx, zoo_tensor *o, zoo_rng_dist dist, uint64_t se
     vk_dispatch_threads(ctx, VK_SH_rng, args, 1, &push, sizeof push, o->numel);
 }
 
+/* ---------------------------------------------------------------- layer norm */
+
+/* how often one invocation of layernorm.comp or layernorm_backward_dx.comp loops over a
+ * row of d (layernorm.glsl: two sums, then the elementwise pass), for lavapipe's budget */
+static uint64_t layernorm_loops(vk_ctx *c, vk_shader sh, int64_t d) {
+    uint64_t local = vk_pipeline_get(c, sh)->local[0], groups = (uint64_t)(d + ZOO_SUM_GROUP - 1) / ZOO_SUM_GROUP;
+    uint64_t per_sum = c->exact ? (groups + local - 1) / local * ZOO_SUM_GROUP + groups : (uint64_t)d / local + 16;
+    return 2 * per_sum + (uint64_t)d / local + 16;
+}
+
+/* one workgroup per row: both sums and y in one dispatch */
+static void vk_layernorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta,
+                         zoo_tensor *y, zoo_tensor *mean, zoo_tensor *rstd, float eps) {
+    vk_ctx *c = ctx;
+    int64_t d = last_dim(x), rows = x->numel / d;
+    struct {
+        uint32_t rows, d, has_gamma, has_beta;
+        float eps;
+    } push = {vk_u32(rows), vk_u32(d), gamma != NULL, beta != NULL, eps};
+    /* without gamma or beta, x stands in for the binding */
+    vk_arg args[6] = {vk_in(x), vk_in(gamma ? gamma : x), vk_in(beta ? beta : x), vk_out(y), vk_out(mean),
+                      vk_out(rstd)};
+    vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm, d), "layer norm");
+    vk_dispatch_groups(c, VK_SH_layernorm, args, 6, &push, sizeof push, (uint64_t)rows);
+}
+
+/* [d0, d1] floats at a, for reduce */
+static zoo_tensor layernorm_view(vk_addr a, int64_t d0, int64_t d1) {
+    zoo_tensor t = {.shape = {2, {d0, d1, 1, 1}}, .dtype = ZOO_F32, .data = (void *)(uintptr_t)a};
+    t.numel = d0 * d1;
+    return t;
+}
+
+/* dx: one workgroup per row (layernorm_backward_dx.comp). dgamma, dbeta: the sums of
+ * each group of 256 rows (layernorm_backward_params.comp), then, with more than one
+ * group, those group sums added up by reduce in canon.h's order */
+static void vk_layernorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
+                                  const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx, zoo_tensor *dgamma,
+                                  zoo_tensor *dbeta) {
+    vk_ctx *c = ctx;
+    int64_t d = last_dim(x), rows = x->numel / d;
+    if (dx) {
+        struct {
+            uint32_t rows, d, has_gamma;
+        } push = {vk_u32(rows), vk_u32(d), gamma != NULL};
+        vk_arg args[6] = {vk_in(x), vk_in(dy), vk_in(gamma ? gamma : x), vk_in(mean), vk_in(rstd), vk_out(dx)};
+        vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm_backward_dx, d), "layer norm backward");
+        vk_dispatch_groups(c, VK_SH_layernorm_backward_dx, args, 6, &push, sizeof push, (uint64_t)rows);
+    }
+    if (!dgamma && !dbeta) return;
+    int64_t groups = (rows + ZOO_SUM_GROUP - 1) / ZOO_SUM_GROUP;
+    size_t mark = vk_arena_mark(c);
+    vk_arg sums[2] = {{0}, {0}};
+    zoo_tensor *outs[2] = {dgamma, dbeta};
+    for (int i = 0; i < 2; i++) {
+        if (!outs[i]) continue;
+        vk_addr a = groups == 1 ? vk_addr_of(outs[i]) : vk_arena_scratch(c, groups * d);
+        sums[i] = (vk_arg){a, (VkDeviceSize)(groups * d) * 4, true};
+    }
+    struct {
+        uint32_t rows, d, groups, want_dgamma, want_dbeta;
+    } push = {vk_u32(rows), vk_u32(d), vk_u32(groups), dgamma != NULL, dbeta != NULL};
+    /* an output not wanted binds the other one, which the shader then does not write */
+    vk_arg args[6] = {vk_in(x), vk_in(dy), vk_in(mean), vk_in(rstd), dgamma ? sums[0] : sums[1],
+                      dbeta ? sums[1] : sums[0]};
+    vk_dispatch_threads(c, VK_SH_layernorm_backward_params, args, 6, &push, sizeof push, (uint64_t)(groups * d));
+    for (int i = 0; i < 2 && groups > 1; i++) {
+        if (!outs[i]) continue;
+        zoo_tensor part = layernorm_view(sums[i].addr, groups, d), out = layernorm_view(vk_addr_of(outs[i]), 1, d);
+        vk_reduce(c, ZOO_REDUCE_SUM, &part, &out);
+    }
+    vk_arena_reset(c, mark);
+}
+
 /* ---------------------------------------------------------------- optimizers */
 
 static void vk_sgd_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *mbuf,
@@ -511,6 +585,8 @@ zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg) {
         .pool2d_backward = vk_pool2d_backward,
         .batchnorm = vk_batchnorm,
         .batchnorm_backward = vk_batchnorm_backward,
+        .layernorm = vk_layernorm,
+        .layernorm_backward = vk_layernorm_backward,
         .axpby = vk_axpby,
         .sgd_update = vk_sgd_update,
         .adam_update = vk_adam_update,
