@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 
 static const char *usage = "usage: zoo-sample MODEL --checkpoint FILE [options]\n\nwrites samples from a trained "
-                           "generative model as a PNG grid (or one PNG per sample with --tiles)";
+                           "generative model as a PNG grid (or one PNG per sample with --tiles); a language "
+                           "model continues --prompt";
 
 /* one [c, h, w] image in [-1, 1] -> an HWC PNG */
 static int write_tile(const char *path, const float *img, int c, int h, int w) {
@@ -20,9 +21,73 @@ static int write_tile(const char *path, const float *img, int c, int h, int w) {
     return rc;
 }
 
+/* prints each token's UTF-8 as it comes (a byte model's bytes as they are) */
+typedef struct printer {
+    const zoo_text *vocab;
+} printer;
+
+static void print_token(int32_t id, void *ctx) {
+    const printer *p = ctx;
+    char *s = zoo_text_decode(p->vocab, &id, 1);
+    if (s) fputs(s, stdout);
+    else putchar(id); /* a byte model's NUL byte */
+    free(s);
+    fflush(stdout);
+}
+
+/* zoo-sample for a language model: the prompt, then n tokens continuing it */
+static int sample_text(cli *c, const zoo_model_def *def) {
+    const char *prompt = cli_str(c, "prompt");
+    int64_t n = cli_int(c, "n", 1, (long long)1 << 30);
+    zoo_sampling s = {.temperature = (float)cli_float(c, "temperature", 0.0, 100.0),
+                      .top_k = (int)cli_int(c, "top-k", 0, 1 << 30)};
+    uint64_t seed = (uint64_t)cli_int(c, "seed", 0, (long long)1 << 62);
+    cli_init_backend(c);
+    zoo_st_file *f = zoo_safetensors_open(cli_str(c, "checkpoint"));
+    if (!f) cli_die(c->prog, "%s", zoo_last_error());
+    zoo_model_args args = cli_model_args(c, def, NULL);
+    args.optim = zoo_model_default_optim(def);
+    if (zoo_checkpoint_args(f, def, &args)) cli_die(c->prog, "%s", zoo_last_error());
+    if (!args.vocab) cli_die(c->prog, "%s holds no vocabulary", cli_str(c, "checkpoint"));
+    zoo_text vocab;
+    if (zoo_text_vocab_from_string(args.vocab, &vocab)) cli_die(c->prog, "%s", zoo_last_error());
+    int32_t *ids;
+    int64_t n_ids;
+    if (zoo_text_encode(&vocab, prompt, &ids, &n_ids)) cli_die(c->prog, "--prompt: %s", zoo_last_error());
+    if (n_ids == 0) cli_usage_error(c, "--prompt must hold at least one character");
+    zoo_model *m = def->create(&args);
+    if (!m) cli_die(c->prog, "%s", zoo_last_error());
+    if (zoo_checkpoint_load_weights(m, f)) cli_die(c->prog, "%s", zoo_last_error());
+    zoo_safetensors_close(f);
+    zoo_rng rng = zoo_rng_stream(seed, 6);
+    printer p = {&vocab};
+    fputs(prompt, stdout);
+    if (def->generate_tokens(m, ids, n_ids, n, &s, !cli_on(c, "no-cache"), &rng, print_token, &p))
+        cli_die(c->prog, "%s", zoo_last_error());
+    putchar('\n');
+    free(ids);
+    zoo_text_free(&vocab);
+    def->destroy(m);
+    zoo_shutdown();
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const zoo_model_def *def = cli_model("zoo-sample", argc, argv, usage);
     cli c = {.prog = "zoo-sample"};
+    if (def->data == ZOO_DATA_TEXT) {
+        cli_add(&c, "checkpoint", "FILE", "", "the trained model (a .safetensors file)");
+        cli_add(&c, "prompt", "TEXT", "\n", "the text to continue");
+        cli_add(&c, "n", "N", "500", "how many tokens to add");
+        cli_add(&c, "temperature", "T", "0.8", "softmax temperature (0: always the most likely token)");
+        cli_add(&c, "top-k", "K", "40", "draw from the K most likely tokens only (0: all)");
+        cli_add(&c, "no-cache", NULL, NULL, "recompute every window position each step (the cache's reference)");
+        cli_add(&c, "seed", "N", "0", "seed for the draws");
+        cli_add_backend(&c);
+        if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
+        if (!*cli_str(&c, "checkpoint")) cli_usage_error(&c, "--checkpoint FILE is required");
+        return sample_text(&c, def);
+    }
     cli_add(&c, "checkpoint", "FILE", "", "the trained model (a .safetensors file)");
     cli_add(&c, "n", "N", "64", "how many samples");
     cli_add(&c, "out", "FILE", "samples.png", "the grid PNG to write");
