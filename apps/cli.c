@@ -163,6 +163,26 @@ zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_images
     return a;
 }
 
+const char *cli_shipped_model(const char *model) {
+    static char path[4096];
+    const char *dirs[] = {getenv("ZOO_MODELS_DIR"), ZOO_SOURCE_MODELS, ZOO_INSTALLED_MODELS};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        if (!dirs[i] || !*dirs[i]) continue;
+        snprintf(path, sizeof path, "%s/%s.safetensors", dirs[i], model);
+        if (access(path, R_OK) == 0) return path;
+    }
+    return NULL;
+}
+
+const char *cli_checkpoint(cli *c, const char *model) {
+    const char *path = cli_str(c, "checkpoint");
+    if (*path) return path;
+    path = cli_shipped_model(model);
+    if (!path) cli_usage_error(c, "--checkpoint FILE is required (no shipped %s model was found)", model);
+    fprintf(stderr, "%s: using the shipped model %s\n", c->prog, path);
+    return path;
+}
+
 /* an MNIST-format folder holds train-images-idx3-ubyte(.gz) */
 static bool is_idx_folder(const char *dir) {
     char path[4096];

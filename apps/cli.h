@@ -49,6 +49,12 @@ void cli_add_backend(cli *c);
 void cli_init_backend(cli *c);
 /* the model args from flags and the images' geometry (d NULL: none) */
 zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_images *d);
+/* The shipped model of `model` (assets/models/MODEL.safetensors: in $ZOO_MODELS_DIR,
+ * the source tree, or where `meson install` put it), or NULL when there is none */
+const char *cli_shipped_model(const char *model);
+/* --checkpoint's value, or the shipped model (saying so on stderr); exit 2 when neither */
+const char *cli_checkpoint(cli *c, const char *model);
+
 /* false when --data is a folder of pictures, which has no test split */
 bool cli_has_test_split(cli *c);
 /* loads split "train"/"test" from --data (or the default), exit 1 on failure */

@@ -29,19 +29,20 @@ static void print_confusion(const int64_t *cm, int k) {
  * --val-split of the text, the part zoo-train held out */
 static int eval_text(cli *c, const zoo_model_def *def) {
     cli_init_backend(c);
-    zoo_st_file *f = zoo_safetensors_open(cli_str(c, "checkpoint"));
+    const char *checkpoint = cli_checkpoint(c, def->name);
+    zoo_st_file *f = zoo_safetensors_open(checkpoint);
     if (!f) cli_die(c->prog, "%s", zoo_last_error());
     zoo_model_args args = cli_model_args(c, def, NULL);
     args.optim = zoo_model_default_optim(def);
     if (zoo_checkpoint_args(f, def, &args)) cli_die(c->prog, "%s", zoo_last_error());
-    if (!args.vocab) cli_die(c->prog, "%s holds no vocabulary", cli_str(c, "checkpoint"));
+    if (!args.vocab) cli_die(c->prog, "%s holds no vocabulary", checkpoint);
     zoo_text text, train, val;
     zoo_tokenizer tok = *args.vocab ? ZOO_TOKENIZER_CHAR : ZOO_TOKENIZER_BYTE;
     if (zoo_text_load(cli_str(c, "data"), tok, &text)) cli_die(c->prog, "%s", zoo_last_error());
     char *vocab = zoo_text_vocab_string(&text);
     if (!vocab || strcmp(vocab, args.vocab) != 0)
         cli_die(c->prog, "%s has another vocabulary than the text %s was trained on", cli_str(c, "data"),
-                cli_str(c, "checkpoint"));
+                checkpoint);
     if (zoo_text_split(&text, 1.0 - cli_float(c, "val-split", 0.01, 0.9), &train, &val))
         cli_die(c->prog, "%s", zoo_last_error());
     zoo_model *m = def->create(&args);
@@ -52,7 +53,7 @@ static int eval_text(cli *c, const zoo_model_def *def) {
     zoo_metrics mt = {0};
     if (d.n < 1) cli_die(c->prog, "the validation text is not longer than one window");
     if (def->evaluate(m, &d, &mt)) cli_die(c->prog, "%s", zoo_last_error());
-    printf("%s: %lld validation tokens, loss %.4f\n", cli_str(c, "checkpoint"), (long long)val.n,
+    printf("%s: %lld validation tokens, loss %.4f\n", checkpoint, (long long)val.n,
            zoo_metrics_get(&mt, "loss"));
     def->destroy(m);
     free(vocab);
@@ -67,25 +68,24 @@ int main(int argc, char **argv) {
     const zoo_model_def *def = cli_model("zoo-eval", argc, argv, usage);
     cli c = {.prog = "zoo-eval"};
     if (def->data == ZOO_DATA_TEXT) {
-        cli_add(&c, "checkpoint", "FILE", "", "the model to evaluate (a .safetensors file)");
+        cli_add(&c, "checkpoint", "FILE", "", "the model to evaluate (a .safetensors file; default: the shipped one)");
         cli_add(&c, "data", "PATH", ZOO_FORTUNES_DIR, "the text it was trained on");
         cli_add(&c, "val-split", "FRAC", "0.1", "the last FRAC of the text is scored");
         cli_add_backend(&c);
         cli_add(&c, "seed", "N", "0", "unused by evaluation; accepted like every app");
         if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
-        if (!*cli_str(&c, "checkpoint")) cli_usage_error(&c, "--checkpoint FILE is required");
         return eval_text(&c, def);
     }
-    cli_add(&c, "checkpoint", "FILE", "", "the model to evaluate (a .safetensors file)");
+    cli_add(&c, "checkpoint", "FILE", "", "the model to evaluate (a .safetensors file; default: the shipped one)");
     cli_add(&c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
     cli_add_backend(&c);
     cli_add(&c, "seed", "N", "0", "unused by evaluation; accepted like every app");
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
-    if (!*cli_str(&c, "checkpoint")) cli_usage_error(&c, "--checkpoint FILE is required");
     if (!def->predict) cli_usage_error(&c, "%s is not a classifier", def->name);
 
     cli_init_backend(&c);
-    zoo_st_file *f = zoo_safetensors_open(cli_str(&c, "checkpoint"));
+    const char *checkpoint = cli_checkpoint(&c, def->name);
+    zoo_st_file *f = zoo_safetensors_open(checkpoint);
     if (!f) cli_die(c.prog, "%s", zoo_last_error());
     zoo_images test;
     cli_load_data(&c, "test", &test);
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
     zoo_dataset ds = zoo_images_dataset(&test);
     zoo_metrics mt = {0};
     if (!cm || zoo_classifier_confusion(m, &ds, cm, &mt)) cli_die(c.prog, "%s", cm ? zoo_last_error() : "out of memory");
-    printf("%s: %lld test examples, accuracy %.2f%%, mean loss %.4f\n", cli_str(&c, "checkpoint"),
+    printf("%s: %lld test examples, accuracy %.2f%%, mean loss %.4f\n", checkpoint,
            (long long)test.n, 100.0 * zoo_metrics_get(&mt, "acc"), zoo_metrics_get(&mt, "loss"));
     print_confusion(cm, k);
     free(cm);

@@ -43,12 +43,13 @@ static int sample_text(cli *c, const zoo_model_def *def) {
                       .top_k = (int)cli_int(c, "top-k", 0, 1 << 30)};
     uint64_t seed = (uint64_t)cli_int(c, "seed", 0, (long long)1 << 62);
     cli_init_backend(c);
-    zoo_st_file *f = zoo_safetensors_open(cli_str(c, "checkpoint"));
+    const char *checkpoint = cli_checkpoint(c, def->name);
+    zoo_st_file *f = zoo_safetensors_open(checkpoint);
     if (!f) cli_die(c->prog, "%s", zoo_last_error());
     zoo_model_args args = cli_model_args(c, def, NULL);
     args.optim = zoo_model_default_optim(def);
     if (zoo_checkpoint_args(f, def, &args)) cli_die(c->prog, "%s", zoo_last_error());
-    if (!args.vocab) cli_die(c->prog, "%s holds no vocabulary", cli_str(c, "checkpoint"));
+    if (!args.vocab) cli_die(c->prog, "%s holds no vocabulary", checkpoint);
     zoo_text vocab;
     if (zoo_text_vocab_from_string(args.vocab, &vocab)) cli_die(c->prog, "%s", zoo_last_error());
     int32_t *ids;
@@ -76,7 +77,7 @@ int main(int argc, char **argv) {
     const zoo_model_def *def = cli_model("zoo-sample", argc, argv, usage);
     cli c = {.prog = "zoo-sample"};
     if (def->data == ZOO_DATA_TEXT) {
-        cli_add(&c, "checkpoint", "FILE", "", "the trained model (a .safetensors file)");
+        cli_add(&c, "checkpoint", "FILE", "", "the trained model (a .safetensors file; default: the shipped one)");
         cli_add(&c, "prompt", "TEXT", "\n", "the text to continue");
         cli_add(&c, "n", "N", "500", "how many tokens to add");
         cli_add(&c, "temperature", "T", "0.8", "softmax temperature (0: always the most likely token)");
@@ -85,7 +86,6 @@ int main(int argc, char **argv) {
         cli_add(&c, "seed", "N", "0", "seed for the draws");
         cli_add_backend(&c);
         if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
-        if (!*cli_str(&c, "checkpoint")) cli_usage_error(&c, "--checkpoint FILE is required");
         return sample_text(&c, def);
     }
     cli_add(&c, "checkpoint", "FILE", "", "the trained model (a .safetensors file)");
@@ -97,13 +97,13 @@ int main(int argc, char **argv) {
     cli_add_backend(&c);
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
     if (!def->generate) cli_usage_error(&c, "%s is not a generative model", def->name);
-    if (!*cli_str(&c, "checkpoint")) cli_usage_error(&c, "--checkpoint FILE is required");
+    const char *checkpoint = cli_checkpoint(&c, def->name);
     int n = (int)cli_int(&c, "n", 1, 4096), cols = (int)cli_int(&c, "cols", 1, 4096);
     uint64_t seed = (uint64_t)cli_int(&c, "seed", 0, (long long)1 << 62);
     const char *tiles = cli_str(&c, "tiles");
 
     cli_init_backend(&c);
-    zoo_st_file *f = zoo_safetensors_open(cli_str(&c, "checkpoint"));
+    zoo_st_file *f = zoo_safetensors_open(checkpoint);
     if (!f) cli_die(c.prog, "%s", zoo_last_error());
     zoo_model_args args = {.c = 1, .h = 28, .w = 28, .n_classes = 1, .seed = seed};
     for (int i = 0; i < def->n_options; i++) args.options[i] = def->options[i].default_value;

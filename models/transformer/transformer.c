@@ -81,8 +81,19 @@ static zoo_tensor *attend(gpt *m, zoo_tensor *q, zoo_tensor *k, zoo_tensor *v, i
  * appended to (*kc, *vc) [B, H, t, D] and the queries see them all */
 static zoo_tensor *attention(gpt *m, const block *l, zoo_tensor *x, zoo_tensor **kc, zoo_tensor **vc, bool training,
                              zoo_rng *drop) {
+    /* Training takes q, k and v from the thirds of c_attn's weight and bias: the same
+       numbers as chunking the fused projection's output, but the backward then copies
+       no activations. Inference (no backward) runs the fused projection. */
     zoo_tensor *qkv[3];
-    if (zoo_chunk(zoo_linear_forward(&l->c_attn, x), 3, -1, qkv)) return NULL;
+    if (zoo_grad_enabled()) {
+        for (int i = 0; i < 3; i++) {
+            zoo_tensor *w = zoo_slice(l->c_attn.weight, 0, (int64_t)i * m->n_embd, m->n_embd);
+            zoo_tensor *b = zoo_slice(l->c_attn.bias, 0, (int64_t)i * m->n_embd, m->n_embd);
+            qkv[i] = zoo_linear(x, w, b);
+        }
+    } else if (zoo_chunk(zoo_linear_forward(&l->c_attn, x), 3, -1, qkv)) {
+        return NULL;
+    }
     zoo_tensor *q = heads(m, qkv[0]), *k = heads(m, qkv[1]), *v = heads(m, qkv[2]);
     int64_t offset = 0;
     if (kc && *kc) {
