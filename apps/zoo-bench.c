@@ -119,7 +119,7 @@ int main(int argc, char **argv) {
     cli c = {.prog = "zoo-bench"};
     char batch[32];
     snprintf(batch, sizeof batch, "%lld", (long long)def->defaults.batch);
-    cli_add(&c, "steps", "N", "300", "timed training steps (after 20 warm-up steps)");
+    cli_add(&c, "steps", "N", "300", "timed training steps (after 20 warm-up steps; 5 for a language model)");
     cli_add(&c, "batch", "N", batch, "training batch size");
     cli_add(&c, "infer-batch", "N", "1000", "inference batch size");
     bool text = def->data == ZOO_DATA_TEXT;

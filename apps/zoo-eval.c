@@ -53,7 +53,7 @@ static int eval_text(cli *c, const zoo_model_def *def) {
     zoo_metrics mt = {0};
     if (d.n < 1) cli_die(c->prog, "the validation text is not longer than one window");
     if (def->evaluate(m, &d, &mt)) cli_die(c->prog, "%s", zoo_last_error());
-    printf("%s: %lld validation tokens, loss %.4f\n", checkpoint, (long long)val.n,
+    printf("%s: %lld validation tokens, loss %.6f\n", checkpoint, (long long)val.n,
            zoo_metrics_get(&mt, "loss"));
     def->destroy(m);
     free(vocab);

@@ -4,7 +4,9 @@
 # Usage: bench/compare.sh MODEL [--steps N] [--threads N] [--rounds N] [--exact]   (defaults 300, 2, 1)
 # Runs `zoo-bench MODEL` (env ZOO_BENCH overrides its path) and
 # bench/pytorch/MODEL.py with the same steps/threads, prints both outputs and
-# a one-line summary. With --rounds N the two alternate N times and the summary
+# a one-line summary: training ms/step, and inference images/s, or sampling tokens/s
+# for a language model (one whose output has sample_tokens_per_s). With --rounds N the
+# two alternate N times and the summary
 # takes each one's best round (on a shared machine the slow rounds are noise). --exact
 # runs zoo in exact numeric mode (fast is the default). PyTorch runs with OMP_WAIT_POLICY=PASSIVE, its best
 # OpenMP setting on this machine; env TORCH_ENV replaces that
@@ -41,7 +43,7 @@ get() {  # get KEY TEXT -> value of "KEY: value", error if absent
   [[ -n $v ]] || { echo "error: no '$1' in benchmark output" >&2; exit 1; }
   echo "$v"
 }
-zms="" tms="" zip="" tip=""
+zms="" tms="" zip="" tip="" speed=infer_images_per_s what=inference
 best() {  # best CURRENT NEW HIGHER_IS_BETTER
   awk -v a="$1" -v b="$2" -v hi="$3" 'BEGIN { if (a == "" || (hi ? b > a : b < a)) print b; else print a }'
 }
@@ -53,9 +55,10 @@ for ((r = 1; r <= rounds; r++)); do
   echo "$torch_out"; echo
   zms=$(best "$zms" "$(get train_ms_per_step "$zoo_out")" 0)
   tms=$(best "$tms" "$(get train_ms_per_step "$torch_out")" 0)
-  zip=$(best "$zip" "$(get infer_images_per_s "$zoo_out")" 1)
-  tip=$(best "$tip" "$(get infer_images_per_s "$torch_out")" 1)
+  if grep -q '^sample_tokens_per_s:' <<<"$zoo_out"; then speed=sample_tokens_per_s what=sampling; fi
+  zip=$(best "$zip" "$(get "$speed" "$zoo_out")" 1)
+  tip=$(best "$tip" "$(get "$speed" "$torch_out")" 1)
 done
-awk -v m="$model" -v zms="$zms" -v tms="$tms" -v zip="$zip" -v tip="$tip" 'BEGIN {
-  printf "%s: zoo %.2f ms/step, pytorch %.2f ms/step, speedup %.2fx (train); inference speedup %.2fx\n",
-         m, zms, tms, tms / zms, zip / tip }'
+awk -v m="$model" -v zms="$zms" -v tms="$tms" -v zip="$zip" -v tip="$tip" -v what="$what" 'BEGIN {
+  printf "%s: zoo %.2f ms/step, pytorch %.2f ms/step, speedup %.2fx (train); %s speedup %.2fx\n",
+         m, zms, tms, tms / zms, what, zip / tip }'

@@ -87,6 +87,34 @@ static int check_dims(const char *path, const idx_file *x) {
     return -1;
 }
 
+/* The first chunk a data buffer gets; it doubles as the data keep coming. */
+#define IDX_FIRST_CHUNK (1 << 20)
+
+/* The `bytes` data bytes after the header, in a malloc'ed buffer, or NULL with a message.
+ * The buffer grows as the data arrive, so a header promising more than the file holds
+ * (a 30-byte file may claim 2 GB) costs about what the file holds, not what it claims. */
+static uint8_t *read_data(gzFile f, const char *path, int64_t bytes, int64_t header_bytes) {
+    int64_t cap = bytes < IDX_FIRST_CHUNK ? bytes : IDX_FIRST_CHUNK, got = 0;
+    uint8_t *data = malloc((size_t)cap);
+    while (data) {
+        int64_t r = read_upto(f, path, data + got, cap - got);
+        if (r < 0) break;
+        got += r;
+        if (got == bytes) return data;
+        if (got < cap) {
+            truncated(f, path, header_bytes + bytes, header_bytes + got);
+            break;
+        }
+        cap = cap > bytes / 2 ? bytes : cap * 2;
+        uint8_t *grown = realloc(data, (size_t)cap);
+        if (!grown) free(data);
+        data = grown;
+    }
+    if (!data) zoo_set_error("%s: out of memory for %lld bytes", path, (long long)cap);
+    free(data);
+    return NULL;
+}
+
 /* The body of idx_read, with the file open: header, dims, data, then the end. */
 static int idx_read_open(gzFile f, const char *path, uint32_t magic, idx_file *out) {
     uint8_t header[4 + 4 * 3];
@@ -110,16 +138,8 @@ static int idx_read_open(gzFile f, const char *path, uint32_t magic, idx_file *o
     if (check_dims(path, &x) != 0) return -1;
     for (int i = 0; i < ndim; i++) bytes *= x.dims[i];
 
-    x.data = malloc((size_t)bytes);
-    if (!x.data) {
-        zoo_set_error("%s: out of memory for %lld bytes", path, (long long)bytes);
-        return -1;
-    }
-    got = read_upto(f, path, x.data, bytes);
-    if (got != bytes) {
-        free(x.data);
-        return got < 0 ? -1 : truncated(f, path, header_bytes + bytes, header_bytes + got);
-    }
+    x.data = read_data(f, path, bytes, header_bytes);
+    if (!x.data) return -1;
 
     /* Reading on past the data makes zlib check a gzip file's CRC and length trailer
      * (bytes after the data are allowed; then the trailer goes unchecked). */

@@ -106,12 +106,9 @@ int zoo_png_write(const char *path, int width, int height, int channels, const u
 
 /* ---------------------------------------------------------------- reading */
 
-uint8_t *zoo_image_read(const char *path, int *width, int *height, int *channels, int want_channels) {
-    if (!path || want_channels < 0 || want_channels > 4) {
-        zoo_set_error("zoo_image_read: %s%s", path ? path : "path is NULL",
-                      path ? ": want_channels must be 0 to 4" : "");
-        return NULL;
-    }
+/* The whole file at path, which must be a regular file below 2^31 bytes (stb_image takes
+ * an int length); NULL with a message naming path. The caller frees it. */
+static uint8_t *read_file(const char *path, size_t *size) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         zoo_set_error("%s: cannot open: %s", path, strerror(errno));
@@ -123,9 +120,118 @@ uint8_t *zoo_image_read(const char *path, int *width, int *height, int *channels
         zoo_set_error("%s: not a regular file", path);
         return NULL;
     }
-    int w = 0, h = 0, file_channels = 0;
-    uint8_t *decoded = stbi_load_from_file(fp, &w, &h, &file_channels, want_channels);
+    if (st.st_size > IMAGE_MAX_BYTES) {
+        fclose(fp);
+        zoo_set_error("%s: %lld bytes: zoo reads image files below 2^31 bytes", path, (long long)st.st_size);
+        return NULL;
+    }
+    *size = (size_t)st.st_size;
+    uint8_t *bytes = malloc(*size ? *size : 1);
+    size_t got = bytes ? fread(bytes, 1, *size, fp) : 0;
     fclose(fp);
+    if (!bytes || got != *size) {
+        zoo_set_error("%s: %s %zu bytes", path, bytes ? "could not read all" : "out of memory for", *size);
+        free(bytes);
+        return NULL;
+    }
+    return bytes;
+}
+
+/* true when a JPEG (FF, any fill FFs, D8) has a DHT segment (FF C4) with a table of more
+ * than 256 codes. stb_image 2.27, Debian 12's, writes past its Huffman arrays on one
+ * (stbi__build_huffman), and it reads DHT segments between scans too, so every FF C4 in
+ * the file is checked, wherever it is; a byte past the end counts as 0, as stb_image reads it. */
+static bool jpeg_huffman_overflows(const uint8_t *b, size_t n) {
+    size_t i = 0;
+    while (i < n && b[i] == 0xff) i++;
+    if (i == 0 || i == n || b[i] != 0xd8) return false;
+    for (; i + 1 < n; i++) {
+        if (b[i] != 0xff || b[i + 1] != 0xc4) continue;
+        size_t at = i + 2;
+        long left = (at + 1 < n ? (long)(b[at] << 8 | b[at + 1]) : 0) - 2;
+        at += 2;
+        while (left > 0 && at < n && b[at] >> 4 <= 1 && (b[at] & 15) <= 3) {
+            long codes = 0;
+            for (size_t k = 1; k <= 16; k++) codes += at + k < n ? b[at + k] : 0;
+            if (codes > 256) return true;
+            at += 17 + (size_t)codes;
+            left -= 17 + codes;
+        }
+    }
+    return false;
+}
+
+/* A PNM header read as stb_image 2.27 reads it (stbi__pnm_info: "P5" or "P6", then width,
+ * height and maxval, each after whitespace and '#' comments; a byte past the end is 0),
+ * but into int64s that stop growing past 2^40, where stb_image's ints overflow. False when
+ * the file is no PNM. */
+static bool pnm_header(const uint8_t *b, size_t n, int64_t v[3]) {
+    if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return false;
+    size_t i = 2;
+    int c = i < n ? b[i++] : 0;
+    for (int k = 0; k < 3; k++) {
+        for (;;) {
+            while (i < n && (c == ' ' || (c >= '\t' && c <= '\r'))) c = b[i++];
+            if (i >= n || c != '#') break;
+            while (i < n && c != '\n' && c != '\r') c = b[i++];
+        }
+        v[k] = 0;
+        while (i < n && c >= '0' && c <= '9') {
+            if (v[k] < ((int64_t)1 << 40)) v[k] = v[k] * 10 + (c - '0');
+            c = b[i++];
+        }
+    }
+    return true;
+}
+
+/* What stb_image must not be given: a JPEG it would overflow on, a PNM whose header it
+ * would overflow on or whose 16-bit samples it would misread, an image whose header
+ * claims more than 2^31 bytes (refused before stb_image allocates them). 0, or -1 with a
+ * message naming path. */
+static int check_before_decoding(const char *path, const uint8_t *file, size_t size, int want_channels) {
+    if (jpeg_huffman_overflows(file, size)) {
+        zoo_set_error("%s: corrupt JPEG: a Huffman table of more than 256 codes", path);
+        return -1;
+    }
+    /* stb_image 2.27 parses a PNM header's numbers into ints without an overflow check,
+     * reads a 16-bit PNM's samples in the wrong byte order, and given want_channels
+     * converts them as if they were 8-bit and reads past the result */
+    int64_t pnm[3];
+    bool is_pnm = pnm_header(file, size, pnm);
+    if (is_pnm && (pnm[0] > INT32_MAX || pnm[1] > INT32_MAX || pnm[2] > INT32_MAX)) {
+        zoo_set_error("%s: a PNM header with a number over 2^31: corrupt", path);
+        return -1;
+    }
+    if (is_pnm && pnm[2] > 255) {
+        zoo_set_error("%s: a 16-bit PNM (maxval over 255), which zoo does not read", path);
+        return -1;
+    }
+    int w = 0, h = 0, c = 0;
+    if (!stbi_info_from_memory(file, (int)size, &w, &h, &c)) return 0; /* the decoder will say why */
+    if (want_channels) c = want_channels;
+    if (image_bytes(w, h, c) < 0) {
+        zoo_set_error("%s: %d x %d x %d is over 2^31 bytes", path, w, h, c);
+        return -1;
+    }
+    return 0;
+}
+
+uint8_t *zoo_image_read(const char *path, int *width, int *height, int *channels, int want_channels) {
+    if (!path || want_channels < 0 || want_channels > 4) {
+        zoo_set_error("zoo_image_read: %s%s", path ? path : "path is NULL",
+                      path ? ": want_channels must be 0 to 4" : "");
+        return NULL;
+    }
+    size_t size;
+    uint8_t *file = read_file(path, &size);
+    if (!file) return NULL;
+    if (check_before_decoding(path, file, size, want_channels)) {
+        free(file);
+        return NULL;
+    }
+    int w = 0, h = 0, file_channels = 0;
+    uint8_t *decoded = stbi_load_from_memory(file, (int)size, &w, &h, &file_channels, want_channels);
+    free(file);
     if (!decoded) {
         const char *why = stbi_failure_reason();
         zoo_set_error("%s: not an image stb_image can decode (it says: %s)", path, why ? why : "no reason given");

@@ -25,7 +25,10 @@ extern "C" {
 ZOO_API int zoo_png_write(const char *path, int width, int height, int channels, const uint8_t *pixels);
 
 /* Reads a PNG, JPEG, BMP, GIF (first frame), TGA, PSD, PNM or HDR file with stb_image
- * (16-bit PNGs come back as 8-bit). want_channels 0 keeps the file's channel count; 1 to
+ * (16-bit PNGs come back as 8-bit). Refused before stb_image sees them: images of 2^31
+ * bytes or more (from the header), 16-bit PNMs and PNM headers with numbers of 2^31 or
+ * more, JPEG Huffman tables of more than 256 codes (each of which Debian's stb_image 2.27
+ * mishandles). want_channels 0 keeps the file's channel count; 1 to
  * 4 converts to gray, gray+alpha, RGB or RGBA (RGB to gray by luminance, alpha dropped
  * without compositing). Returns an HWC buffer of *width x *height x *channels bytes, where
  * *channels is what the buffer holds (want_channels when non-zero); the caller frees it

@@ -366,6 +366,24 @@ static int check_layout(const zoo_st_file *f) {
     return rc;
 }
 
+/* true when a string of the (valid) JSON text holds the escape \u0000: cJSON decodes it
+ * to a NUL, which ends a C string, so a name or value would silently lose its tail and
+ * "a\u0000x" and "a\u0000y" would both be "a" */
+static bool json_escapes_nul(const char *text, size_t len) {
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = text[i] == '"';
+        } else if (text[i] == '"') {
+            in_string = false;
+        } else if (text[i] == '\\') {
+            if (len - i > 5 && memcmp(text + i + 1, "u0000", 5) == 0) return true;
+            i++; /* the escaped character, which may be a quote or a backslash */
+        }
+    }
+    return false;
+}
+
 static int parse_header(zoo_st_file *f, const char *text, size_t len) {
     if (!utf8_valid((const unsigned char *)text, len)) return st_error(f, "header is not valid UTF-8");
     if (memchr(text, 0, len)) return st_error(f, "header contains a NUL byte");
@@ -377,6 +395,8 @@ static int parse_header(zoo_st_file *f, const char *text, size_t len) {
     for (; end < text + len; end++)
         if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')
             return st_error(f, "header has bytes after its JSON object");
+    if (json_escapes_nul(text, len))
+        return st_error(f, "header has a \\u0000 (NUL) in a string, which no name or value may hold");
 
     const cJSON *item;
     int count = 0;

@@ -44,7 +44,8 @@ typedef struct zoo_st_file zoo_st_file;
  * UTF-8 JSON object starting with '{', every entry's dtype (F32 or I32), shape (at most 4
  * non-negative integer dims), data_offsets (two integers, begin <= end, end - begin =
  * numel * 4, inside the buffer), no duplicate names, tensors that tile the data buffer with
- * no overlap and no gap, __metadata__ an object of strings. Returns a handle the caller
+ * no overlap and no gap, __metadata__ an object of strings, no \u0000 in any name or string
+(a C string would end there). Returns a handle the caller
  * frees with zoo_safetensors_close, or NULL with zoo_last_error() naming the file and what
  * is wrong. */
 ZOO_API zoo_st_file *zoo_safetensors_open(const char *path);

@@ -162,8 +162,8 @@ float zoo_schedule_lr(const zoo_schedule *s, int64_t step) {
     case ZOO_SCHED_STEP:
         if (s->step_size <= 0) return s->base_lr;
         return s->base_lr * powf(s->gamma, (float)(t / s->step_size));
-    case ZOO_SCHED_COSINE: {
-        int64_t span = s->total - s->warmup;
+    case ZOO_SCHED_COSINE: { /* the last step, total - 1, runs at min_lr */
+        int64_t span = s->total - 1 - s->warmup;
         if (span <= 0) return s->base_lr;
         double frac = (double)(t < span ? t : span) / (double)span;
         return s->min_lr + (s->base_lr - s->min_lr) * 0.5f * (float)(1.0 + cos(M_PI * frac));

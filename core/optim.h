@@ -81,7 +81,7 @@ typedef struct zoo_schedule {
     zoo_schedule_kind kind;
     float base_lr;
     int64_t warmup;      /* linear warmup: step s < warmup uses base_lr * (s + 1) / warmup */
-    int64_t total;       /* cosine: steps to decay over (to min_lr) */
+    int64_t total;       /* cosine: the run's steps; its last, total - 1, runs at min_lr */
     int64_t step_size;   /* step: multiply by gamma every step_size steps */
     float gamma;
     float min_lr;

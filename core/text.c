@@ -321,7 +321,8 @@ static int append_folder(text_buf *b, const char *dir) {
     }
     free(paths);
     if (rc == 0 && count == 0) {
-        zoo_set_error("%s: no text files in this folder (symlinks, subfolders, hidden and .dat files are skipped)", dir);
+        zoo_set_error("%s: no text files in this folder (symlinks, subfolders, hidden and .dat files are skipped)",
+                      dir);
         return -1;
     }
     if (rc == 0 && b->len == 0) {

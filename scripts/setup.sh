@@ -11,6 +11,7 @@ packages=(
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
   dataset-fashion-mnist fortunes
   python3 python3-numpy
+  clang libclang-rt-14-dev  # libFuzzer, for the fuzz targets (scripts/fuzz.sh)
 )
 # The reference comparisons (bench/, tools/) need PyTorch; it is large, so only
 # the test command asks for it (ZOO_WITH_TORCH=1).

@@ -220,6 +220,26 @@ if /usr/bin/python3 -c "import torch" 2>/dev/null; then
       fail "PyTorch accuracy ${torch_acc:-?} differs from zoo's ${zoo_acc:-?}% ($model)"
     fi
   done
+
+  # the transformer: nanoGPT's GPT in PyTorch scores the held-out text as zoo-eval does
+  # and continues a prompt greedily as zoo-sample does, on a folder read by zoo's rules
+  mkdir -p "$tmp/text/sub"
+  cp "$src/README.md" "$tmp/text/a.md"
+  for i in $(seq 40); do printf 'naïve café, 𝄞 ★ %d\n' "$i"; done >"$tmp/text/Z.txt"  # strcmp: Z before a
+  # skipped (a hidden file, a fortune index, a subfolder, a symlink): their characters
+  # would change the vocabulary
+  printf 'Ω\n' >"$tmp/text/.hidden"; printf 'Ж\n' >"$tmp/text/a.dat"; printf 'Ł\n' >"$tmp/text/sub/c.txt"
+  printf 'Ψ\n' >"$tmp/outside.txt"; ln -s ../outside.txt "$tmp/text/b.txt"
+  for tok in char byte; do
+    expect 0 "transformer 20 steps, $tok tokenizer" "$train" transformer --data "$tmp/text" --tokenizer $tok \
+      --steps 20 --eval-every 20 --layers 2 --heads 2 --embd 64 --batch 16 --quiet --out "$tmp/gpt-$tok"
+    if /usr/bin/python3 "$src/tools/nanogpt_logits.py" "$tmp/gpt-$tok/model.safetensors" --data "$tmp/text" \
+      --zoo-build "$build/apps" --prompt "Zoo é𝄞 " --n 30 >"$tmp/out" 2>&1; then
+      pass "PyTorch's nanoGPT loads the $tok transformer: loss $(sed -n 's/pytorch_val_loss: //p' "$tmp/out") vs zoo $(sed -n 's/zoo_val_loss: //p' "$tmp/out"), greedy match"
+    else
+      fail "PyTorch's nanoGPT disagrees with zoo on the $tok transformer"; sed 's/^/    /' "$tmp/out" | tail -8
+    fi
+  done
 else
   echo "skip PyTorch comparison (python3-torch not installed)"
 fi

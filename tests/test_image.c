@@ -354,6 +354,79 @@ TEST(image_read_errors_name_the_file_and_leave_outputs) {
     unlink(text);
 }
 
+/* Found by tests/fuzz/fuzz_image_folder: stb_image 2.27 (Debian 12's) writes past its
+ * Huffman arrays when a JPEG's DHT segment declares more than 256 codes. zoo refuses such
+ * a file before stb_image reads it: at the start, after fill bytes, and between scans. */
+TEST(jpeg_with_a_huffman_table_of_over_256_codes_is_refused) {
+    /* DHT: FF C4, length 19, class 0 table 0, sixteen counts of 32 (512 codes) */
+    uint8_t dht[2 + 2 + 1 + 16];
+    dht[0] = 0xff, dht[1] = 0xc4, dht[2] = 0, dht[3] = 19, dht[4] = 0;
+    memset(dht + 5, 32, 16);
+    uint8_t file[64];
+    const char *path = tmp_path("huffman.jpg");
+    for (int variant = 0; variant < 3; variant++) {
+        size_t n = 0;
+        if (variant == 1) file[n++] = 0xff; /* fill byte before SOI */
+        file[n++] = 0xff, file[n++] = 0xd8;
+        if (variant == 2) { /* an SOS segment and entropy-coded bytes first */
+            const uint8_t sos[] = {0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3f, 0x00, 0x12, 0xff, 0x00, 0x34};
+            memcpy(file + n, sos, sizeof sos);
+            n += sizeof sos;
+        }
+        memcpy(file + n, dht, sizeof dht);
+        n += sizeof dht;
+        CHECK(write_bytes(path, file, n));
+        int w = -7, h = -7, c = -7;
+        CHECK(zoo_image_read(path, &w, &h, &c, 0) == NULL);
+        CHECK(mentions(zoo_last_error(), path) && mentions(zoo_last_error(), "Huffman table of more than 256 codes"));
+        CHECK(w == -7 && h == -7 && c == -7);
+    }
+    unlink(path);
+}
+
+/* Found by tests/fuzz/fuzz_image_folder: stb_image 2.27 converts a 16-bit PNM's channels
+ * as if its samples were bytes, then reads twice the converted buffer's length; it also
+ * takes the samples as little-endian, where PNM's are big-endian; and it parses header
+ * numbers into an int that overflows. zoo refuses 16-bit PNMs (maxval over 255) and
+ * header numbers past 2^31, and reads 8-bit ones as before. */
+TEST(a_16_bit_or_overflowing_pnm_is_refused_and_an_8_bit_one_reads) {
+    const char *path = tmp_path("deep.ppm");
+    const char ppm16[] = "P6\n2 2\n65535\n\x12\x34\x56\x78\x9a\xbc\xff\x00\x00\x00\x80\x00"
+                         "\x01\x00\x02\x00\x03\x00\xfe\xff\x7f\xff\x00\xff";
+    CHECK(write_bytes(path, ppm16, sizeof ppm16 - 1));
+    for (int want = 0; want <= 4; want++) {
+        int w = -7, h = -7, c = -7;
+        CHECK(zoo_image_read(path, &w, &h, &c, want) == NULL);
+        CHECK(mentions(zoo_last_error(), path) && mentions(zoo_last_error(), "16-bit PNM"));
+        CHECK(w == -7 && h == -7 && c == -7);
+    }
+    /* and a header number past an int, which stb_image would overflow on */
+    const char wide[] = "P6\n# comment\n99999999999 2\n255\n\x01\x02\x03";
+    CHECK(write_bytes(path, wide, sizeof wide - 1));
+    int w = -7, h = -7, c = -7;
+    CHECK(zoo_image_read(path, &w, &h, &c, 0) == NULL);
+    CHECK(mentions(zoo_last_error(), path) && mentions(zoo_last_error(), "PNM header with a number over 2^31"));
+    const char pgm8[] = "P5\n3 2\n255\n\x00\x32\x64\x96\xc8\xfa";
+    CHECK(write_bytes(path, pgm8, sizeof pgm8 - 1));
+    uint8_t *px = zoo_image_read(path, &w, &h, &c, 0);
+    CHECK(px && w == 3 && h == 2 && c == 1 && memcmp(px, "\x00\x32\x64\x96\xc8\xfa", 6) == 0);
+    free(px);
+    unlink(path);
+}
+
+/* A 20-byte gray PGM claiming 40000 x 40000, read as RGB (4.8 GB): refused from its header
+ * before stb_image allocates the 1.6 GB gray image it would decode first. */
+TEST(an_image_over_2_31_bytes_is_refused_from_its_header) {
+    const char *path = tmp_path("huge.pgm");
+    const char pgm[] = "P5\n40000 40000\n255\n\x01\x02";
+    CHECK(write_bytes(path, pgm, sizeof pgm - 1));
+    int w = -7, h = -7, c = -7;
+    CHECK(zoo_image_read(path, &w, &h, &c, 3) == NULL);
+    CHECK(mentions(zoo_last_error(), "40000 x 40000 x 3 is over 2^31 bytes"));
+    CHECK(w == -7 && h == -7 && c == -7);
+    unlink(path);
+}
+
 /* ---------------------------------------------------------------- folders */
 
 /* The mixed folder: four images of different formats, channels and sizes, named so that
@@ -570,6 +643,9 @@ int main(void) {
     RUN(png_write_replaces_the_file_atomically);
     RUN(png_write_that_runs_out_of_space_leaves_the_old_file);
     RUN(image_read_errors_name_the_file_and_leave_outputs);
+    RUN(jpeg_with_a_huffman_table_of_over_256_codes_is_refused);
+    RUN(a_16_bit_or_overflowing_pnm_is_refused_and_an_8_bit_one_reads);
+    RUN(an_image_over_2_31_bytes_is_refused_from_its_header);
     RUN(folder_loads_mixed_images_converted_and_resized_in_name_order);
     RUN(folder_order_is_by_name_and_repeatable);
     RUN(folder_errors_name_the_folder);

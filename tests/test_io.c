@@ -446,6 +446,10 @@ TEST(corrupt_headers_are_refused_with_a_message_naming_the_problem) {
         {"meta_not_string", "{'__metadata__':{'epoch':1},'a':{'dtype':'F32','shape':[1],'data_offsets':[0,4]}}", 4,
          "value for 'epoch' is not a string"},
         {"meta_not_object", "{'__metadata__':'pt'}", 0, "__metadata__ is not a JSON object"},
+        /* cJSON decodes \u0000 to a NUL, which would cut a C string short: "a" twice here */
+        {"nul_in_names", "{'a\\u0000x':{'dtype':'F32','shape':[1],'data_offsets':[0,4]},"
+                         "'a\\u0000y':{'dtype':'F32','shape':[1],'data_offsets':[4,8]}}", 8, "\\u0000 (NUL)"},
+        {"nul_in_meta", "{'__metadata__':{'model':'mlp\\u0000 injected'}}", 0, "\\u0000 (NUL)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[256];
@@ -455,6 +459,24 @@ TEST(corrupt_headers_are_refused_with_a_message_naming_the_problem) {
         CHECK(ok);
         if (!ok) fprintf(stderr, "  (case %s)\n", cases[i].file);
     }
+}
+
+/* The \u0000 check reads escapes as JSON does: a backslash escaped by another is text, so
+ * a name holding a backslash and "u0000" saves and opens as it is. */
+TEST(a_name_with_a_backslash_before_u0000_round_trips) {
+    zoo_tensor *t = filled(zoo_shape1(2), 3.0f);
+    zoo_named named = {"odd\\u0000name", t};
+    zoo_kv meta = {"path", "C:\\u0000"};
+    char path[256];
+    path_to(path, sizeof path, "backslash.safetensors");
+    CHECK(zoo_safetensors_save(path, &named, 1, &meta, 1) == 0);
+    zoo_st_file *f = zoo_safetensors_open(path);
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(zoo_st_count(f) == 1 && strcmp(zoo_st_name(f, 0), "odd\\u0000name") == 0);
+    CHECK(zoo_st_meta(f, "path") && strcmp(zoo_st_meta(f, "path"), "C:\\u0000") == 0);
+    zoo_safetensors_close(f);
+    zoo_tensor_free(t);
 }
 
 /* a small valid checkpoint's bytes (the caller frees) */
@@ -571,6 +593,7 @@ int main(void) {
     RUN(files_too_short_for_a_header_are_refused);
     RUN(header_lengths_past_the_file_or_absurd_are_refused);
     RUN(corrupt_headers_are_refused_with_a_message_naming_the_problem);
+    RUN(a_name_with_a_backslash_before_u0000_round_trips);
     RUN(every_truncation_of_a_checkpoint_is_refused);
     RUN(random_byte_changes_never_crash_the_reader);
     RUN(reading_into_a_tensor_of_another_shape_or_dtype_fails_and_leaves_it_alone);

@@ -323,8 +323,9 @@ TEST(step_schedule_multiplies_by_gamma_every_step_size_steps) {
 }
 
 TEST(cosine_schedule_warms_up_then_decays_to_min_lr) {
-    /* warmup 10, cosine from step 10 to step 110 between 1.0 and 0.1 */
-    zoo_schedule s = {.kind = ZOO_SCHED_COSINE, .base_lr = 1.0f, .min_lr = 0.1f, .warmup = 10, .total = 110};
+    /* warmup 10, cosine from step 10 to step 110 between 1.0 and 0.1: a run of 111 steps,
+       whose last runs at min_lr */
+    zoo_schedule s = {.kind = ZOO_SCHED_COSINE, .base_lr = 1.0f, .min_lr = 0.1f, .warmup = 10, .total = 111};
     CHECK_NEAR(zoo_schedule_lr(&s, 0), 0.1, 1e-6);  /* 1/10 */
     CHECK_NEAR(zoo_schedule_lr(&s, 4), 0.5, 1e-6);  /* 5/10 */
     CHECK_NEAR(zoo_schedule_lr(&s, 9), 1.0, 1e-6);  /* 10/10 */

@@ -430,7 +430,8 @@ TEST(debian_fortunes_load_each_file_once) {
     CHECK(chars.n > 1000000 && chars.n <= bytes.n);
     CHECK(chars.vocab_size > 90 && chars.vocab_size < 1000);
     bool in_range = true;
-    for (int64_t i = 0; i < chars.n; i++) in_range = in_range && chars.tokens[i] >= 0 && chars.tokens[i] < chars.vocab_size;
+    for (int64_t i = 0; i < chars.n; i++)
+        in_range = in_range && chars.tokens[i] >= 0 && chars.tokens[i] < chars.vocab_size;
     CHECK(in_range);
     printf("fortunes: %lld bytes, %lld characters, vocabulary of %d\n", (long long)bytes.n, (long long)chars.n,
            chars.vocab_size);

@@ -22,7 +22,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static volatile unsigned sink;
 
 static void check_dataset(const zoo_images *d) {
-    if (d->n < 1 || d->c != 1 || d->h < 1 || d->w < 1 || !d->pixels || !d->labels) fuzz_fail("a loaded dataset is malformed");
+    if (d->n < 1 || d->c != 1 || d->h < 1 || d->w < 1 || !d->pixels || !d->labels)
+        fuzz_fail("a loaded dataset is malformed");
     if (d->n_classes < 1 || d->n_classes > 256) fuzz_fail("n_classes is outside 1..256");
     unsigned sum = 0;
     int64_t bytes = d->n * d->h * d->w;
