@@ -109,8 +109,12 @@ static void p_download(void *ctx, const zoo_tensor *src, void *dst, size_t bytes
 static void p_fill(void *ctx, zoo_tensor *t, float value) { TIMED(ctx, "fill", fill, t, value); }
 static void p_gemm(void *ctx, const zoo_tensor *a, const zoo_tensor *b, zoo_tensor *c, bool ta, bool tb, float alpha,
                    float beta) {
+    /* by shape: batch x m x n x k, as the product sees it */
     char key[72];
-    snprintf(key, sizeof key, "gemm %s%s", ta ? "T" : "N", tb ? "T" : "N");
+    int nc = c->shape.ndim;
+    long long batch = nc == 3 ? (long long)c->shape.d[0] : 1, m = c->shape.d[nc - 2], n = c->shape.d[nc - 1];
+    long long k = ta ? a->shape.d[a->shape.ndim - 2] : a->shape.d[a->shape.ndim - 1];
+    snprintf(key, sizeof key, "gemm %s%s %lldx[%lld,%lld]x%lld", ta ? "T" : "N", tb ? "T" : "N", batch, m, n, k);
     TIMED(ctx, key, gemm, a, b, c, ta, tb, alpha, beta);
 }
 static void p_unary(void *ctx, zoo_unary_op op, const zoo_tensor *x, zoo_tensor *y, float a, float b) {
