@@ -77,4 +77,11 @@ int zoo__axis(const char *op, const zoo_tensor *x, int axis);
 /* records "<op>: <what>" plus the shapes of a and b as the error */
 void zoo__shape_error(const char *op, const char *what, const zoo_tensor *a, const zoo_tensor *b);
 
+/* half-precision storage (core/half.c): to float32 exactly; from float32 rounded to
+ * nearest even, F16 overflowing to infinity, NaN kept a (quiet) NaN */
+float zoo__f16_to_f32(uint16_t h);
+uint16_t zoo__f32_to_f16(float f);
+float zoo__bf16_to_f32(uint16_t h);
+uint16_t zoo__f32_to_bf16(float f);
+
 #endif

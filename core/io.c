@@ -25,7 +25,21 @@ static const uint64_t max_header_bytes = 100000000;
 /* JSON numbers are doubles here; integers past 2^53 are not exact, and no file needs them */
 static const double max_json_int = 9007199254740992.0;
 
+/* how a tensor's elements are stored in the file; F16 and BF16 become float32 tensors */
+typedef enum st_type { ST_F32, ST_I32, ST_F16, ST_BF16 } st_type;
+
+static const struct {
+    const char *name;
+    uint64_t size;
+} st_types[] = {[ST_F32] = {"F32", 4}, [ST_I32] = {"I32", 4}, [ST_F16] = {"F16", 2}, [ST_BF16] = {"BF16", 2}};
+
 static const char *dtype_name(zoo_dtype dtype) { return dtype == ZOO_I32 ? "I32" : "F32"; }
+
+/* what a tensor of this dtype is saved as under `as` */
+static st_type stored_as(zoo_dtype dtype, zoo_st_float as) {
+    if (dtype == ZOO_I32) return ST_I32;
+    return as == ZOO_ST_F16 ? ST_F16 : as == ZOO_ST_BF16 ? ST_BF16 : ST_F32;
+}
 
 static void *need(void *p) { return zoo__need(p, "safetensors I/O"); }
 
@@ -121,7 +135,8 @@ static cJSON *json_int(int64_t v) {
 
 /* The header as the reference writer lays it out: compact JSON, __metadata__ first, then
  * the tensors packed in order, padded with spaces to a multiple of 8 bytes. */
-static char *build_header(const zoo_named *tensors, int n, const zoo_kv *meta, int nmeta, size_t *len) {
+static char *build_header(const zoo_named *tensors, int n, const zoo_kv *meta, int nmeta, zoo_st_float as,
+                          size_t *len) {
     cJSON *root = need(cJSON_CreateObject());
     if (nmeta > 0) {
         cJSON *m = need(cJSON_CreateObject());
@@ -134,11 +149,12 @@ static char *build_header(const zoo_named *tensors, int n, const zoo_kv *meta, i
         cJSON *entry = need(cJSON_CreateObject());
         cJSON *shape = need(cJSON_CreateArray());
         cJSON *offsets = need(cJSON_CreateArray());
-        json_add(entry, "dtype", cJSON_CreateString(dtype_name(t->dtype)));
+        st_type type = stored_as(t->dtype, as);
+        json_add(entry, "dtype", cJSON_CreateString(st_types[type].name));
         for (int d = 0; d < t->shape.ndim; d++) json_add(shape, NULL, json_int(t->shape.d[d]));
         json_add(entry, "shape", shape);
         json_add(offsets, NULL, json_int(offset));
-        offset += t->numel * 4;
+        offset += t->numel * (int64_t)st_types[type].size;
         json_add(offsets, NULL, json_int(offset));
         json_add(entry, "data_offsets", offsets);
         json_add(root, tensors[i].name, entry);
@@ -154,8 +170,20 @@ static char *build_header(const zoo_named *tensors, int n, const zoo_kv *meta, i
     return header;
 }
 
+/* float32 values rounded to 16 bits, in place (the 2-byte results packed at the front) */
+static void to_half(void *buf, int64_t n, st_type type) {
+    const float *src = buf;
+    unsigned char *dst = buf;
+    for (int64_t i = 0; i < n; i++) { /* element i's 2 bytes never overwrite element i + 1's 4 */
+        uint16_t h = type == ST_F16 ? zoo__f32_to_f16(src[i]) : zoo__f32_to_bf16(src[i]);
+        dst[2 * i] = (unsigned char)(h & 0xff);
+        dst[2 * i + 1] = (unsigned char)(h >> 8);
+    }
+}
+
 /* Writes the length, header and data; 0, or errno of the failed write. */
-static int write_contents(FILE *fp, const char *header, size_t hlen, const zoo_named *tensors, int n) {
+static int write_contents(FILE *fp, const char *header, size_t hlen, const zoo_named *tensors, int n,
+                          zoo_st_float as) {
     unsigned char len_le[8];
     for (int i = 0; i < 8; i++) len_le[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
     size_t max_bytes = 4;
@@ -166,8 +194,10 @@ static int write_contents(FILE *fp, const char *header, size_t hlen, const zoo_n
     errno = 0;
     if (fwrite(len_le, 1, 8, fp) != 8 || fwrite(header, 1, hlen, fp) != hlen) err = errno ? errno : EIO;
     for (int i = 0; i < n && !err; i++) {
-        size_t bytes = (size_t)tensors[i].t->numel * 4;
+        st_type type = stored_as(tensors[i].t->dtype, as);
+        size_t bytes = (size_t)tensors[i].t->numel * st_types[type].size;
         zoo_tensor_download(tensors[i].t, scratch);
+        if (type == ST_F16 || type == ST_BF16) to_half(scratch, tensors[i].t->numel, type);
         if (fwrite(scratch, 1, bytes, fp) != bytes) err = errno ? errno : EIO;
     }
     free(scratch);
@@ -175,15 +205,24 @@ static int write_contents(FILE *fp, const char *header, size_t hlen, const zoo_n
 }
 
 int zoo_safetensors_save(const char *path, const zoo_named *tensors, int n, const zoo_kv *meta, int nmeta) {
+    return zoo_safetensors_save_as(path, tensors, n, meta, nmeta, ZOO_ST_F32);
+}
+
+int zoo_safetensors_save_as(const char *path, const zoo_named *tensors, int n, const zoo_kv *meta, int nmeta,
+                            zoo_st_float as) {
     if (check_save_args(path, tensors, n, meta, nmeta)) return -1;
+    if (as != ZOO_ST_F32 && as != ZOO_ST_F16 && as != ZOO_ST_BF16) {
+        zoo_set_error("%s: cannot save: unknown float storage %d", path, (int)as);
+        return -1;
+    }
     size_t hlen;
-    char *header = build_header(tensors, n, meta, nmeta, &hlen);
+    char *header = build_header(tensors, n, meta, nmeta, as, &hlen);
     zoo_atomic_file f;
     if (zoo__atomic_begin(&f, path)) {
         free(header);
         return -1;
     }
-    int err = write_contents(f.fp, header, hlen, tensors, n);
+    int err = write_contents(f.fp, header, hlen, tensors, n, as);
     free(header);
     return zoo__atomic_commit(&f, err, NULL);
 }
@@ -192,7 +231,8 @@ int zoo_safetensors_save(const char *path, const zoo_named *tensors, int n, cons
 
 typedef struct st_entry {
     const char *name; /* owned by the parsed header */
-    zoo_dtype dtype;
+    zoo_dtype dtype; /* the tensor's: float32 for F16 and BF16 */
+    st_type stored;
     zoo_shape shape;
     uint64_t begin, end; /* byte offsets in the data buffer */
 } st_entry;
@@ -291,10 +331,10 @@ static int parse_offsets(const zoo_st_file *f, const char *name, const cJSON *of
 }
 
 /* numel * 4, or UINT64_MAX when that overflows */
-static uint64_t shape_bytes(zoo_shape s) {
+static uint64_t shape_bytes(zoo_shape s, uint64_t elem) {
     for (int i = 0; i < s.ndim; i++)
         if (s.d[i] == 0) return 0;
-    uint64_t bytes = 4;
+    uint64_t bytes = elem;
     for (int i = 0; i < s.ndim; i++) {
         uint64_t d = (uint64_t)s.d[i];
         if (bytes > UINT64_MAX / d) return UINT64_MAX;
@@ -312,18 +352,23 @@ static int parse_entry(const zoo_st_file *f, const cJSON *item, st_entry *e) {
         if (!cJSON_GetObjectItemCaseSensitive(item, fields[i])) return st_error(f, "tensor '%s': missing \"%s\"", name, fields[i]);
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     if (!cJSON_IsString(dtype)) return st_error(f, "tensor '%s': \"dtype\" is not a string", name);
-    if (strcmp(dtype->valuestring, "F32") == 0) e->dtype = ZOO_F32;
-    else if (strcmp(dtype->valuestring, "I32") == 0) e->dtype = ZOO_I32;
-    else return st_error(f, "tensor '%s': unsupported dtype \"%s\" (zoo reads F32 and I32)", name, dtype->valuestring);
+    int type = -1;
+    for (int i = 0; i < (int)(sizeof st_types / sizeof *st_types); i++)
+        if (strcmp(dtype->valuestring, st_types[i].name) == 0) type = i;
+    if (type < 0)
+        return st_error(f, "tensor '%s': unsupported dtype \"%s\" (zoo reads F32, F16, BF16 and I32)", name,
+                        dtype->valuestring);
+    e->stored = (st_type)type;
+    e->dtype = e->stored == ST_I32 ? ZOO_I32 : ZOO_F32;
     if (parse_shape(f, name, cJSON_GetObjectItemCaseSensitive(item, "shape"), e)) return -1;
     if (parse_offsets(f, name, cJSON_GetObjectItemCaseSensitive(item, "data_offsets"), e)) return -1;
-    uint64_t bytes = shape_bytes(e->shape);
+    uint64_t bytes = shape_bytes(e->shape, st_types[e->stored].size);
     char shape[96];
     zoo_shape_str(e->shape, shape, sizeof shape);
     if (bytes == UINT64_MAX) return st_error(f, "tensor '%s': shape %s is too large (its byte size overflows)", name, shape);
     if (e->end - e->begin != bytes)
         return st_error(f, "tensor '%s': data_offsets span %" PRIu64 " bytes but %s %s needs %" PRIu64, name,
-                        e->end - e->begin, dtype_name(e->dtype), shape, bytes);
+                        e->end - e->begin, st_types[e->stored].name, shape, bytes);
     return 0;
 }
 
@@ -492,11 +537,24 @@ int zoo_st_read(const zoo_st_file *f, const char *name, zoo_tensor *dst) {
     if (!e) return st_error(f, "no tensor '%s' in the checkpoint", name ? name : "(null)");
     char want[96], have[96];
     if (e->dtype != dst->dtype)
-        return st_error(f, "%s: checkpoint has %s, model has %s", name, dtype_name(e->dtype), dtype_name(dst->dtype));
+        return st_error(f, "%s: checkpoint has %s, model has %s", name, st_types[e->stored].name,
+                        dtype_name(dst->dtype));
     if (!zoo_shape_eq(e->shape, dst->shape))
         return st_error(f, "%s: checkpoint has %s, model has %s", name, zoo_shape_str(e->shape, have, sizeof have),
                         zoo_shape_str(dst->shape, want, sizeof want));
-    zoo_tensor_upload(dst, f->data + e->begin);
+    if (e->stored == ST_F32 || e->stored == ST_I32) {
+        zoo_tensor_upload(dst, f->data + e->begin);
+        return 0;
+    }
+    /* 16-bit floats, widened (exactly) to float32 */
+    float *v = need(malloc((size_t)dst->numel * sizeof *v + 1));
+    const unsigned char *p = f->data + e->begin;
+    for (int64_t i = 0; i < dst->numel; i++) {
+        uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+        v[i] = e->stored == ST_F16 ? zoo__f16_to_f32(h) : zoo__bf16_to_f32(h);
+    }
+    zoo_tensor_upload(dst, v);
+    free(v);
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "test.h"
 #include "test_files.h"
 
+#include "core/internal.h"
 #include "core/io.h"
 #include "core/tensor.h"
 
@@ -420,7 +421,8 @@ TEST(corrupt_headers_are_refused_with_a_message_naming_the_problem) {
         {"leading_space", " {}", 0, "does not start with '{'"},
         {"not_utf8", "{'\xff':{'dtype':'F32','shape':[1],'data_offsets':[0,4]}}", 4, "UTF-8"},
         {"entry_not_object", "{'a':3}", 0, "entry is not a JSON object"},
-        {"f16", "{'a':{'dtype':'F16','shape':[2,2],'data_offsets':[0,8]}}", 8, "unsupported dtype \"F16\""},
+        {"f64", "{'a':{'dtype':'F64','shape':[2,2],'data_offsets':[0,32]}}", 32, "unsupported dtype \"F64\""},
+        {"f16_size", "{'a':{'dtype':'F16','shape':[2,2],'data_offsets':[0,16]}}", 16, "F16 [2, 2] needs 8"},
         {"dtype_not_string", "{'a':{'dtype':32,'shape':[2,2],'data_offsets':[0,16]}}", 16, "\"dtype\" is not a string"},
         {"shape_not_array", "{'a':{'dtype':'F32','shape':4,'data_offsets':[0,16]}}", 16, "\"shape\" is not an array"},
         {"negative_dim", "{'a':{'dtype':'F32','shape':[2,-2],'data_offsets':[0,16]}}", 16, "shape dim 1 is -2"},
@@ -576,6 +578,163 @@ TEST(reading_into_a_tensor_of_another_shape_or_dtype_fails_and_leaves_it_alone) 
     zoo_tensor_free(w);
 }
 
+/* ---------------------------------------------------------------- F16 and BF16 */
+
+/* tests/data/half_reference.safetensors, written by tools/half_reference.py with
+   PyTorch's conversions; NULL (and a failed check) when it cannot be opened */
+static zoo_st_file *half_reference(void) {
+    const char *dir = getenv("ZOO_TEST_DATA");
+    char path[512];
+    snprintf(path, sizeof path, "%s/half_reference.safetensors", dir ? dir : "tests/data");
+    zoo_st_file *f = zoo_safetensors_open(path);
+    if (!f) fprintf(stderr, "  %s\n", zoo_last_error());
+    return f;
+}
+
+/* tensor `name` of f read into a new persistent float32 tensor, downloaded to host */
+static float *read_floats(zoo_st_file *f, const char *name, int64_t n) {
+    zoo_tensor *t = zoo_tensor_new_persistent(ZOO_F32, zoo_shape1(n));
+    float *v = calloc((size_t)n, sizeof *v);
+    if (zoo_st_read(f, name, t) == 0) zoo_tensor_download(t, v);
+    else fprintf(stderr, "  %s\n", zoo_last_error());
+    zoo_tensor_free(t);
+    return v;
+}
+
+static uint32_t float_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* the same bits, or both NaN */
+static bool same_float(float a, float b) { return float_bits(a) == float_bits(b) || (a != a && b != b); }
+
+TEST(every_f16_and_bf16_pattern_widens_as_pytorch_does) {
+    zoo_st_file *f = half_reference();
+    CHECK(f != NULL);
+    if (!f) return;
+    zoo_dtype dtype;
+    zoo_shape shape;
+    CHECK(zoo_st_info(f, "f16_all", &dtype, &shape) == 0 && dtype == ZOO_F32 && shape.d[0] == 65536);
+    const struct {
+        const char *half, *want;
+        int64_t n;
+    } sets[2] = {{"f16_all", "f16_all_f32", 65536}, {"bf16_some", "bf16_some_f32", 8192}};
+    for (int s = 0; s < 2; s++) {
+        float *got = read_floats(f, sets[s].half, sets[s].n), *want = read_floats(f, sets[s].want, sets[s].n);
+        int64_t bad = 0, nan = 0, sub = 0;
+        for (int64_t i = 0; i < sets[s].n; i++) {
+            bad += float_bits(got[i]) != float_bits(want[i]); /* NaN payloads too */
+            nan += got[i] != got[i];
+            sub += got[i] != 0.0f && fabsf(got[i]) < 6.1035156e-05f;
+        }
+        printf("  %s: %lld patterns, %lld differ from PyTorch (%lld NaNs, %lld F16-subnormal values)\n", sets[s].half,
+               (long long)sets[s].n, (long long)bad, (long long)nan, (long long)sub);
+        CHECK(bad == 0);
+        CHECK(nan > 0 && sub > 0); /* the file holds the special classes */
+        free(got);
+        free(want);
+    }
+    zoo_safetensors_close(f);
+}
+
+TEST(float32_rounds_to_f16_and_bf16_as_pytorch_does) {
+    zoo_st_file *f = half_reference();
+    CHECK(f != NULL);
+    if (!f) return;
+    int64_t n = 4096;
+    float *x = read_floats(f, "probe", n), *h = read_floats(f, "probe_f16", n), *b = read_floats(f, "probe_bf16", n);
+    int64_t bad_h = 0, bad_b = 0, inf = 0, ties = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float gh = zoo__f16_to_f32(zoo__f32_to_f16(x[i])), gb = zoo__bf16_to_f32(zoo__f32_to_bf16(x[i]));
+        if (!same_float(gh, h[i])) {
+            if (bad_h++ < 5) fprintf(stderr, "  F16 of %.9g (0x%08x): zoo %.9g, PyTorch %.9g\n", (double)x[i], float_bits(x[i]),
+                                     (double)gh, (double)h[i]);
+        }
+        if (!same_float(gb, b[i])) {
+            if (bad_b++ < 5) fprintf(stderr, "  BF16 of %.9g (0x%08x): zoo %.9g, PyTorch %.9g\n", (double)x[i], float_bits(x[i]),
+                                     (double)gb, (double)b[i]);
+        }
+        inf += isinf(h[i]) && !isinf(x[i]);
+        ties += (float_bits(x[i]) & 0xffff) == 0x8000;
+    }
+    printf("  %lld values: %lld F16 and %lld BF16 roundings differ from PyTorch (%lld overflow to inf, %lld BF16 ties)\n",
+           (long long)n, (long long)bad_h, (long long)bad_b, (long long)inf, (long long)ties);
+    CHECK(bad_h == 0 && bad_b == 0);
+    CHECK(inf > 0 && ties > 0);
+    /* the edges, spelled out */
+    CHECK(zoo__f32_to_f16(65504.0f) == 0x7bff && zoo__f32_to_f16(65519.99f) == 0x7bff);
+    CHECK(zoo__f32_to_f16(65520.0f) == 0x7c00 && zoo__f32_to_f16(-1e30f) == 0xfc00);
+    CHECK(zoo__f32_to_f16(5.9604645e-08f) == 0x0001);    /* 2^-24, the smallest subnormal */
+    CHECK(zoo__f32_to_f16(2.9802322e-08f) == 0x0000);    /* 2^-25: a tie, to even 0 */
+    CHECK(zoo__f32_to_f16(8.9406967e-08f) == 0x0002);    /* 1.5 x 2^-24: a tie, to even 2 */
+    CHECK(zoo__f32_to_f16(-0.0f) == 0x8000);
+    CHECK(zoo__f32_to_bf16(1.00390625f) == 0x3f80);      /* 1 + 2^-8: a tie, to even */
+    CHECK(zoo__f32_to_bf16(3.4028235e38f) == 0x7f80);    /* the largest float rounds to inf */
+    float nan = zoo__f16_to_f32(zoo__f32_to_f16(NAN)), bnan = zoo__bf16_to_f32(zoo__f32_to_bf16(NAN));
+    CHECK(nan != nan && bnan != bnan);
+    free(x);
+    free(h);
+    free(b);
+    zoo_safetensors_close(f);
+}
+
+TEST(checkpoints_saved_as_f16_or_bf16_take_half_the_bytes_and_load_rounded) {
+    uint32_t *bits = random_bits(300, 11);
+    for (int i = 0; i < 300; i++) bits[i] = (bits[i] & 0x807fffffu) | (uint32_t)(100 + i % 50) << 23; /* 2^-27 .. 2^22 */
+    uint32_t ints[3] = {7, 0x80000000u, 0xffffffffu};
+    zoo_tensor *w = tensor_with_bits(ZOO_F32, zoo_shape1(300), bits), *ids = tensor_with_bits(ZOO_I32, zoo_shape1(3), ints);
+    zoo_named named[2] = {{"w", w}, {"ids", ids}};
+    zoo_st_float kinds[2] = {ZOO_ST_F16, ZOO_ST_BF16};
+    const char *names[2] = {"F16", "BF16"};
+    for (int k = 0; k < 2; k++) {
+        char path[256];
+        path_to(path, sizeof path, k ? "bf16.safetensors" : "f16.safetensors");
+        CHECK(zoo_safetensors_save_as(path, named, 2, NULL, 0, kinds[k]) == 0);
+        size_t size = 0;
+        unsigned char *raw = read_bytes(path, &size);
+        uint64_t hlen = 0;
+        for (int i = 0; raw && i < 8; i++) hlen |= (uint64_t)raw[i] << (8 * i);
+        CHECK(raw && size == 8 + hlen + 300 * 2 + 3 * 4); /* 2 bytes a float, 4 an int */
+        char want[64];
+        snprintf(want, sizeof want, "\"dtype\":\"%s\"", names[k]);
+        char *header = raw ? strndup((const char *)raw + 8, hlen) : NULL;
+        CHECK(header && strstr(header, want) && strstr(header, "\"I32\""));
+        free(header);
+        free(raw);
+        zoo_st_file *f = zoo_safetensors_open(path);
+        CHECK(f != NULL);
+        if (!f) continue;
+        float *got = read_floats(f, "w", 300);
+        int64_t bad = 0;
+        for (int i = 0; i < 300; i++) {
+            float x;
+            memcpy(&x, &bits[i], 4);
+            float want_f = k ? zoo__bf16_to_f32(zoo__f32_to_bf16(x)) : zoo__f16_to_f32(zoo__f32_to_f16(x));
+            bad += float_bits(got[i]) != float_bits(want_f);
+        }
+        CHECK(bad == 0);
+        zoo_tensor *back = zoo_tensor_new_persistent(ZOO_I32, zoo_shape1(3));
+        CHECK(zoo_st_read(f, "ids", back) == 0 && holds_bits(back, ints));
+        zoo_tensor *wrong = zoo_tensor_new_persistent(ZOO_I32, zoo_shape1(300));
+        CHECK(zoo_st_read(f, "w", wrong) == -1);
+        snprintf(want, sizeof want, "w: checkpoint has %s, model has I32", names[k]);
+        CHECK(strstr(zoo_last_error(), want) != NULL);
+        zoo_tensor_free(back);
+        zoo_tensor_free(wrong);
+        free(got);
+        zoo_safetensors_close(f);
+    }
+    char path[256];
+    path_to(path, sizeof path, "bad_kind.safetensors");
+    CHECK(zoo_safetensors_save_as(path, named, 2, NULL, 0, (zoo_st_float)7) == -1);
+    CHECK(strstr(zoo_last_error(), "unknown float storage") != NULL && access(path, F_OK) != 0);
+    zoo_tensor_free(w);
+    zoo_tensor_free(ids);
+    free(bits);
+}
+
 int main(void) {
     if (zoo_init("cpu", 0)) return 1;
     if (!mkdtemp(root)) {
@@ -597,6 +756,9 @@ int main(void) {
     RUN(every_truncation_of_a_checkpoint_is_refused);
     RUN(random_byte_changes_never_crash_the_reader);
     RUN(reading_into_a_tensor_of_another_shape_or_dtype_fails_and_leaves_it_alone);
+    RUN(every_f16_and_bf16_pattern_widens_as_pytorch_does);
+    RUN(float32_rounds_to_f16_and_bf16_as_pytorch_does);
+    RUN(checkpoints_saved_as_f16_or_bf16_take_half_the_bytes_and_load_rounded);
     remove_tree(root);
     zoo_shutdown();
     TEST_EXIT();
