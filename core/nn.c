@@ -203,6 +203,24 @@ zoo_tensor *zoo_layernorm_forward(const zoo_layernorm_layer *l, zoo_tensor *x) {
     return zoo_layer_norm(x, l->weight, l->bias, l->eps);
 }
 
+/* ------------------------------------------------------------ GroupNorm */
+
+zoo_groupnorm_layer zoo_groupnorm_new(zoo_module *m, const char *name, int groups, int channels) {
+    char buf[ZOO_NAME_MAX + 16];
+    zoo_groupnorm_layer l = {.groups = groups, .eps = 1e-5f};
+    zoo_shape s = zoo_shape1(channels);
+    snprintf(buf, sizeof buf, "%s.weight", name);
+    l.weight = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
+    zoo_tensor_fill(l.weight, 1.0f);
+    snprintf(buf, sizeof buf, "%s.bias", name);
+    l.bias = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
+    return l;
+}
+
+zoo_tensor *zoo_groupnorm_forward(const zoo_groupnorm_layer *l, zoo_tensor *x) {
+    return zoo_group_norm(x, l->groups, l->weight, l->bias, l->eps);
+}
+
 /* ------------------------------------------------------------ Dropout */
 
 zoo_tensor *zoo_dropout(zoo_tensor *x, float p, bool training, zoo_rng *rng) {

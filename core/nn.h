@@ -134,6 +134,20 @@ ZOO_API zoo_layernorm_layer zoo_layernorm_new(zoo_module *m, const char *name, i
 /* x: [..., dim] -> x's shape (zoo_layer_norm) */
 ZOO_API zoo_tensor *zoo_layernorm_forward(const zoo_layernorm_layer *l, zoo_tensor *x);
 
+/* ------------------------------------------------------------ GroupNorm */
+
+/* torch.nn.GroupNorm(groups, channels): weight (1s, "<name>.weight") and bias (0s,
+ * "<name>.bias") [channels], of kind NORM; eps 1e-5 */
+typedef struct zoo_groupnorm_layer {
+    zoo_tensor *weight, *bias;
+    int groups;
+    float eps;
+} zoo_groupnorm_layer;
+
+ZOO_API zoo_groupnorm_layer zoo_groupnorm_new(zoo_module *m, const char *name, int groups, int channels);
+/* x: [N, channels, ...] -> x's shape (zoo_group_norm) */
+ZOO_API zoo_tensor *zoo_groupnorm_forward(const zoo_groupnorm_layer *l, zoo_tensor *x);
+
 /* ------------------------------------------------------------ Dropout */
 
 /* Inverted dropout: in training, zeroes each element with probability p and scales

@@ -1,6 +1,6 @@
-/* Layer norm (core/ops.h's zoo_layer_norm): argument checks, the kernel calls and the
- * backward. The arithmetic lives in the backends (backend.h's layernorm); this file
- * never touches tensor data. */
+/* Layer norm and group norm (core/ops.h's zoo_layer_norm, zoo_group_norm): argument
+ * checks, the kernel calls and the backward. The arithmetic lives in the backends
+ * (backend.h's layernorm); this file never touches tensor data. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -58,5 +58,48 @@ zoo_tensor *zoo_layer_norm(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, 
         n->saved[1] = rstd;
         ZOO_NODE_PARAMS(n, layer_norm_params)->eps = eps;
     }
+    return y;
+}
+
+/* ---------------------------------------------------------------- group norm */
+
+/* weight or bias: NULL, or float32 [C] */
+static bool check_channels(const char *what, const zoo_tensor *x, const zoo_tensor *v) {
+    if (!v) return true;
+    if (!zoo__check_f32("group_norm", v)) return false;
+    if (v->shape.ndim == 1 && v->numel == x->shape.d[1]) return true;
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be [C], C the channels (dim 1) of x", what);
+    zoo__shape_error("group_norm", msg, x, v);
+    return false;
+}
+
+zoo_tensor *zoo_group_norm(zoo_tensor *x, int groups, zoo_tensor *weight, zoo_tensor *bias, float eps) {
+    const char *op = "group_norm";
+    if (!zoo__check_f32(op, x)) return NULL;
+    if (x->shape.ndim < 2) {
+        zoo__shape_error(op, "expects x [N, C, ...]", x, NULL);
+        return NULL;
+    }
+    int64_t c = x->shape.d[1];
+    if (groups < 1 || c % groups != 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%lld channels do not split into %d groups", (long long)c, groups);
+        zoo__shape_error(op, msg, x, NULL);
+        return NULL;
+    }
+    if (!check_channels("weight", x, weight) || !check_channels("bias", x, bias)) return NULL;
+    if (!(eps > 0.0f)) {
+        zoo__error("%s: eps must be positive, got %g", op, (double)eps);
+        return NULL;
+    }
+    /* one row per (sample, group): its channels are consecutive in memory */
+    int64_t rows = x->shape.d[0] * groups;
+    zoo_tensor *y = zoo_reshape(zoo_layer_norm(zoo_reshape(x, zoo_shape2(rows, x->numel / rows)), NULL, NULL, eps),
+                                x->shape);
+    zoo_shape per_channel = {x->shape.ndim, {1, 1, 1, 1}}; /* [1, C, 1, ...]: broadcasts over x */
+    per_channel.d[1] = c;
+    if (weight) y = zoo_mul(y, zoo_reshape(weight, per_channel));
+    if (bias) y = zoo_add(y, zoo_reshape(bias, per_channel));
     return y;
 }

@@ -78,6 +78,13 @@ ZOO_API zoo_tensor *zoo_log_softmax(zoo_tensor *x);
  * sqrt(var + eps) * weight + bias with its mean and biased var. eps > 0 (PyTorch: 1e-5).
  * Gradients reach x, weight and bias. */
 ZOO_API zoo_tensor *zoo_layer_norm(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, float eps);
+/* group norm (torch's F.group_norm(x, groups, weight, bias, eps)): x [N, C, ...] with C a
+ * multiple of groups, weight and bias [C] or NULL (1 and 0) -> x's shape; each sample's
+ * groups of C/groups consecutive channels (with all their positions) are normalized
+ * with their own mean and biased var, then each channel scaled and shifted. eps > 0
+ * (PyTorch: 1e-5). Layer norm's kernel over rows of one (sample, group), then a
+ * per-channel multiply and add; gradients reach x, weight and bias. */
+ZOO_API zoo_tensor *zoo_group_norm(zoo_tensor *x, int groups, zoo_tensor *weight, zoo_tensor *bias, float eps);
 
 /* the same values with no gradient path back to x (torch's x.detach()); a view */
 ZOO_API zoo_tensor *zoo_detach(zoo_tensor *x);

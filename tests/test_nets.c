@@ -3,8 +3,8 @@
  *   attention  ids -> embedding -> qkv from one linear -> chunk -> heads (reshape,
  *              permute) -> causal softmax attention (4-d matmuls) -> projection ->
  *              logits -> cross-entropy
- *   U-Net      conv -> pool (down) -> conv -> upsample (up) -> concat with the skip ->
- *              pad -> conv -> MSE
+ *   U-Net      conv -> group norm -> SiLU -> pool (down) -> conv -> upsample (up) ->
+ *              concat with the skip -> pad -> conv -> MSE
  * On the CPU in exact mode each network's gradient matches finite differences (the
  * ops composed correctly). Every other backend and mode is compared with it: exact
  * mode bit for bit (loss and every gradient), fast mode within NMSE 1e-7 per gradient.
@@ -58,14 +58,14 @@ static zoo_tensor *attention_loss(zoo_tensor *const *p) {
 enum { N = 2, S = 6 };
 
 static zoo_tensor *unet_loss(zoo_tensor *const *p) {
-    zoo_tensor *w1 = p[0], *b1 = p[1], *w2 = p[2], *w3 = p[3], *xin = p[4];
-    zoo_tensor *c1 = zoo_silu(zoo_conv2d(xin, w1, b1, 1, 1, 1));     /* [N, 3, 6, 6] */
-    zoo_tensor *down = zoo_avg_pool2d(c1, 2, 2, 0);                  /* [N, 3, 3, 3] */
+    zoo_tensor *w1 = p[0], *b1 = p[1], *w2 = p[2], *w3 = p[3], *xin = p[4], *gn_w = p[5], *gn_b = p[6];
+    zoo_tensor *c1 = zoo_silu(zoo_group_norm(zoo_conv2d(xin, w1, b1, 1, 1, 1), 2, gn_w, gn_b, 1e-5f)); /* [N, 4, 6, 6] */
+    zoo_tensor *down = zoo_avg_pool2d(c1, 2, 2, 0);                  /* [N, 4, 3, 3] */
     zoo_tensor *c2 = zoo_tanh(zoo_conv2d(down, w2, NULL, 1, 1, 1));   /* [N, 4, 3, 3] */
     zoo_tensor *up = zoo_upsample2d(c2, 2);                          /* [N, 4, 6, 6] */
     zoo_tensor *skip[2] = {up, c1};
-    zoo_tensor *cat = zoo_concat(skip, 2, 1);                        /* [N, 7, 6, 6] */
-    zoo_tensor *padded = zoo_pad(zoo_pad(cat, 2, 1, 1, 0.0f), 3, 1, 1, 0.0f); /* [N, 7, 8, 8] */
+    zoo_tensor *cat = zoo_concat(skip, 2, 1);                        /* [N, 8, 6, 6] */
+    zoo_tensor *padded = zoo_pad(zoo_pad(cat, 2, 1, 1, 0.0f), 3, 1, 1, 0.0f); /* [N, 8, 8, 8] */
     zoo_tensor *out = zoo_conv2d(padded, w3, NULL, 1, 0, 1);         /* [N, 1, 6, 6] */
     float target[N * S * S];
     for (int i = 0; i < N * S * S; i++) target[i] = (float)sin(0.37 * i);
@@ -77,9 +77,9 @@ static const net nets[] = {
      {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
      {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
      attention_loss},
-    {"unet", 5,
-     {{4, {3, 1, 3, 3}}, {1, {3}}, {4, {4, 3, 3, 3}}, {4, {1, 7, 3, 3}}, {4, {N, 1, S, S}}},
-     {"conv1.w", "conv1.b", "conv2.w", "conv3.w", "input"},
+    {"unet", 7,
+     {{4, {4, 1, 3, 3}}, {1, {4}}, {4, {4, 4, 3, 3}}, {4, {1, 8, 3, 3}}, {4, {N, 1, S, S}}, {1, {4}}, {1, {4}}},
+     {"conv1.w", "conv1.b", "conv2.w", "conv3.w", "input", "norm1.w", "norm1.b"},
      unet_loss},
 };
 #define N_NETS ((int)(sizeof nets / sizeof nets[0]))

@@ -1,7 +1,7 @@
-/* Layer norm: zoo_layer_norm against a naive double-precision reference, backward
- * against central finite differences, rows of one value and rows far from zero, usage
- * errors, and the LayerNorm layer's parameters. The op tests run on the CPU in both
- * numeric modes. */
+/* Layer norm and group norm: zoo_layer_norm and zoo_group_norm against naive
+ * double-precision references, backward against central finite differences, rows of one
+ * value and rows far from zero, usage errors, and the LayerNorm and GroupNorm layers'
+ * parameters. The op tests run on the CPU in both numeric modes. */
 #include "op_check.h"
 
 #include "core/autograd.h"
@@ -206,6 +206,90 @@ TEST(a_large_offset_keeps_the_result_accurate) {
     }
 }
 
+/* ---------------------------------------------------------------- group norm */
+
+/* y[n, c, p] = (x - mean) / sqrt(var + eps) * w[c] + b[c], mean and biased var over the
+ * (n, group of c) block: channels [g C/G, (g + 1) C/G), every position p; in double */
+static void ref_group_norm(const float *x, const float *w, const float *b, zoo_shape s, int groups, double eps,
+                           double *y) {
+    int64_t n = s.d[0], c = s.d[1], hw = zoo_shape_numel(s) / (n * c), cg = c / groups;
+    for (int64_t i = 0; i < n; i++)
+        for (int g = 0; g < groups; g++) {
+            const float *xb = x + (i * c + g * cg) * hw;
+            int64_t len = cg * hw;
+            double m = 0, v = 0;
+            for (int64_t j = 0; j < len; j++) m += xb[j];
+            m /= (double)len;
+            for (int64_t j = 0; j < len; j++) v += ((double)xb[j] - m) * ((double)xb[j] - m);
+            v /= (double)len;
+            for (int64_t j = 0; j < len; j++) {
+                int64_t ch = g * cg + j / hw;
+                y[(i * c + g * cg) * hw + j] = ((double)xb[j] - m) / sqrt(v + eps) * (w ? w[ch] : 1.0) + (b ? b[ch] : 0.0);
+            }
+        }
+}
+
+typedef struct gn_case {
+    zoo_shape shape;
+    int groups;
+    bool affine;
+} gn_case;
+
+/* [N, C, H, W] as the diffusion U-Net has them (GroupNorm(8)), [N, C, L], [N, C], one
+ * group (layer norm over a sample), one channel a group (instance norm) */
+static const gn_case gn_cases[] = {
+    {{4, {2, 16, 3, 3}}, 8, true}, {{4, {2, 6, 4, 5}}, 3, false}, {{3, {3, 4, 7, 1}}, 2, true},
+    {{2, {5, 6, 1, 1}}, 3, true},  {{4, {2, 4, 3, 3}}, 1, true},  {{4, {2, 4, 3, 3}}, 4, true},
+};
+
+static zoo_tensor *g_gn(zoo_tensor *const *x, const void *ctx) {
+    const gn_case *c = ctx;
+    return zoo_group_norm(x[0], c->groups, c->affine ? x[1] : NULL, c->affine ? x[2] : NULL, 1e-5f);
+}
+
+TEST(group_norm_matches_a_double_reference) {
+    for (size_t i = 0; i < sizeof gn_cases / sizeof *gn_cases; i++) {
+        const gn_case *c = &gn_cases[i];
+        int64_t ch = c->shape.d[1];
+        zoo_tensor *x = param_rand(c->shape, -2, 3), *w = param_rand(zoo_shape1(ch), 0.5f, 1.5f);
+        zoo_tensor *b = param_rand(zoo_shape1(ch), -1, 1);
+        char sb[64], what[160];
+        snprintf(what, sizeof what, "group_norm %s, %d groups%s (%s)", zoo_shape_str(c->shape, sb, sizeof sb),
+                 c->groups, c->affine ? ", weight and bias" : "", zoo_numeric_mode());
+        zoo_scope_begin();
+        zoo_tensor *y = zoo_group_norm(x, c->groups, c->affine ? w : NULL, c->affine ? b : NULL, 1e-5f);
+        if (expect(y != NULL, "%s: failed: %s", what, zoo_last_error())) {
+            expect_shape(what, y, c->shape);
+            double *want = zoo_scope_alloc((size_t)y->numel * sizeof *want);
+            ref_group_norm(host(x), c->affine ? host(w) : NULL, c->affine ? host(b) : NULL, c->shape, c->groups, 1e-5,
+                           want);
+            expect_close(what, host(y), want, y->numel, 1e-5);
+        }
+        zoo_scope_end();
+        zoo_tensor_free(x);
+        zoo_tensor_free(w);
+        zoo_tensor_free(b);
+    }
+}
+
+TEST(group_norm_gradients_match_finite_differences_for_x_weight_and_bias) {
+    for (size_t i = 0; i < sizeof gn_cases / sizeof *gn_cases; i++) {
+        const gn_case *c = &gn_cases[i];
+        int64_t ch = c->shape.d[1];
+        zoo_tensor *x[3] = {param_rand(c->shape, -2, 2), NULL, NULL};
+        int n = 1;
+        if (c->affine) {
+            x[n++] = param_rand(zoo_shape1(ch), 0.5f, 1.5f);
+            x[n++] = param_rand(zoo_shape1(ch), -1, 1);
+        }
+        char sb[64], what[160];
+        snprintf(what, sizeof what, "group_norm gradient %s, %d groups (%s)", zoo_shape_str(c->shape, sb, sizeof sb),
+                 c->groups, zoo_numeric_mode());
+        gradcheck(what, g_gn, c, x, n);
+        free_all(x, n);
+    }
+}
+
 /* ---------------------------------------------------------------- usage errors */
 
 static zoo_tensor *result;
@@ -223,6 +307,13 @@ static void bad_weight_int(void) {
     result = zoo_layer_norm(x35(), zoo_tensor_zeros(ZOO_I32, zoo_shape1(5)), NULL, 1e-5f);
 }
 static void null_x(void) { result = zoo_layer_norm(NULL, NULL, NULL, 1e-5f); }
+static zoo_tensor *x2633(void) { return zeros(zoo_shape4(2, 6, 3, 3)); }
+static void gn_groups_not_dividing(void) { result = zoo_group_norm(x2633(), 4, NULL, NULL, 1e-5f); }
+static void gn_groups_zero(void) { result = zoo_group_norm(x2633(), 0, NULL, NULL, 1e-5f); }
+static void gn_weight_length(void) { result = zoo_group_norm(x2633(), 3, zeros(zoo_shape1(3)), NULL, 1e-5f); }
+static void gn_bias_length(void) { result = zoo_group_norm(x2633(), 3, NULL, zeros(zoo_shape1(9)), 1e-5f); }
+static void gn_one_dim(void) { result = zoo_group_norm(zeros(zoo_shape1(6)), 1, NULL, NULL, 1e-5f); }
+static void gn_eps_zero(void) { result = zoo_group_norm(x2633(), 3, NULL, NULL, 0.0f); }
 
 /* expect_usage_error, and the op returned NULL */
 static void expect_null_with_error(const char *what, void (*body)(void), const char *needle) {
@@ -241,6 +332,12 @@ TEST(usage_errors_return_null_and_say_what_is_wrong) {
     expect_null_with_error("int32 x", bad_x_int, "float32");
     expect_null_with_error("int32 weight", bad_weight_int, "float32");
     expect_null_with_error("NULL x", null_x, "layer_norm");
+    expect_null_with_error("6 channels in 4 groups", gn_groups_not_dividing, "6 channels do not split into 4 groups");
+    expect_null_with_error("0 groups", gn_groups_zero, "do not split into 0 groups");
+    expect_null_with_error("group norm weight [3] for 6 channels", gn_weight_length, "weight must be [C]");
+    expect_null_with_error("group norm bias [9] for 6 channels", gn_bias_length, "bias must be [C]");
+    expect_null_with_error("group norm of a 1-d x", gn_one_dim, "expects x [N, C, ...]");
+    expect_null_with_error("group norm eps 0", gn_eps_zero, "eps must be positive");
 }
 
 /* ---------------------------------------------------------------- the layer */
@@ -285,6 +382,33 @@ TEST(layernorm_layer_is_named_and_initialized_like_pytorch) {
     zoo_module_free(&m);
 }
 
+TEST(groupnorm_layer_is_named_and_initialized_like_pytorch) {
+    zoo_module m;
+    zoo_module_init(&m);
+    zoo_groupnorm_layer gn = zoo_groupnorm_new(&m, "down.0.norm1", 2, 6);
+    expect(m.n == 2 && gn.weight == zoo_module_find(&m, "down.0.norm1.weight") &&
+               gn.bias == zoo_module_find(&m, "down.0.norm1.bias") && gn.groups == 2 && gn.eps == 1e-5f,
+           "GroupNorm: want down.0.norm1.weight and .bias, 2 groups, eps 1e-5; got %d parameters", m.n);
+    expect(kind_of(&m, "down.0.norm1.weight") == ZOO_PARAM_NORM && kind_of(&m, "down.0.norm1.bias") == ZOO_PARAM_NORM,
+           "GroupNorm parameters are not of kind NORM");
+    zoo_scope_begin();
+    float *w = host(gn.weight), *b = host(gn.bias);
+    for (int j = 0; j < 6; j++)
+        expect(w[j] == 1.0f && b[j] == 0.0f, "GroupNorm init [%d]: %g %g, want 1 0", j, w[j], b[j]);
+    zoo_tensor *x = zoo_tensor_new(ZOO_F32, zoo_shape4(2, 6, 2, 2));
+    zoo_tensor_fill(x, 0.0f);
+    float *xv = zoo_scope_alloc(48 * sizeof *xv);
+    fill_rand(xv, 48, -1, 1);
+    zoo_tensor_upload(x, xv);
+    zoo_tensor *y = zoo_groupnorm_forward(&gn, x), *want = zoo_group_norm(x, 2, gn.weight, gn.bias, 1e-5f);
+    expect(memcmp(host(y), host(want), 48 * sizeof(float)) == 0, "zoo_groupnorm_forward differs from zoo_group_norm");
+    zoo_module_zero_grad(&m);
+    zoo_backward(zoo_sum_all(zoo_mul(y, x)));
+    expect(!gn.weight->grad_zero && !gn.bias->grad_zero, "the layer's parameters got no gradient");
+    zoo_scope_end();
+    zoo_module_free(&m);
+}
+
 int main(void) {
     for (int exact = 0; exact < 2; exact++) {
         if (zoo_init_with(&(zoo_options){.backend = "cpu", .exact = exact})) return 1;
@@ -294,9 +418,12 @@ int main(void) {
         RUN(absent_weight_and_bias_are_ones_and_zeros);
         RUN(a_row_of_one_value_gives_beta_and_a_finite_gradient);
         RUN(a_large_offset_keeps_the_result_accurate);
+        RUN(group_norm_matches_a_double_reference);
+        RUN(group_norm_gradients_match_finite_differences_for_x_weight_and_bias);
     }
     RUN(usage_errors_return_null_and_say_what_is_wrong);
     RUN(layernorm_layer_is_named_and_initialized_like_pytorch);
+    RUN(groupnorm_layer_is_named_and_initialized_like_pytorch);
     zoo_shutdown();
     TEST_EXIT();
 }
