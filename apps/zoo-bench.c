@@ -5,6 +5,7 @@
 #ifdef ZOO_HAVE_VULKAN
 #endif
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,12 +190,28 @@ int main(int argc, char **argv) {
             }
         }
     }
-    if (def->generate) { /* a generative model's inference: new samples per second */
+    double t_sample_step = 0; /* models with samplers: one denoising step for SAMPLE_BATCH images */
+    if (def->samplers) {
+        enum { SAMPLE_BATCH = 16, SAMPLE_STEPS = 10 };
+        zoo_rng r2 = zoo_rng_new(args.seed);
+        zoo_image_sampling how = {.sampler = "ddim", .steps = SAMPLE_STEPS};
+        double best = 1e30;
+        for (int64_t s = 0; s < 4; s++) { /* the first warms up; the best of the rest */
+            double t0 = now_s();
+            zoo_scope_begin();
+            zoo_tensor *img = def->generate(m, SAMPLE_BATCH, &how, &r2);
+            if (!img) cli_die(c.prog, "%s", zoo_last_error());
+            zoo_tensor_download(img, x);
+            zoo_scope_end();
+            if (s >= 1) best = fmin(best, (now_s() - t0) / SAMPLE_STEPS);
+        }
+        t_sample_step = best;
+    } else if (def->generate) { /* a generative model's inference: new samples per second */
         zoo_rng r2 = zoo_rng_new(args.seed);
         for (int64_t s = 0; s < 4; s++) {
             double t0 = now_s();
             zoo_scope_begin();
-            zoo_tensor *img = def->generate(m, ibs, &r2);
+            zoo_tensor *img = def->generate(m, ibs, NULL, &r2);
             zoo_tensor_download(img, x);
             zoo_scope_end();
             if (s >= 1) {
@@ -214,6 +231,7 @@ int main(int argc, char **argv) {
     printf("train_ms_per_step: %.3f\n", 1e3 * t_train / (double)steps);
     printf("train_samples_per_s: %.0f\n", (double)(steps * bs) / t_train);
     if (images) printf("infer_images_per_s: %.0f\n", (double)images / t_infer);
+    if (t_sample_step > 0) printf("sample_ms_per_step_16: %.3f\n", 1e3 * t_sample_step);
     if (counted) {
         printf("dispatches_per_step: %.1f\n", (double)(c1.dispatches - c0.dispatches) / (double)steps);
         printf("submits_per_step: %.1f\n", (double)(c1.submits - c0.submits) / (double)steps);

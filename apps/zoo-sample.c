@@ -94,9 +94,24 @@ int main(int argc, char **argv) {
     cli_add(&c, "cols", "N", "8", "images per row of the grid");
     cli_add(&c, "tiles", "DIR", "", "also write each sample as DIR/sample_NNNN.png");
     cli_add(&c, "seed", "N", "0", "seed for the noise");
+    if (def->samplers) {
+        static char sampler_help[128];
+        snprintf(sampler_help, sizeof sampler_help, "how to draw: %s", def->samplers);
+        static char sampler_default[32];
+        snprintf(sampler_default, sizeof sampler_default, "%.*s", (int)strcspn(def->samplers, ","), def->samplers);
+        cli_add(&c, "sampler", "NAME", sampler_default, sampler_help);
+        cli_add(&c, "sample-steps", "N", "0", "denoising steps (0: the sampler's default: DDIM 50, DDPM all 1000)");
+        cli_add(&c, "eta", "E", "0", "DDIM's fresh noise per step: 0 deterministic, 1 the ancestral sampler's law");
+    }
     cli_add_backend(&c);
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
     if (!def->generate) cli_usage_error(&c, "%s is not a generative model", def->name);
+    zoo_image_sampling how = {.progress = true};
+    if (def->samplers) {
+        how.sampler = cli_str(&c, "sampler");
+        how.steps = cli_int(&c, "sample-steps", 0, 1 << 20);
+        how.eta = (float)cli_float(&c, "eta", 0.0, 1.0);
+    }
     const char *checkpoint = cli_checkpoint(&c, def->name);
     int n = (int)cli_int(&c, "n", 1, 4096), cols = (int)cli_int(&c, "cols", 1, 4096);
     uint64_t seed = (uint64_t)cli_int(&c, "seed", 0, (long long)1 << 62);
@@ -116,7 +131,7 @@ int main(int argc, char **argv) {
 
     zoo_scope_begin();
     zoo_rng rng = zoo_rng_stream(seed, 4);
-    zoo_tensor *x = def->generate(m, n, &rng);
+    zoo_tensor *x = def->generate(m, n, &how, &rng);
     if (!x) cli_die(c.prog, "%s", zoo_last_error());
     float *host = malloc((size_t)x->numel * sizeof *host);
     if (!host) cli_die(c.prog, "out of memory");

@@ -69,6 +69,17 @@ typedef struct zoo_sampling {
 /* the id drawn from logits [n] as s says, with one host draw from rng */
 ZOO_API int32_t zoo_sample_logits(const float *logits, int n, const zoo_sampling *s, zoo_rng *rng);
 
+/* How a diffusion-style model draws images: sampler by name ("ddpm", "ddim"; NULL: the
+ * model's default), its number of steps (0: the sampler's default) and DDIM's eta (the
+ * share of fresh noise per step: 0 deterministic, 1 the ancestral sampler's law);
+ * progress: print a progress line to stderr. */
+typedef struct zoo_image_sampling {
+    const char *sampler;
+    int64_t steps;
+    float eta;
+    bool progress;
+} zoo_image_sampling;
+
 typedef struct zoo_model_def zoo_model_def;
 
 /* Every model starts with this header. Parts are the separately optimized
@@ -132,8 +143,13 @@ struct zoo_model_def {
     bool monitor_max;
     /* classifiers: class scores [n, classes] for x [n, c, h, w], no grad, eval mode */
     zoo_tensor *(*predict)(zoo_model *m, zoo_tensor *x);
-    /* generative models: n new samples [n, c, h, w] with values in [-1, 1], eval mode */
-    zoo_tensor *(*generate)(zoo_model *m, int64_t n, zoo_rng *rng);
+    /* generative models: n new samples [n, c, h, w] with values in [-1, 1], eval mode,
+     * drawn as s says (NULL: the model's defaults; models without samplers ignore it);
+     * NULL with zoo_last_error() on failure */
+    zoo_tensor *(*generate)(zoo_model *m, int64_t n, const zoo_image_sampling *s, zoo_rng *rng);
+    /* models with samplers: their names, comma-separated, the default first (zoo-sample
+     * offers --sampler, --sample-steps and --eta only then) */
+    const char *samplers;
     /* generative models: the progress grid (the same latents every time) as a PNG */
     int (*write_samples)(zoo_model *m, const char *path);
     /* language models: continues the n_prompt ids of prompt with n new ones drawn as s

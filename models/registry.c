@@ -8,6 +8,7 @@ const zoo_model_def *const zoo_models[] = {
     &zoo_cnn_def,
     &zoo_gan_def,
     &zoo_transformer_def,
+    &zoo_diffusion_def,
     NULL,
 };
 

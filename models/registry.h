@@ -19,6 +19,7 @@ ZOO_API extern const zoo_model_def zoo_mlp_def;
 ZOO_API extern const zoo_model_def zoo_cnn_def;
 ZOO_API extern const zoo_model_def zoo_gan_def;
 ZOO_API extern const zoo_model_def zoo_transformer_def;
+ZOO_API extern const zoo_model_def zoo_diffusion_def;
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,13 @@
-/* Training the CNN and the GAN on the CPU and Vulkan backends from one seed and the
- * same batches:
+/* Training the CNN, the GAN and the diffusion model on the CPU and Vulkan backends from
+ * one seed and the same batches (the diffusion model then draws 4 images with 5 DDIM
+ * steps):
  * - exact mode gives the same numbers bit for bit: every reported metric (loss; D and
  *   G losses, D(x), D(G(z))) is equal at every step, and so are the weights and the
- *   optimizer state at the end (compared as saved checkpoints). Every kernel sums in
+ *   optimizer state at the end (compared as saved checkpoints), and so are the diffusion
+ *   model's samples. Every kernel sums in
  *   backends/canon.h's order, so nothing is left to drift.
  * - fast mode (each backend its own arithmetic) keeps every metric of the first 3
- *   steps within 1e-4 relative.
+ *   steps within 1e-4 relative, and the samples within NMSE 1e-6.
  * Small batches keep it quick on lavapipe, except the GAN's fast run, which takes its
  * real batch of 64: with batch norm over 8 images some gradients are no bigger than
  * rounding noise, and Adam's first steps move every weight by about lr whatever its
@@ -28,8 +30,12 @@
 
 static char tmp_dir[] = "/tmp/zoo-test-agreement-XXXXXX";
 
+#define SAMPLE_N 4
+#define SAMPLE_PIXELS (SAMPLE_N * 28 * 28)
+
 typedef struct run {
     zoo_metrics step[STEPS];
+    float sample[SAMPLE_PIXELS]; /* models with samplers: 5 DDIM steps from the trained weights */
 } run;
 
 /* the bytes of a file; *n its length */
@@ -66,6 +72,7 @@ static int train_on(const char *backend, bool exact, const char *model, const zo
     ZOO_ASSERT(def);
     zoo_model_args args = {.c = d->c, .h = d->h, .w = d->w, .n_classes = 10, .seed = 11};
     for (int i = 0; i < def->n_options; i++) args.options[i] = def->options[i].default_value;
+    if (strcmp(model, "diffusion") == 0) args.options[0] = "8"; /* a narrow U-Net: lavapipe is slow */
     args.optim = zoo_model_default_optim(def);
     zoo_model *m = def->create(&args);
     ZOO_ASSERT(m);
@@ -81,6 +88,15 @@ static int train_on(const char *backend, bool exact, const char *model, const zo
         zoo_scope_end();
     }
     zoo_loader_free(&loader);
+    if (def->samplers) {
+        zoo_image_sampling how = {.sampler = "ddim", .steps = 5};
+        zoo_rng rng = zoo_rng_new(5);
+        zoo_scope_begin();
+        zoo_tensor *x = def->generate(m, SAMPLE_N, &how, &rng);
+        CHECK(x != NULL && x->numel == SAMPLE_PIXELS);
+        if (x && x->numel == SAMPLE_PIXELS) zoo_tensor_download(x, out->sample);
+        zoo_scope_end();
+    }
     char path[512];
     snprintf(path, sizeof path, "%s/%s-%s-%s.safetensors", tmp_dir, model, exact ? "exact" : "fast", backend);
     CHECK(zoo_checkpoint_save(m, path, steps, true) == 0);
@@ -115,6 +131,12 @@ static void compare_exact(const char *model, const run *cpu, const run *vk) {
     }
     printf("%s, exact mode: %d steps, %d metrics differ; weights and optimizer state %s\n", model, STEPS, differ,
            all_same ? "bit-identical" : "DIFFER");
+    if (zoo_model_lookup(model)->samplers) {
+        bool same = memcmp(cpu->sample, vk->sample, sizeof cpu->sample) == 0;
+        printf("%s, exact mode: a 5-step DDIM sample of %d images %s\n", model, SAMPLE_N,
+               same ? "bit-identical" : "DIFFERS");
+        CHECK(same);
+    }
 }
 
 /* fast mode: the first steps' metrics close */
@@ -131,6 +153,15 @@ static void compare_fast(const char *model, const run *cpu, const run *vk) {
     printf("%s, fast mode: largest relative difference of the first %d steps' metrics %.1e\n", model, FAST_STEPS,
            worst);
     CHECK(worst <= 1e-4);
+    if (zoo_model_lookup(model)->samplers) {
+        double err = 0.0, ref = 0.0;
+        for (int i = 0; i < SAMPLE_PIXELS; i++) {
+            err += ((double)cpu->sample[i] - vk->sample[i]) * ((double)cpu->sample[i] - vk->sample[i]);
+            ref += (double)cpu->sample[i] * cpu->sample[i];
+        }
+        printf("%s, fast mode: a 5-step DDIM sample's NMSE %.1e\n", model, err / ref);
+        CHECK(err / ref <= 1e-6);
+    }
 }
 
 int main(void) {
@@ -143,9 +174,9 @@ int main(void) {
         fprintf(stderr, "%s\n", zoo_last_error());
         return 1;
     }
-    const char *models[] = {"cnn", "gan"};
-    const int64_t fast_batch[] = {BATCH, 64};
-    for (int k = 0; k < 2; k++)
+    const char *models[] = {"cnn", "gan", "diffusion"};
+    const int64_t fast_batch[] = {BATCH, 64, BATCH};
+    for (int k = 0; k < 3; k++)
         for (int exact = 1; exact >= 0; exact--) {
             static run vk, cpu;
             int64_t batch = exact ? BATCH : fast_batch[k], steps = exact ? STEPS : FAST_STEPS;

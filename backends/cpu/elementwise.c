@@ -196,14 +196,34 @@ void cpu_binary(void *ctx, zoo_binary_op op, const zoo_tensor *a, const zoo_tens
     int64_t d[4], sa[4], sb[4];
     bcast4(a, out, d, sa);
     bcast4(b, out, d, sb);
-    int64_t o = 0;
-    for (int64_t i0 = 0; i0 < d[0]; i0++)
-        for (int64_t i1 = 0; i1 < d[1]; i1++)
-            for (int64_t i2 = 0; i2 < d[2]; i2++) {
-                const float *ra = pa + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];
-                const float *rb = pb + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];
-                for (int64_t i3 = 0; i3 < d[3]; i3++) po[o++] = bin(op, ra[i3 * sa[3]], rb[i3 * sb[3]]);
-            }
+    /* merge a dim into the next where both operands step through them as one (a channel
+       scale over [N, C, H, W] becomes [N, C, H*W] rows, each against one number) */
+    for (int i = 2; i >= 0; i--)
+        if (sa[i] == sa[i + 1] * d[i + 1] && sb[i] == sb[i + 1] * d[i + 1]) {
+            d[i + 1] *= d[i];
+            for (int k = i; k > 0; k--) d[k] = d[k - 1], sa[k] = sa[k - 1], sb[k] = sb[k - 1];
+            d[0] = 1, sa[0] = sb[0] = 0;
+        }
+    int64_t rows = d[0] * d[1] * d[2], cols = d[3];
+    /* rows of cols outputs, each one of four stride patterns, the op a constant */
+#define GENERAL(OP)                                                                                \
+    _Pragma("omp parallel for if (n >= PAR_MIN) schedule(static)") for (int64_t r = 0; r < rows; \
+                                                                        r++) {                     \
+        int64_t i2 = r % d[2], i1 = r / d[2] % d[1], i0 = r / (d[2] * d[1]);                       \
+        const float *ra = pa + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];                               \
+        const float *rb = pb + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];                               \
+        float *ro = po + r * cols;                                                                 \
+        if (sa[3] == 1 && sb[3] == 1)                                                              \
+            for (int64_t j = 0; j < cols; j++) ro[j] = bin(OP, ra[j], rb[j]);                      \
+        else if (sa[3] == 1 && sb[3] == 0)                                                         \
+            for (int64_t j = 0; j < cols; j++) ro[j] = bin(OP, ra[j], rb[0]);                      \
+        else if (sa[3] == 0 && sb[3] == 1)                                                         \
+            for (int64_t j = 0; j < cols; j++) ro[j] = bin(OP, ra[0], rb[j]);                      \
+        else                                                                                       \
+            for (int64_t j = 0; j < cols; j++) ro[j] = bin(OP, ra[j * sa[3]], rb[j * sb[3]]);      \
+    }
+    BIN_CASES(GENERAL)
+#undef GENERAL
 }
 
 /* ---------------------------------------------------------------- axpby */
@@ -240,15 +260,21 @@ void cpu_copy_box(void *ctx, const zoo_tensor *src, zoo_tensor *dst, const zoo_b
     const uint32_t *ps = src->data;
     uint32_t *pd = dst->data;
     const int32_t *n = b->size, *ss = b->src_stride, *ds = b->dst_stride;
-    for (int64_t i0 = 0; i0 < n[0]; i0++)
-        for (int64_t i1 = 0; i1 < n[1]; i1++)
-            for (int64_t i2 = 0; i2 < n[2]; i2++) {
-                const uint32_t *s = ps + b->src_offset + i0 * ss[0] + i1 * ss[1] + i2 * ss[2];
-                uint32_t *d = pd + b->dst_offset + i0 * ds[0] + i1 * ds[1] + i2 * ds[2];
-                if (ss[3] == 1 && ds[3] == 1) memcpy(d, s, (size_t)n[3] * 4);
-                else
-                    for (int64_t i3 = 0; i3 < n[3]; i3++) d[i3 * ds[3]] = s[i3 * ss[3]];
-            }
+    int64_t planes = (int64_t)n[0] * n[1], total = planes * n[2] * n[3];
+    /* each part of the box writes its own elements (the box never overlaps itself in dst) */
+#pragma omp parallel for if (total >= PAR_MIN) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        int64_t i0 = p / n[1], i1 = p % n[1];
+        for (int64_t i2 = 0; i2 < n[2]; i2++) {
+            const uint32_t *s = ps + b->src_offset + i0 * ss[0] + i1 * ss[1] + i2 * ss[2];
+            uint32_t *d = pd + b->dst_offset + i0 * ds[0] + i1 * ds[1] + i2 * ds[2];
+            if (ss[3] == 1 && ds[3] == 1) memcpy(d, s, (size_t)n[3] * 4);
+            else if (ss[3] == 0)
+                for (int64_t i3 = 0; i3 < n[3]; i3++) d[i3 * ds[3]] = s[0];
+            else
+                for (int64_t i3 = 0; i3 < n[3]; i3++) d[i3 * ds[3]] = s[i3 * ss[3]];
+        }
+    }
 }
 
 void cpu_embedding(void *ctx, const zoo_tensor *weight, const zoo_tensor *ids, zoo_tensor *out) {

@@ -106,18 +106,28 @@ static void fast_scattered_sums(const cpu_ctx *c, const float *px, float *po, co
     out_strides(od, os);
     memset(po, 0, (size_t)on * 4);
     bool last_reduced = od[3] == 1 && d[3] != 1;
-    const float *row = px;
-    for (int64_t i0 = 0; i0 < d[0]; i0++)
-        for (int64_t i1 = 0; i1 < d[1]; i1++)
-            for (int64_t i2 = 0; i2 < d[2]; i2++, row += d[3]) {
-                float *o = po + i0 * os[0] + i1 * os[1] + i2 * os[2];
-                if (last_reduced) {
-                    *o += cpu_sum(c, row, d[3], 1);
-                    continue;
-                }
+    /* threads split a kept dim, dim 0 or else dim 1, so that no two write one output;
+       each output still adds its terms in x's order */
+    int split = os[0] ? 0 : 1;
+    int64_t outer = split ? d[1] : d[0], n = d[0] * d[1] * d[2] * d[3];
+#pragma omp parallel for if (n >= PAR_MIN && (os[0] || os[1])) schedule(static)
+    for (int64_t k = 0; k < outer; k++)
+        for (int64_t i0 = split ? 0 : k; i0 < (split ? d[0] : k + 1); i0++)
+            for (int64_t i1 = split ? k : 0; i1 < (split ? k + 1 : d[1]); i1++)
+                for (int64_t i2 = 0; i2 < d[2]; i2++) {
+                    const float *row = px + ((i0 * d[1] + i1) * d[2] + i2) * d[3];
+                    float *o = po + i0 * os[0] + i1 * os[1] + i2 * os[2];
+                    if (last_reduced && d[3] < 16) { /* short rows (upsampling's 2): no call */
+                        float r = *o;
+                        for (int64_t j = 0; j < d[3]; j++) r += row[j];
+                        *o = r;
+                    } else if (last_reduced) {
+                        *o += cpu_sum(c, row, d[3], 1);
+                    } else {
 #pragma omp simd
-                for (int64_t j = 0; j < d[3]; j++) o[j] += row[j];
-            }
+                        for (int64_t j = 0; j < d[3]; j++) o[j] += row[j];
+                    }
+                }
     if (scale != 1.0f)
         for (int64_t k = 0; k < on; k++) po[k] *= scale;
 }

@@ -128,7 +128,8 @@ static void gan_train_step(zoo_model *base, const zoo_batch *b, int64_t step, zo
 
 /* ---------------------------------------------------------------- sampling */
 
-static zoo_tensor *gan_generate(zoo_model *base, int64_t n, zoo_rng *rng) {
+static zoo_tensor *gan_generate(zoo_model *base, int64_t n, const zoo_image_sampling *s, zoo_rng *rng) {
+    (void)s; /* one forward pass: no sampler to choose */
     gan *m = (gan *)base;
     zoo_model_set_training(base, false);
     bool old = zoo_set_grad_enabled(false);

@@ -1,0 +1,530 @@
+/* DDPM (Ho et al., 2020) on small images: a U-Net learns to predict the noise eps that
+ * took an image x0 to x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps at a uniformly drawn
+ * step t of T = 1000 (linear betas 1e-4 .. 0.02, or --schedule cosine), by mean squared
+ * error. Samplers: ancestral DDPM (every step, sigma_t^2 = beta_t) and DDIM (evenly
+ * spaced steps, eta 0 deterministic). An exponential moving average of the weights
+ * (decay 0.999, tensors "ema.<name>") is what samples and evaluations use.
+ *
+ * The U-Net (c = --base-channels channels at full resolution, c x mults[i] at level i):
+ *   time: sinusoidal embedding of t (128) -> Linear -> SiLU -> Linear      temb [n, 128]
+ *   conv_in 3x3 -> per level: ResBlock (its output is the level's skip), then a stride-2
+ *   3x3 conv down (not after the last) -> mid ResBlock -> per level back up: nearest x2 +
+ *   conv 3x3, ResBlock over concat(x, skip) -> GroupNorm, SiLU, conv_out 3x3
+ *   ResBlock(in, out): GN(8), SiLU, conv 3x3 -> + Linear(SiLU(temb)) per channel -> GN(8),
+ *   SiLU, conv 3x3 -> + x (a 1x1 conv of x when in != out)
+ * With --mults 1,2 and 32 channels that is 28 -> 14 -> 28 with 32 and 64 channels. */
+#include "diffusion.h"
+
+#include "../registry.h"
+
+#include "../../core/autograd.h"
+#include "../../core/conv.h"
+#include "../../core/image.h"
+#include "../../core/loss.h"
+#include "../../core/ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T_STEPS ZOO_DIFFUSION_STEPS
+#define TEMB 128         /* the time embedding's width */
+#define GROUPS 8         /* group norm's groups */
+#define MAX_LEVELS 4
+#define SAMPLE_GRID 64   /* images in the progress grid */
+#define GRID_STEPS 50    /* its DDIM steps */
+#define EMA_DECAY 0.999f
+
+typedef struct resblock {
+    zoo_groupnorm_layer norm1, norm2;
+    zoo_conv2d_layer conv1, conv2, skip; /* skip.weight NULL when in == out */
+    zoo_linear_layer temb;
+} resblock;
+
+typedef struct diffusion {
+    zoo_model base; /* first: a zoo_model * is a diffusion * */
+    int c, h, w, ch, levels, mults[MAX_LEVELS];
+    bool cosine;
+    double beta[T_STEPS], abar[T_STEPS];
+    zoo_linear_layer time1, time2;
+    zoo_conv2d_layer conv_in, conv_out;
+    resblock down_res[MAX_LEVELS], mid, up_res[MAX_LEVELS];
+    zoo_conv2d_layer down[MAX_LEVELS], up[MAX_LEVELS];
+    zoo_groupnorm_layer norm_out;
+    /* the moving average: ema[i] follows param[i] (the trainable tensors of part 0) */
+    int n_ema;
+    zoo_tensor **param, **ema, **saved; /* saved: the live weights while the EMA's are in */
+    zoo_tensor *fixed_noise;            /* the progress grid's x_T, the same every time */
+} diffusion;
+
+/* ---------------------------------------------------------------- schedule */
+
+void zoo_diffusion_schedule(bool cosine, double *beta, double *abar) {
+    double prod = 1.0;
+    for (int t = 0; t < T_STEPS; t++) {
+        if (cosine) {
+            double s = 0.008, f0 = cos(s / (1 + s) * M_PI / 2);
+            double a1 = cos(((double)(t + 1) / T_STEPS + s) / (1 + s) * M_PI / 2) / f0;
+            double a0 = cos(((double)t / T_STEPS + s) / (1 + s) * M_PI / 2) / f0;
+            beta[t] = fmin(1.0 - (a1 * a1) / (a0 * a0), 0.999);
+        } else {
+            beta[t] = 1e-4 + (0.02 - 1e-4) * t / (T_STEPS - 1);
+        }
+        prod *= 1.0 - beta[t];
+        abar[t] = prod;
+    }
+}
+
+/* ---------------------------------------------------------------- the network */
+
+/* the sinusoidal embedding of each t: [sin(t f_0) .. sin(t f_63), cos(t f_0) ..], f_i =
+ * 10000^(-i/64), computed in double on the host; [n, TEMB] */
+static zoo_tensor *time_embedding(const int32_t *t, int64_t n) {
+    float *v = zoo_scope_alloc((size_t)(n * TEMB) * sizeof *v);
+    if (!v) return NULL;
+    int half = TEMB / 2;
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < half; j++) {
+            double a = t[i] * exp(-log(10000.0) * j / half);
+            v[i * TEMB + j] = (float)sin(a);
+            v[i * TEMB + half + j] = (float)cos(a);
+        }
+    return zoo_tensor_from_host(zoo_shape2(n, TEMB), v);
+}
+
+static zoo_tensor *resblock_forward(const resblock *r, zoo_tensor *x, zoo_tensor *temb_act) {
+    zoo_tensor *h = zoo_conv2d_forward(&r->conv1, zoo_silu(zoo_groupnorm_forward(&r->norm1, x)));
+    if (!h) return NULL;
+    zoo_tensor *t = zoo_linear_forward(&r->temb, temb_act); /* [n, out] -> per channel */
+    h = zoo_add(h, zoo_reshape(t, zoo_shape4(h->shape.d[0], h->shape.d[1], 1, 1)));
+    h = zoo_conv2d_forward(&r->conv2, zoo_silu(zoo_groupnorm_forward(&r->norm2, h)));
+    return zoo_add(h, r->skip.weight ? zoo_conv2d_forward(&r->skip, x) : x);
+}
+
+/* the predicted noise for x_t [n, c, h, w] at steps t [n] */
+static zoo_tensor *unet(diffusion *m, zoo_tensor *x, const int32_t *t) {
+    int64_t n = x->shape.d[0];
+    zoo_tensor *temb = zoo_linear_forward(&m->time2, zoo_silu(zoo_linear_forward(&m->time1, time_embedding(t, n))));
+    zoo_tensor *temb_act = zoo_silu(temb);
+    zoo_tensor *skips[MAX_LEVELS];
+    zoo_tensor *h = zoo_conv2d_forward(&m->conv_in, x);
+    for (int i = 0; i < m->levels; i++) {
+        h = skips[i] = resblock_forward(&m->down_res[i], h, temb_act);
+        if (i < m->levels - 1) h = zoo_conv2d_forward(&m->down[i], h);
+    }
+    h = resblock_forward(&m->mid, h, temb_act);
+    for (int i = m->levels - 2; i >= 0; i--) {
+        h = zoo_conv2d_forward(&m->up[i], zoo_upsample2d(h, 2));
+        zoo_tensor *cat[2] = {h, skips[i]};
+        h = resblock_forward(&m->up_res[i], zoo_concat(cat, 2, 1), temb_act);
+    }
+    return zoo_conv2d_forward(&m->conv_out, zoo_silu(zoo_groupnorm_forward(&m->norm_out, h)));
+}
+
+/* ---------------------------------------------------------------- the moving average */
+
+/* swaps the EMA weights in (on) or the live ones back (off); the live ones wait in saved */
+static int use_ema(diffusion *m, bool on) {
+    for (int i = 0; i < m->n_ema; i++) {
+        if (on && (zoo_copy_(m->saved[i], m->param[i]) || zoo_copy_(m->param[i], m->ema[i]))) return -1;
+        if (!on && zoo_copy_(m->param[i], m->saved[i])) return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- training */
+
+/* per-sample scalars [n, 1, 1, 1] from the schedule: f(abar[t_i]) */
+static zoo_tensor *per_sample(const diffusion *m, const int32_t *t, int64_t n, double (*f)(double)) {
+    float *v = zoo_scope_alloc((size_t)n * sizeof *v);
+    if (!v) return NULL;
+    for (int64_t i = 0; i < n; i++) v[i] = (float)f(m->abar[t[i]]);
+    return zoo_tensor_from_host(zoo_shape4(n, 1, 1, 1), v);
+}
+
+static double sqrt_of(double a) { return sqrt(a); }
+static double sqrt_one_minus(double a) { return sqrt(1.0 - a); }
+
+/* the noise-prediction loss on images in [0, 1] at steps t with noise from rng */
+static zoo_tensor *denoising_loss(diffusion *m, zoo_tensor *image, const int32_t *t, zoo_rng *rng) {
+    if (!image) return NULL;
+    int64_t n = image->shape.d[0];
+    zoo_tensor *x0 = zoo_affine(image, 2.0f, -1.0f); /* [0, 1] -> [-1, 1] */
+    zoo_tensor *eps = zoo_tensor_new(ZOO_F32, image->shape);
+    if (!x0 || !eps) return NULL;
+    zoo_rng_normal(rng, eps, 0.0f, 1.0f);
+    zoo_tensor *xt = zoo_add(zoo_mul(x0, per_sample(m, t, n, sqrt_of)), zoo_mul(eps, per_sample(m, t, n, sqrt_one_minus)));
+    return zoo_mse_loss(unet(m, xt, t), eps);
+}
+
+static void diffusion_train_step(zoo_model *base, const zoo_batch *b, int64_t step, zoo_metrics *out) {
+    diffusion *m = (diffusion *)base;
+    zoo_tensor *image = zoo_batch_get(b, "image");
+    int32_t *t = zoo_scope_alloc((size_t)b->n * sizeof *t);
+    if (!t || !image) return;
+    zoo_rng rng = zoo_rng_stream(base->seed, ((uint64_t)7 << 32) + (uint64_t)step);
+    for (int64_t i = 0; i < b->n; i++) t[i] = (int32_t)zoo_rng_below(&rng, T_STEPS);
+    zoo_module_zero_grad(&base->parts[0]);
+    zoo_tensor *loss = denoising_loss(m, image, t, &rng);
+    if (zoo_backward(loss)) return;
+    if (base->clip_norm > 0.0f) zoo_clip_grad_norm(&base->parts[0], base->clip_norm);
+    zoo_optim_step(&base->optim[0]);
+    for (int i = 0; i < m->n_ema; i++) zoo_lerp_(m->ema[i], m->param[i], 1.0f - EMA_DECAY);
+    zoo_metrics_set(out, "loss", zoo_tensor_item(loss));
+}
+
+/* ---------------------------------------------------------------- sampling */
+
+static void progress(const zoo_image_sampling *s, int64_t done, int64_t total) {
+    if (!s || !s->progress) return;
+    fprintf(stderr, "\rsampling: step %lld/%lld", (long long)done, (long long)total);
+    if (done == total) fputc('\n', stderr);
+}
+
+int zoo_diffusion_sample(const double *beta, const double *abar, zoo_tensor *x, const zoo_image_sampling *s,
+                         zoo_rng *rng, zoo_eps_fn eps_fn, void *ctx) {
+    const char *sampler = s && s->sampler ? s->sampler : "ddim";
+    bool ddpm = strcmp(sampler, "ddpm") == 0;
+    if (!ddpm && strcmp(sampler, "ddim") != 0) {
+        zoo_set_error("unknown sampler '%s' (ddpm or ddim)", sampler);
+        return -1;
+    }
+    int64_t steps = s && s->steps ? s->steps : ddpm ? T_STEPS : GRID_STEPS;
+    if (ddpm && steps != T_STEPS) {
+        zoo_set_error("the DDPM sampler runs all %d steps, got --sample-steps %lld (DDIM takes fewer)", T_STEPS,
+                      (long long)steps);
+        return -1;
+    }
+    if (steps < 1 || steps > T_STEPS) {
+        zoo_set_error("DDIM takes 1 to %d steps, got %lld", T_STEPS, (long long)steps);
+        return -1;
+    }
+    float eta = s ? s->eta : 0.0f;
+    if (!(eta >= 0.0f && eta <= 1.0f)) {
+        zoo_set_error("--eta must be from 0 to 1, got %g", (double)eta);
+        return -1;
+    }
+    int rc = 0;
+    /* DDIM's steps: tau_i = i T / steps (i = 0 .. steps - 1), visited from the last */
+    for (int64_t k = steps - 1; k >= 0 && rc == 0; k--) {
+        int cur = (int)(k * T_STEPS / steps), prev = k > 0 ? (int)((k - 1) * T_STEPS / steps) : -1;
+        zoo_scope_begin();
+        zoo_tensor *eps = eps_fn(ctx, x, cur), *next = NULL;
+        double ab = abar[cur], ab_prev = prev >= 0 ? abar[prev] : 1.0;
+        if (ddpm) { /* mean (x - beta / sqrt(1 - abar) eps) / sqrt(alpha), plus sqrt(beta) z */
+            double b = beta[cur];
+            next = zoo_affine(zoo_add(x, zoo_mul_scalar(eps, (float)(-b / sqrt(1.0 - ab)))), (float)(1.0 / sqrt(1.0 - b)),
+                              0.0f);
+            if (cur > 0 && next) {
+                zoo_tensor *z = zoo_tensor_new(ZOO_F32, x->shape);
+                if (z) zoo_rng_normal(rng, z, 0.0f, 1.0f);
+                next = zoo_add(next, zoo_mul_scalar(z, (float)sqrt(b)));
+            }
+        } else { /* x0 = (x - sqrt(1 - abar) eps) / sqrt(abar); x' = sqrt(abar') x0 + dir + sigma z */
+            double sigma = eta * sqrt((1.0 - ab_prev) / (1.0 - ab)) * sqrt(1.0 - ab / ab_prev);
+            double c_x = sqrt(ab_prev / ab);
+            double c_eps = sqrt(fmax(1.0 - ab_prev - sigma * sigma, 0.0)) - sqrt(ab_prev) * sqrt(1.0 - ab) / sqrt(ab);
+            next = zoo_add(zoo_mul_scalar(x, (float)c_x), zoo_mul_scalar(eps, (float)c_eps));
+            if (sigma > 0.0 && next) {
+                zoo_tensor *z = zoo_tensor_new(ZOO_F32, x->shape);
+                if (z) zoo_rng_normal(rng, z, 0.0f, 1.0f);
+                next = zoo_add(next, zoo_mul_scalar(z, (float)sigma));
+            }
+        }
+        if (!next || zoo_copy_(x, next)) rc = -1;
+        zoo_scope_end();
+        progress(s, steps - k, steps);
+    }
+    return rc;
+}
+
+/* the U-Net's noise prediction at one step for every image of x */
+typedef struct unet_ctx {
+    diffusion *m;
+    int32_t *t;
+} unet_ctx;
+
+static zoo_tensor *unet_eps(void *ctx, zoo_tensor *x, int t) {
+    unet_ctx *u = ctx;
+    for (int64_t i = 0; i < x->shape.d[0]; i++) u->t[i] = t;
+    return unet(u->m, x, u->t);
+}
+
+/* x_T (x, persistent) denoised to x_0 in place by the U-Net */
+static int denoise(diffusion *m, zoo_tensor *x, const zoo_image_sampling *s, zoo_rng *rng) {
+    unet_ctx u = {m, malloc((size_t)x->shape.d[0] * sizeof(int32_t))};
+    if (!u.t) {
+        zoo_set_error("out of host memory");
+        return -1;
+    }
+    int rc = zoo_diffusion_sample(m->beta, m->abar, x, s, rng, unet_eps, &u);
+    free(u.t);
+    return rc;
+}
+
+/* n samples [n, c, h, w] from the EMA weights, in the caller's scope: about [-1, 1], a
+ * little beyond at places (the PNG writers clamp) */
+static zoo_tensor *diffusion_generate(zoo_model *base, int64_t n, const zoo_image_sampling *s, zoo_rng *rng) {
+    diffusion *m = (diffusion *)base;
+    zoo_model_set_training(base, false);
+    zoo_tensor *x = zoo_tensor_new_persistent(ZOO_F32, zoo_shape4(n, m->c, m->h, m->w));
+    if (!x) return NULL;
+    zoo_rng_normal(rng, x, 0.0f, 1.0f);
+    bool old = zoo_set_grad_enabled(false);
+    int rc = use_ema(m, true);
+    if (rc == 0) rc = denoise(m, x, s, rng);
+    if (use_ema(m, false)) rc = -1;
+    zoo_tensor *out = rc ? NULL : zoo_tensor_new(ZOO_F32, x->shape); /* in the caller's scope */
+    if (out && zoo_copy_(out, x)) out = NULL;
+    zoo_set_grad_enabled(old);
+    zoo_tensor_free(x);
+    return out;
+}
+
+static int diffusion_write_samples(zoo_model *base, const char *path) {
+    diffusion *m = (diffusion *)base;
+    zoo_rng rng = zoo_rng_stream(base->seed, 9); /* unused: DDIM with eta 0 draws nothing */
+    zoo_tensor *x = zoo_tensor_new_persistent(ZOO_F32, m->fixed_noise->shape);
+    if (!x || zoo_copy_(x, m->fixed_noise)) {
+        zoo_tensor_free(x);
+        return -1;
+    }
+    zoo_model_set_training(base, false);
+    bool old = zoo_set_grad_enabled(false);
+    zoo_image_sampling s = {.sampler = "ddim", .steps = GRID_STEPS};
+    int rc = use_ema(m, true);
+    if (rc == 0) rc = denoise(m, x, &s, &rng);
+    if (use_ema(m, false)) rc = -1;
+    zoo_set_grad_enabled(old);
+    float *host = rc ? NULL : malloc((size_t)x->numel * sizeof *host);
+    if (host) {
+        zoo_tensor_download(x, host);
+        for (int64_t i = 0; i < x->numel; i++) host[i] = fminf(fmaxf(host[i], -1.0f), 1.0f);
+        rc = zoo_png_write_grid(path, host, SAMPLE_GRID, m->c, m->h, m->w, 8);
+    } else if (rc == 0) {
+        zoo_set_error("out of host memory for the sample grid");
+        rc = -1;
+    }
+    free(host);
+    zoo_tensor_free(x);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+#define EVAL_MAX 1000
+#define EVAL_BATCH 250
+
+/* "loss": the EMA weights' noise-prediction error on up to EVAL_MAX images of d, each at
+ * the same step and noise every evaluation (the steps spread evenly over 0 .. T-1) */
+static int diffusion_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out) {
+    diffusion *m = (diffusion *)base;
+    int64_t total = d->n < EVAL_MAX ? d->n : EVAL_MAX;
+    if (total < 1) {
+        zoo_set_error("no images to evaluate on");
+        return -1;
+    }
+    int32_t t[EVAL_BATCH];
+    double sum = 0.0;
+    zoo_model_set_training(base, false);
+    bool old = zoo_set_grad_enabled(false);
+    int rc = use_ema(m, true);
+    for (int64_t start = 0; start < total && rc == 0; start += EVAL_BATCH) {
+        int64_t n = total - start < EVAL_BATCH ? total - start : EVAL_BATCH;
+        for (int64_t i = 0; i < n; i++) t[i] = (int32_t)((start + i) * T_STEPS / total);
+        zoo_rng rng = zoo_rng_stream(base->seed, ((uint64_t)8 << 32) + (uint64_t)start);
+        zoo_scope_begin();
+        zoo_batch b;
+        rc = zoo_dataset_batch(d, start, n, &b);
+        zoo_tensor *loss = rc ? NULL : denoising_loss(m, zoo_batch_get(&b, "image"), t, &rng);
+        if (loss) sum += (double)zoo_tensor_item(loss) * (double)n;
+        else rc = -1;
+        zoo_scope_end();
+    }
+    if (use_ema(m, false)) rc = -1;
+    zoo_set_grad_enabled(old);
+    if (rc) return -1;
+    zoo_metrics_set(out, "loss", sum / (double)total);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static resblock resblock_new(zoo_module *mod, const char *name, int in, int out, zoo_rng *init) {
+    char buf[ZOO_NAME_MAX];
+    resblock r = {0};
+    snprintf(buf, sizeof buf, "%s.norm1", name);
+    r.norm1 = zoo_groupnorm_new(mod, buf, GROUPS, in);
+    snprintf(buf, sizeof buf, "%s.conv1", name);
+    r.conv1 = zoo_conv2d_new(mod, buf, in, out, 3, 1, 1, true, init);
+    snprintf(buf, sizeof buf, "%s.temb", name);
+    r.temb = zoo_linear_new(mod, buf, TEMB, out, true, init);
+    snprintf(buf, sizeof buf, "%s.norm2", name);
+    r.norm2 = zoo_groupnorm_new(mod, buf, GROUPS, out);
+    snprintf(buf, sizeof buf, "%s.conv2", name);
+    r.conv2 = zoo_conv2d_new(mod, buf, out, out, 3, 1, 1, true, init);
+    if (in != out) {
+        snprintf(buf, sizeof buf, "%s.skip", name);
+        r.skip = zoo_conv2d_new(mod, buf, in, out, 1, 1, 0, true, init);
+    }
+    return r;
+}
+
+/* "1,2" -> mults; the count, or -1 with the error set */
+static int parse_mults(const char *s, int *mults) {
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 16 || n == MAX_LEVELS || (*end && *end != ',')) {
+            zoo_set_error("--mults expects 1 to %d comma-separated whole numbers from 1 to 16, got '%s'", MAX_LEVELS, s);
+            return -1;
+        }
+        mults[n++] = (int)v;
+        if (*end == ',' && !end[1]) n = MAX_LEVELS + 1; /* a trailing comma */
+        if (n > MAX_LEVELS) {
+            zoo_set_error("--mults expects 1 to %d comma-separated whole numbers from 1 to 16, got '%s'", MAX_LEVELS, s);
+            return -1;
+        }
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0) zoo_set_error("--mults expects 1 to %d comma-separated whole numbers from 1 to 16, got '%s'", MAX_LEVELS, s);
+    return n ? n : -1;
+}
+
+static void diffusion_destroy(zoo_model *base);
+
+static zoo_model *diffusion_create(const zoo_model_args *args) {
+    zoo_clear_error();
+    char *end;
+    long ch = strtol(args->options[0], &end, 10);
+    if (*end || ch < GROUPS || ch > 1024 || ch % GROUPS) {
+        zoo_set_error("--base-channels expects a multiple of %d from %d to 1024, got '%s'", GROUPS, GROUPS, args->options[0]);
+        return NULL;
+    }
+    int mults[MAX_LEVELS], levels = parse_mults(args->options[1], mults);
+    if (levels < 0) return NULL;
+    const char *schedule = args->options[2];
+    if (strcmp(schedule, "linear") != 0 && strcmp(schedule, "cosine") != 0) {
+        zoo_set_error("--noise-schedule expects linear or cosine, got '%s'", schedule);
+        return NULL;
+    }
+    int div = 1 << (levels - 1);
+    if (args->h % div || args->w % div) {
+        zoo_set_error("%d levels halve the image %d times: its sides must be multiples of %d, got %dx%d", levels,
+                      levels - 1, div, args->h, args->w);
+        return NULL;
+    }
+    diffusion *m = calloc(1, sizeof *m);
+    if (!m) {
+        zoo_set_error("out of host memory");
+        return NULL;
+    }
+    zoo_model_init(&m->base, &zoo_diffusion_def, args);
+    m->c = args->c;
+    m->h = args->h;
+    m->w = args->w;
+    m->ch = (int)ch;
+    m->levels = levels;
+    memcpy(m->mults, mults, sizeof mults);
+    m->cosine = strcmp(schedule, "cosine") == 0;
+    zoo_diffusion_schedule(m->cosine, m->beta, m->abar);
+    m->base.input_mean = 0.5f; /* the model sees 2x - 1 */
+    m->base.input_std = 0.5f;
+    m->base.n_parts = 1;
+    zoo_module *mod = &m->base.parts[0];
+    zoo_module_init(mod);
+    zoo_rng init = zoo_rng_stream(args->seed, 1);
+    char name[ZOO_NAME_MAX];
+    m->time1 = zoo_linear_new(mod, "time_mlp.0", TEMB, TEMB, true, &init);
+    m->time2 = zoo_linear_new(mod, "time_mlp.2", TEMB, TEMB, true, &init);
+    m->conv_in = zoo_conv2d_new(mod, "conv_in", m->c, m->ch, 3, 1, 1, true, &init);
+    int cur = m->ch, level_ch[MAX_LEVELS];
+    for (int i = 0; i < levels; i++) {
+        level_ch[i] = m->ch * mults[i];
+        snprintf(name, sizeof name, "down.%d.res", i);
+        m->down_res[i] = resblock_new(mod, name, cur, level_ch[i], &init);
+        cur = level_ch[i];
+        if (i < levels - 1) {
+            snprintf(name, sizeof name, "down.%d.down", i);
+            m->down[i] = zoo_conv2d_new(mod, name, cur, cur, 3, 2, 1, true, &init);
+        }
+    }
+    m->mid = resblock_new(mod, "mid", cur, cur, &init);
+    for (int i = levels - 2; i >= 0; i--) {
+        snprintf(name, sizeof name, "up.%d.up", i);
+        m->up[i] = zoo_conv2d_new(mod, name, cur, cur, 3, 1, 1, true, &init);
+        snprintf(name, sizeof name, "up.%d.res", i);
+        m->up_res[i] = resblock_new(mod, name, cur + level_ch[i], level_ch[i], &init);
+        cur = level_ch[i];
+    }
+    m->norm_out = zoo_groupnorm_new(mod, "norm_out", GROUPS, cur);
+    m->conv_out = zoo_conv2d_new(mod, "conv_out", cur, m->c, 3, 1, 1, true, &init);
+
+    /* the moving average starts as a copy of the initial weights */
+    int n_params = mod->n;
+    m->param = calloc((size_t)n_params, sizeof *m->param);
+    m->ema = calloc((size_t)n_params, sizeof *m->ema);
+    m->saved = calloc((size_t)n_params, sizeof *m->saved);
+    if (!m->param || !m->ema || !m->saved) {
+        zoo_set_error("out of host memory");
+        diffusion_destroy(&m->base);
+        return NULL;
+    }
+    for (int i = 0; i < n_params && !zoo_failed(); i++) {
+        zoo_tensor *p = mod->params[i].t;
+        char ema_name[ZOO_NAME_MAX + 8];
+        snprintf(ema_name, sizeof ema_name, "ema.%s", mod->params[i].name);
+        zoo_tensor *e = zoo_module_buffer(mod, ema_name, p->shape);
+        m->saved[m->n_ema] = zoo_tensor_new_persistent(ZOO_F32, p->shape);
+        if (!e || !m->saved[m->n_ema]) break;
+        zoo_copy_(e, p);
+        m->param[m->n_ema] = p;
+        m->ema[m->n_ema++] = e;
+    }
+    m->fixed_noise = zoo_tensor_new_persistent(ZOO_F32, zoo_shape4(SAMPLE_GRID, m->c, m->h, m->w));
+    if (m->fixed_noise) {
+        zoo_rng fixed = zoo_rng_stream(args->seed, 3);
+        zoo_rng_normal(&fixed, m->fixed_noise, 0.0f, 1.0f);
+    }
+    zoo_model_add_optimizers(&m->base);
+    if (zoo_failed()) {
+        diffusion_destroy(&m->base);
+        return NULL;
+    }
+    return &m->base;
+}
+
+static void diffusion_destroy(zoo_model *base) {
+    diffusion *m = (diffusion *)base;
+    for (int i = 0; i < m->n_ema; i++) zoo_tensor_free(m->saved[i]);
+    free(m->param);
+    free(m->ema);
+    free(m->saved);
+    zoo_tensor_free(m->fixed_noise);
+    zoo_model_release(base);
+    free(m);
+}
+
+const zoo_model_def zoo_diffusion_def = {
+    .name = "diffusion",
+    .description = "DDPM: a U-Net that learns to remove noise, sampled by DDPM or DDIM into PNG grids",
+    .dataset = "Fashion-MNIST or a folder of images",
+    .defaults = {.steps = 6000, .batch = 64, .lr = 2e-4f, .optimizer = ZOO_OPTIM_ADAM, .sample_every = 1000,
+                 .eval_every = 1000},
+    .options = {{"base-channels", "32", "the U-Net's width at full resolution (a multiple of 8)"},
+                {"mults", "1,2", "width multipliers per level, comma-separated (each level but the last halves the image)"},
+                {"noise-schedule", "linear", "betas: linear (1e-4 to 0.02) or cosine"}},
+    .n_options = 3,
+    .create = diffusion_create,
+    .destroy = diffusion_destroy,
+    .train_step = diffusion_train_step,
+    .evaluate = diffusion_evaluate,
+    .monitor = "loss",
+    .monitor_max = false,
+    .generate = diffusion_generate,
+    .samplers = "ddim,ddpm",
+    .write_samples = diffusion_write_samples,
+};
