@@ -204,6 +204,27 @@ expect 0 "gan on an image folder" "$train" gan --data "$src/assets/images/mixed"
 contains "unreadable images are skipped with a warning" "skipping"
 expect 1 "an image folder with no images" "$train" gan --data "$tmp/tiles/../gan/samples/.." --steps 1 --quiet --out "$tmp/ganbad"
 
+# the diffusion model: a short run with its grid and evaluation, then zoo-sample's samplers
+expect 0 "diffusion short run" "$train" diffusion --base-channels 8 --train-size 256 --test-size 64 --batch 16 --steps 6 \
+  --sample-every 6 --eval-every 6 --seed 3 --quiet --out "$tmp/dif"
+if [ -s "$tmp/dif/samples/step_000006.png" ] && [ -s "$tmp/dif/model.safetensors" ]; then pass "diffusion writes its grid and model"; else fail "diffusion writes its grid and model"; fi
+py "$tmp/dif/metrics.jsonl" <<'PY' && pass "diffusion logs its loss and the EMA weights' test_loss" || fail "diffusion logs its loss and the EMA weights' test_loss"
+import json, math, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert all(math.isfinite(r["loss"]) for r in recs if "lr" in r)
+assert [r["step"] for r in recs if "test_loss" in r] == [6] and all(math.isfinite(r["test_loss"]) for r in recs if "test_loss" in r)
+PY
+expect 0 "zoo-sample diffusion --help offers samplers" "$sample" diffusion --help
+contains "the sampler flag" "--sampler NAME"
+expect 0 "zoo-sample diffusion, DDIM 5 steps" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 4 --sample-steps 5 --out "$tmp/dif1.png"
+expect 0 "the same seed, the same PNG" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 4 --sample-steps 5 --out "$tmp/dif2.png"
+if cmp -s "$tmp/dif1.png" "$tmp/dif2.png"; then pass "zoo-sample diffusion is deterministic"; else fail "zoo-sample diffusion is deterministic"; fi
+expect 1 "DDPM with fewer steps is refused" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --sampler ddpm --sample-steps 5 --out "$tmp/x.png"
+contains "and says why" "runs all 1000 steps"
+expect 1 "an unknown sampler is refused" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --sampler euler --out "$tmp/x.png"
+expect 2 "zoo-sample gan has no --sampler" "$sample" gan --checkpoint "$tmp/gan/model.safetensors" --sampler ddim
+expect 2 "bad --mults" "$train" diffusion --mults 1,x --steps 1 --quiet --out "$tmp/difbad"
+
 # the NaN guard stops a diverging run with a clear message
 expect 1 "divergence is caught" "$train" mlp "${tiny[@]}" --epochs 1 --optimizer sgd --lr 1000 --out "$tmp/nan"
 contains "divergence is explained" "diverged"
