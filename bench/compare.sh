@@ -5,7 +5,8 @@
 # Runs `zoo-bench MODEL` (env ZOO_BENCH overrides its path) and
 # bench/pytorch/MODEL.py with the same steps/threads, prints both outputs and
 # a one-line summary: training ms/step, and inference images/s, or sampling tokens/s
-# for a language model (one whose output has sample_tokens_per_s). With --rounds N the
+# for a language model (one whose output has sample_tokens_per_s), or the time of one
+# denoising step for 16 images for a diffusion model (sample_ms_per_step_16). With --rounds N the
 # two alternate N times and the summary
 # takes each one's best round (on a shared machine the slow rounds are noise). --exact
 # runs zoo in exact numeric mode (fast is the default). PyTorch runs with OMP_WAIT_POLICY=PASSIVE, its best
@@ -43,7 +44,7 @@ get() {  # get KEY TEXT -> value of "KEY: value", error if absent
   [[ -n $v ]] || { echo "error: no '$1' in benchmark output" >&2; exit 1; }
   echo "$v"
 }
-zms="" tms="" zip="" tip="" speed=infer_images_per_s what=inference
+zms="" tms="" zip="" tip="" speed=infer_images_per_s what=inference higher=1
 best() {  # best CURRENT NEW HIGHER_IS_BETTER
   awk -v a="$1" -v b="$2" -v hi="$3" 'BEGIN { if (a == "" || (hi ? b > a : b < a)) print b; else print a }'
 }
@@ -56,9 +57,10 @@ for ((r = 1; r <= rounds; r++)); do
   zms=$(best "$zms" "$(get train_ms_per_step "$zoo_out")" 0)
   tms=$(best "$tms" "$(get train_ms_per_step "$torch_out")" 0)
   if grep -q '^sample_tokens_per_s:' <<<"$zoo_out"; then speed=sample_tokens_per_s what=sampling; fi
-  zip=$(best "$zip" "$(get "$speed" "$zoo_out")" 1)
-  tip=$(best "$tip" "$(get "$speed" "$torch_out")" 1)
+  if grep -q '^sample_ms_per_step_16:' <<<"$zoo_out"; then speed=sample_ms_per_step_16 what=sampling higher=0; fi
+  zip=$(best "$zip" "$(get "$speed" "$zoo_out")" $higher)
+  tip=$(best "$tip" "$(get "$speed" "$torch_out")" $higher)
 done
-awk -v m="$model" -v zms="$zms" -v tms="$tms" -v zip="$zip" -v tip="$tip" -v what="$what" 'BEGIN {
+awk -v m="$model" -v zms="$zms" -v tms="$tms" -v zip="$zip" -v tip="$tip" -v what="$what" -v hi="$higher" 'BEGIN {
   printf "%s: zoo %.2f ms/step, pytorch %.2f ms/step, speedup %.2fx (train); %s speedup %.2fx\n",
-         m, zms, tms, tms / zms, what, zip / tip }'
+         m, zms, tms, tms / zms, what, hi ? zip / tip : tip / zip }'
