@@ -102,6 +102,7 @@ int main(int argc, char **argv) {
         cli_add(&c, "sampler", "NAME", sampler_default, sampler_help);
         cli_add(&c, "sample-steps", "N", "0", "denoising steps (0: the sampler's default: DDIM 50, DDPM all 1000)");
         cli_add(&c, "eta", "E", "0", "DDIM's fresh noise per step: 0 deterministic, 1 the ancestral sampler's law");
+        cli_add(&c, "strip", "FILE", "", "also write a denoising strip: x_t at 10 points, a row for each of 8 samples");
     }
     cli_add_backend(&c);
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
@@ -111,6 +112,7 @@ int main(int argc, char **argv) {
         how.sampler = cli_str(&c, "sampler");
         how.steps = cli_int(&c, "sample-steps", 0, 1 << 20);
         how.eta = (float)cli_float(&c, "eta", 0.0, 1.0);
+        if (*cli_str(&c, "strip")) how.strip = cli_str(&c, "strip");
     }
     const char *checkpoint = cli_checkpoint(&c, def->name);
     int n = (int)cli_int(&c, "n", 1, 4096), cols = (int)cli_int(&c, "cols", 1, 4096);
@@ -141,6 +143,7 @@ int main(int argc, char **argv) {
 
     if (zoo_png_write_grid(cli_str(&c, "out"), host, n, ch, h, w, cols)) cli_die(c.prog, "%s", zoo_last_error());
     printf("wrote %d samples to %s\n", n, cli_str(&c, "out"));
+    if (how.strip) printf("wrote the denoising strip to %s\n", how.strip);
     if (*tiles) {
         if (mkdir(tiles, 0777) && errno != EEXIST) cli_die(c.prog, "cannot create %s: %s", tiles, strerror(errno));
         char path[4096];

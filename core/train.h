@@ -72,12 +72,14 @@ ZOO_API int32_t zoo_sample_logits(const float *logits, int n, const zoo_sampling
 /* How a diffusion-style model draws images: sampler by name ("ddpm", "ddim"; NULL: the
  * model's default), its number of steps (0: the sampler's default) and DDIM's eta (the
  * share of fresh noise per step: 0 deterministic, 1 the ancestral sampler's law);
- * progress: print a progress line to stderr. */
+ * progress: print a progress line to stderr; strip: also write a PNG of x_t at 10 points
+ * of the way from noise to image, a row for each of the first 8 samples (NULL: none). */
 typedef struct zoo_image_sampling {
     const char *sampler;
     int64_t steps;
     float eta;
     bool progress;
+    const char *strip;
 } zoo_image_sampling;
 
 typedef struct zoo_model_def zoo_model_def;

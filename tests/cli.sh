@@ -219,6 +219,12 @@ contains "the sampler flag" "--sampler NAME"
 expect 0 "zoo-sample diffusion, DDIM 5 steps" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 4 --sample-steps 5 --out "$tmp/dif1.png"
 expect 0 "the same seed, the same PNG" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 4 --sample-steps 5 --out "$tmp/dif2.png"
 if cmp -s "$tmp/dif1.png" "$tmp/dif2.png"; then pass "zoo-sample diffusion is deterministic"; else fail "zoo-sample diffusion is deterministic"; fi
+expect 0 "a denoising strip" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 3 --sample-steps 12 --strip "$tmp/strip.png" --out "$tmp/dif3.png"
+py "$tmp/strip.png" <<'PY' && pass "the strip holds 10 frames of each of the 3 samples" || fail "the strip holds 10 frames of each of the 3 samples"
+import struct, sys
+w, h = struct.unpack(">II", open(sys.argv[1], "rb").read()[16:24])
+assert (w, h) == (10 * 30 + 2, 3 * 30 + 2), (w, h)
+PY
 expect 1 "DDPM with fewer steps is refused" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --sampler ddpm --sample-steps 5 --out "$tmp/x.png"
 contains "and says why" "runs all 1000 steps"
 expect 1 "an unknown sampler is refused" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --sampler euler --out "$tmp/x.png"

@@ -77,7 +77,7 @@ static int sample_stats(const zoo_image_sampling *s, int64_t n, uint64_t seed, d
     zoo_rng rng = zoo_rng_new(seed);
     zoo_rng_normal(&rng, x, 0.0f, 1.0f);
     oracle o = {abar, 0};
-    int rc = zoo_diffusion_sample(beta, abar, x, s, &rng, oracle_eps, &o);
+    int rc = zoo_diffusion_sample(beta, abar, x, s, &rng, oracle_eps, NULL, &o);
     float *v = malloc((size_t)n * sizeof *v);
     zoo_tensor_download(x, v);
     double sum = 0, sq = 0;
@@ -139,7 +139,7 @@ TEST(ddim_with_eta_1_adds_the_posterior_variance_at_each_step) {
     zoo_copy_(xp, x);
     zoo_rng rng = zoo_rng_new(9);
     zoo_image_sampling s = {.sampler = "ddim", .steps = T, .eta = 1.0f};
-    CHECK(zoo_diffusion_sample(beta, abar, xp, &s, &rng, zero_eps, NULL) == 0);
+    CHECK(zoo_diffusion_sample(beta, abar, xp, &s, &rng, zero_eps, NULL, NULL) == 0);
     float *v = malloc((size_t)n * sizeof *v);
     zoo_tensor_download(xp, v);
     double sq = 0;
@@ -169,7 +169,7 @@ TEST(bad_sampler_settings_are_refused) {
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         zoo_clear_error();
         oracle o = {abar, 0};
-        CHECK(zoo_diffusion_sample(beta, abar, x, &bad[i].s, &rng, oracle_eps, &o) == -1);
+        CHECK(zoo_diffusion_sample(beta, abar, x, &bad[i].s, &rng, oracle_eps, NULL, &o) == -1);
         CHECK(strstr(zoo_last_error(), bad[i].msg) != NULL);
         CHECK(o.calls == 0);
     }

@@ -183,7 +183,7 @@ static void progress(const zoo_image_sampling *s, int64_t done, int64_t total) {
 }
 
 int zoo_diffusion_sample(const double *beta, const double *abar, zoo_tensor *x, const zoo_image_sampling *s,
-                         zoo_rng *rng, zoo_eps_fn eps_fn, void *ctx) {
+                         zoo_rng *rng, zoo_eps_fn eps_fn, zoo_observe_fn observe, void *ctx) {
     const char *sampler = s && s->sampler ? s->sampler : "ddim";
     bool ddpm = strcmp(sampler, "ddpm") == 0;
     if (!ddpm && strcmp(sampler, "ddim") != 0) {
@@ -205,7 +205,7 @@ int zoo_diffusion_sample(const double *beta, const double *abar, zoo_tensor *x, 
         zoo_set_error("--eta must be from 0 to 1, got %g", (double)eta);
         return -1;
     }
-    int rc = 0;
+    int rc = observe ? observe(ctx, x, 0, steps) : 0;
     /* DDIM's steps: tau_i = i T / steps (i = 0 .. steps - 1), visited from the last */
     for (int64_t k = steps - 1; k >= 0 && rc == 0; k--) {
         int cur = (int)(k * T_STEPS / steps), prev = k > 0 ? (int)((k - 1) * T_STEPS / steps) : -1;
@@ -234,16 +234,40 @@ int zoo_diffusion_sample(const double *beta, const double *abar, zoo_tensor *x, 
         }
         if (!next || zoo_copy_(x, next)) rc = -1;
         zoo_scope_end();
+        if (rc == 0 && observe) rc = observe(ctx, x, steps - k, steps);
         progress(s, steps - k, steps);
     }
     return rc;
 }
 
-/* the U-Net's noise prediction at one step for every image of x */
+#define STRIP_FRAMES 10
+#define STRIP_ROWS 8
+
+/* the U-Net's noise prediction at one step for every image of x, and the strip's frames */
 typedef struct unet_ctx {
     diffusion *m;
     int32_t *t;
+    float *frames; /* [rows][STRIP_FRAMES][c h w], or NULL */
+    int rows, next_frame;
 } unet_ctx;
+
+/* keeps x's first rows images at 10 points of the way: x_T, then after each ninth */
+static int strip_frame(void *ctx, const zoo_tensor *x, int64_t done, int64_t total) {
+    unet_ctx *u = ctx;
+    if (!u->frames || u->next_frame >= STRIP_FRAMES || done * (STRIP_FRAMES - 1) < u->next_frame * total) return 0;
+    int64_t img = x->numel / x->shape.d[0];
+    float *all = malloc((size_t)x->numel * sizeof *all);
+    if (!all) {
+        zoo_set_error("out of host memory for the strip");
+        return -1;
+    }
+    zoo_tensor_download(x, all);
+    for (int r = 0; r < u->rows; r++)
+        memcpy(u->frames + ((int64_t)r * STRIP_FRAMES + u->next_frame) * img, all + r * img, (size_t)img * sizeof *all);
+    free(all);
+    u->next_frame++;
+    return 0;
+}
 
 static zoo_tensor *unet_eps(void *ctx, zoo_tensor *x, int t) {
     unet_ctx *u = ctx;
@@ -251,15 +275,25 @@ static zoo_tensor *unet_eps(void *ctx, zoo_tensor *x, int t) {
     return unet(u->m, x, u->t);
 }
 
-/* x_T (x, persistent) denoised to x_0 in place by the U-Net */
+/* x_T (x, persistent) denoised to x_0 in place by the U-Net; with s->strip, the strip too */
 static int denoise(diffusion *m, zoo_tensor *x, const zoo_image_sampling *s, zoo_rng *rng) {
-    unet_ctx u = {m, malloc((size_t)x->shape.d[0] * sizeof(int32_t))};
-    if (!u.t) {
+    int64_t n = x->shape.d[0], img = x->numel / n;
+    unet_ctx u = {.m = m, .t = malloc((size_t)n * sizeof(int32_t)), .rows = n < STRIP_ROWS ? (int)n : STRIP_ROWS};
+    if (s && s->strip) u.frames = malloc((size_t)(u.rows * STRIP_FRAMES * img) * sizeof(float));
+    if (!u.t || (s && s->strip && !u.frames)) {
+        free(u.t);
+        free(u.frames);
         zoo_set_error("out of host memory");
         return -1;
     }
-    int rc = zoo_diffusion_sample(m->beta, m->abar, x, s, rng, unet_eps, &u);
+    int rc = zoo_diffusion_sample(m->beta, m->abar, x, s, rng, unet_eps, strip_frame, &u);
+    if (rc == 0 && u.frames) {
+        for (int64_t i = 0; i < (int64_t)u.rows * STRIP_FRAMES * img; i++) /* x_t strays past [-1, 1] */
+            u.frames[i] = fminf(fmaxf(u.frames[i], -1.0f), 1.0f);
+        rc = zoo_png_write_grid(s->strip, u.frames, u.rows * STRIP_FRAMES, m->c, m->h, m->w, STRIP_FRAMES);
+    }
     free(u.t);
+    free(u.frames);
     return rc;
 }
 

@@ -18,6 +18,8 @@ ZOO_API void zoo_diffusion_schedule(bool cosine, double *beta, double *abar);
 
 /* the predicted noise for x at step t, in the current scope; NULL on failure */
 typedef zoo_tensor *(*zoo_eps_fn)(void *ctx, zoo_tensor *x, int t);
+/* sees x after `done` of `total` steps (done 0: x_T); 0, or -1 to stop with an error */
+typedef int (*zoo_observe_fn)(void *ctx, const zoo_tensor *x, int64_t done, int64_t total);
 
 /* Denoises x (persistent, holding x_T) in place to x_0 with the sampler s names (NULL:
  * DDIM, 50 steps, eta 0):
@@ -27,9 +29,10 @@ typedef zoo_tensor *(*zoo_eps_fn)(void *ctx, zoo_tensor *x, int t);
  *         sqrt(abar), x <- sqrt(abar') x0 + sqrt(1 - abar' - sigma^2) eps + sigma z,
  *         sigma = eta sqrt((1 - abar') / (1 - abar)) sqrt(1 - abar / abar'), abar' the
  *         previous step's (1 before the first)
- * z from rng (device fills). 0, or -1 with zoo_last_error(). */
+ * z from rng (device fills); observe (may be NULL) sees x before the first step and after
+ * each. 0, or -1 with zoo_last_error(). */
 ZOO_API int zoo_diffusion_sample(const double *beta, const double *abar, zoo_tensor *x, const zoo_image_sampling *s,
-                                 zoo_rng *rng, zoo_eps_fn eps_fn, void *ctx);
+                                 zoo_rng *rng, zoo_eps_fn eps_fn, zoo_observe_fn observe, void *ctx);
 
 #ifdef __cplusplus
 }
