@@ -73,8 +73,42 @@ static int sample_text(cli *c, const zoo_model_def *def) {
     return 0;
 }
 
+/* the settings a PNG records (key "zoo-sample": the model, then one argument per line) */
+#define SETTINGS_KEY "zoo-sample"
+#define MAX_ARGS 64
+
+/* --from-png FILE: argv with the arguments FILE recorded in front of the ones given (which
+   win, coming later), FILE's own pair dropped; argv itself when there is no --from-png */
+static char **from_png(int *argc, char **argv, const zoo_model_def *def) {
+    int at = -1;
+    for (int i = 2; i < *argc; i++)
+        if (strcmp(argv[i], "--from-png") == 0) at = i;
+    if (at < 0) return argv;
+    if (at + 1 >= *argc) {
+        fprintf(stderr, "zoo-sample: --from-png needs a value (FILE)\n");
+        exit(2);
+    }
+    char *text = zoo_png_read_text(argv[at + 1], SETTINGS_KEY);
+    if (!text) cli_die("zoo-sample", "%s (--from-png takes a PNG that zoo-sample wrote)", zoo_last_error());
+    char **out = calloc(MAX_ARGS + (size_t)*argc, sizeof *out);
+    if (!out) cli_die("zoo-sample", "out of memory");
+    int n = 0;
+    out[n++] = argv[0];
+    char *model = strtok(text, "\n");
+    if (!model || strcmp(model, def->name) != 0)
+        cli_die("zoo-sample", "%s: its samples come from model '%s', not %s", argv[at + 1], model ? model : "?",
+                def->name);
+    out[n++] = argv[1];
+    for (char *a = strtok(NULL, "\n"); a && n < MAX_ARGS; a = strtok(NULL, "\n")) out[n++] = a;
+    for (int i = 2; i < *argc; i++)
+        if (i != at && i != at + 1) out[n++] = argv[i];
+    *argc = n;
+    return out; /* lives as long as the program (text too) */
+}
+
 int main(int argc, char **argv) {
     const zoo_model_def *def = cli_model("zoo-sample", argc, argv, usage);
+    if (def->data != ZOO_DATA_TEXT) argv = from_png(&argc, argv, def);
     cli c = {.prog = "zoo-sample"};
     if (def->data == ZOO_DATA_TEXT) {
         cli_add(&c, "checkpoint", "FILE", "", "the trained model (a .safetensors file; default: the shipped one)");
@@ -94,6 +128,8 @@ int main(int argc, char **argv) {
     cli_add(&c, "cols", "N", "8", "images per row of the grid");
     cli_add(&c, "tiles", "DIR", "", "also write each sample as DIR/sample_NNNN.png");
     cli_add(&c, "seed", "N", "0", "seed for the noise");
+    cli_add(&c, "from-png", "FILE", "", "draw again what zoo-sample wrote to FILE, with the settings it records there "
+                                      "(flags given here win)");
     if (def->samplers) {
         static char sampler_help[128];
         snprintf(sampler_help, sizeof sampler_help, "how to draw: %s", def->samplers);
@@ -141,7 +177,28 @@ int main(int argc, char **argv) {
     int ch = (int)x->shape.d[1], h = (int)x->shape.d[2], w = (int)x->shape.d[3];
     zoo_scope_end();
 
-    if (zoo_png_write_grid(cli_str(&c, "out"), host, n, ch, h, w, cols)) cli_die(c.prog, "%s", zoo_last_error());
+    /* how to draw these again: the settings, as arguments and as a line to read */
+    char settings[8192], line[8192];
+    int k = snprintf(settings, sizeof settings, "%s\n--checkpoint\n%s\n--n\n%d\n--cols\n%d\n--seed\n%llu", def->name, checkpoint, n,
+                     cols, (unsigned long long)seed);
+    int l = snprintf(line, sizeof line, "model: %s, checkpoint: %s, n: %d, seed: %llu", def->name, checkpoint, n,
+                     (unsigned long long)seed);
+    if (def->samplers) {
+        k += snprintf(settings + k, sizeof settings - (size_t)k, "\n--sampler\n%s\n--sample-steps\n%lld\n--eta\n%s", how.sampler,
+                      (long long)how.steps, cli_str(&c, "eta"));
+        l += snprintf(line + l, sizeof line - (size_t)l, ", sampler: %s, steps: %s, eta: %s", how.sampler,
+                      how.steps ? cli_str(&c, "sample-steps") : "its default", cli_str(&c, "eta"));
+    }
+    if (zoo_exact()) k += snprintf(settings + k, sizeof settings - (size_t)k, "\n--exact");
+    snprintf(line + l, sizeof line - (size_t)l, ", numeric: %s, backend: %s", zoo_numeric_mode(), zoo_backend_name());
+    if (k >= (int)sizeof settings - 1) cli_die(c.prog, "the settings are too long to record");
+    char version[32];
+    snprintf(version, sizeof version, "zoo %s", zoo_version());
+    zoo_png_text text[3] = {{.key = "Software", .value = version},
+                            {.key = "parameters", .value = line},
+                            {.key = SETTINGS_KEY, .value = settings}};
+    if (zoo_png_write_grid_text(cli_str(&c, "out"), host, n, ch, h, w, cols, text, 3))
+        cli_die(c.prog, "%s", zoo_last_error());
     printf("wrote %d samples to %s\n", n, cli_str(&c, "out"));
     if (how.strip) printf("wrote the denoising strip to %s\n", how.strip);
     if (*tiles) {

@@ -57,8 +57,8 @@ static void png_on_warning(png_structp png, png_const_charp msg) {
 
 /* Encodes the image into fp. 0, or -1 with the message in *status. Nothing written
  * after setjmp is read after the jump back, so no local needs to be volatile. */
-static int png_encode(FILE *fp, int width, int height, int channels, const uint8_t *pixels,
-                      png_status *status) {
+static int png_encode(FILE *fp, int width, int height, int channels, const uint8_t *pixels, const zoo_png_text *text,
+                      int ntext, png_status *status) {
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, status, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
@@ -74,6 +74,11 @@ static int png_encode(FILE *fp, int width, int height, int channels, const uint8
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
                  channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_text chunks[ZOO_PNG_TEXT_MAX];
+    for (int i = 0; i < ntext; i++)
+        chunks[i] = (png_text){.compression = PNG_TEXT_COMPRESSION_NONE, .key = (char *)text[i].key,
+                               .text = (char *)text[i].value, .text_length = strlen(text[i].value)};
+    if (ntext > 0) png_set_text(png, info, chunks, ntext);
     png_write_info(png, info);
     size_t stride = (size_t)width * (size_t)channels;
     for (int y = 0; y < height; y++) png_write_row(png, pixels + (size_t)y * stride);
@@ -83,10 +88,38 @@ static int png_encode(FILE *fp, int width, int height, int channels, const uint8
 }
 
 int zoo_png_write(const char *path, int width, int height, int channels, const uint8_t *pixels) {
+    return zoo_png_write_text(path, width, height, channels, pixels, NULL, 0);
+}
+
+/* a tEXt keyword: 1 to 79 printable Latin-1 characters, no leading, trailing or double
+   spaces; the text: Latin-1 (here: ASCII, newlines allowed) */
+static bool png_text_ok(const zoo_png_text *t) {
+    size_t k = t->key ? strlen(t->key) : 0;
+    if (k < 1 || k > 79 || t->key[0] == ' ' || t->key[k - 1] == ' ' || strstr(t->key, "  ") || !t->value) return false;
+    for (const char *p = t->key; *p; p++)
+        if (*p < 32 || *p > 126) return false;
+    for (const char *p = t->value; *p; p++)
+        if ((*p < 32 && *p != '\n') || *p > 126) return false;
+    return true;
+}
+
+int zoo_png_write_text(const char *path, int width, int height, int channels, const uint8_t *pixels,
+                       const zoo_png_text *text, int ntext) {
     if (!path) {
         zoo_set_error("zoo_png_write: path is NULL");
         return -1;
     }
+    if (ntext < 0 || ntext > ZOO_PNG_TEXT_MAX || (ntext > 0 && !text)) {
+        zoo_set_error("%s: cannot write %d text chunks (at most %d)", path, ntext, ZOO_PNG_TEXT_MAX);
+        return -1;
+    }
+    for (int i = 0; i < ntext; i++)
+        if (!png_text_ok(&text[i])) {
+            zoo_set_error("%s: text chunk %d needs a keyword of 1 to 79 printable ASCII characters and an ASCII "
+                          "text",
+                          path, i);
+            return -1;
+        }
     if ((channels != 1 && channels != 3) || !pixels || image_bytes(width, height, channels) < 0) {
         zoo_set_error("%s: cannot write a PNG of %d x %d x %d from %s: sides must be positive, channels "
                       "1 or 3, at most 2^31 bytes",
@@ -98,7 +131,8 @@ int zoo_png_write(const char *path, int width, int height, int channels, const u
     png_status status = {{0}, 0};
     int err = 0;
     errno = 0; /* so png_on_error records this write's errno, not an older one */
-    if (png_encode(f.fp, width, height, channels, pixels, &status) != 0) err = status.errnum ? status.errnum : EIO;
+    if (png_encode(f.fp, width, height, channels, pixels, text, ntext, &status) != 0)
+        err = status.errnum ? status.errnum : EIO;
     char what[240];
     snprintf(what, sizeof what, "libpng failed: %s", status.message);
     return zoo__atomic_commit(&f, err, status.message[0] ? what : NULL);
@@ -299,12 +333,64 @@ uint8_t *zoo_image_grid(const float *images, int n, int c, int h, int w, int col
 }
 
 int zoo_png_write_grid(const char *path, const float *images, int n, int c, int h, int w, int cols) {
+    return zoo_png_write_grid_text(path, images, n, c, h, w, cols, NULL, 0);
+}
+
+int zoo_png_write_grid_text(const char *path, const float *images, int n, int c, int h, int w, int cols,
+                            const zoo_png_text *text, int ntext) {
     int gw, gh;
     uint8_t *grid = zoo_image_grid(images, n, c, h, w, cols, 2, &gw, &gh);
     if (!grid) return -1;
-    int rc = zoo_png_write(path, gw, gh, c, grid);
+    int rc = zoo_png_write_text(path, gw, gh, c, grid, text, ntext);
     free(grid);
     return rc;
+}
+
+/* libpng's errors while reading text: the message, then back to the setjmp */
+static void png_read_failed(png_structp png, png_const_charp msg) {
+    png_status *status = png_get_error_ptr(png);
+    snprintf(status->message, sizeof status->message, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+char *zoo_png_read_text(const char *path, const char *key) {
+    FILE *fp = path ? fopen(path, "rb") : NULL;
+    if (!fp) {
+        zoo_set_error("%s: cannot open: %s", path ? path : "(null)", path ? strerror(errno) : "no path");
+        return NULL;
+    }
+    unsigned char sig[8];
+    if (fread(sig, 1, 8, fp) != 8 || png_sig_cmp(sig, 0, 8) != 0) {
+        fclose(fp);
+        zoo_set_error("%s: not a PNG file", path);
+        return NULL;
+    }
+    png_status status = {{0}, 0};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &status, png_read_failed, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    char *volatile found = NULL; /* volatile: set after setjmp (though never before a jump back) */
+    volatile bool ok = info != NULL;
+    if (ok && setjmp(png_jmpbuf(png))) {
+        ok = false;
+    } else if (ok) {
+        png_init_io(png, fp);
+        png_set_sig_bytes(png, 8);
+        png_read_info(png, info); /* the chunks before the pixels: zoo writes its text there */
+        png_textp chunks;
+        int n = 0;
+        png_get_text(png, info, &chunks, &n);
+        for (int i = 0; i < n && !found; i++)
+            if (strcmp(chunks[i].key, key) == 0) found = strdup(chunks[i].text ? chunks[i].text : "");
+    }
+    png_destroy_read_struct(&png, info ? &info : NULL, NULL);
+    fclose(fp);
+    if (!ok) zoo_set_error("%s: unreadable PNG: %s", path, status.message[0] ? status.message : "out of memory");
+    else if (!found) zoo_set_error("%s: no '%s' text in this PNG", path, key);
+    if (!ok) {
+        free(found);
+        return NULL;
+    }
+    return found;
 }
 
 /* ---------------------------------------------------------------- folders */

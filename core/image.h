@@ -24,6 +24,22 @@ extern "C" {
  * failed directory fsync, after the rename, is the one exception). */
 ZOO_API int zoo_png_write(const char *path, int width, int height, int channels, const uint8_t *pixels);
 
+/* A PNG text chunk (tEXt): a keyword of 1 to 79 printable ASCII characters (no leading,
+ * trailing or double spaces) and an ASCII text (newlines allowed). */
+typedef struct zoo_png_text {
+    const char *key, *value;
+} zoo_png_text;
+#define ZOO_PNG_TEXT_MAX 8
+
+/* zoo_png_write with up to ZOO_PNG_TEXT_MAX text chunks before the pixels (how the
+ * image was made, as stable-diffusion.cpp records its settings); bad keywords or text
+ * are refused with zoo_last_error() */
+ZOO_API int zoo_png_write_text(const char *path, int width, int height, int channels, const uint8_t *pixels,
+                               const zoo_png_text *text, int ntext);
+/* the text of PNG chunk `key` (tEXt, zTXt or iTXt) as a string the caller frees, or NULL
+ * with zoo_last_error() when path is unreadable, not a PNG, or has no such chunk */
+ZOO_API char *zoo_png_read_text(const char *path, const char *key);
+
 /* Reads a PNG, JPEG, BMP, GIF (first frame), TGA, PSD, PNM or HDR file with stb_image
  * (16-bit PNGs come back as 8-bit). Refused before stb_image sees them: images of 2^31
  * bytes or more (from the header), 16-bit PNMs and PNM headers with numbers of 2^31 or
@@ -58,6 +74,9 @@ ZOO_API uint8_t *zoo_image_grid(const float *images, int n, int c, int h, int w,
 /* zoo_image_grid with torchvision's padding of 2, written with zoo_png_write.
  * Returns 0, or -1 with zoo_last_error(). */
 ZOO_API int zoo_png_write_grid(const char *path, const float *images, int n, int c, int h, int w, int cols);
+/* the same with text chunks (zoo_png_write_text) */
+ZOO_API int zoo_png_write_grid_text(const char *path, const float *images, int n, int c, int h, int w, int cols,
+                                    const zoo_png_text *text, int ntext);
 
 /* ---------------------------------------------------------------- folders */
 

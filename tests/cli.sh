@@ -219,6 +219,12 @@ contains "the sampler flag" "--sampler NAME"
 expect 0 "zoo-sample diffusion, DDIM 5 steps" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 4 --sample-steps 5 --out "$tmp/dif1.png"
 expect 0 "the same seed, the same PNG" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 4 --sample-steps 5 --out "$tmp/dif2.png"
 if cmp -s "$tmp/dif1.png" "$tmp/dif2.png"; then pass "zoo-sample diffusion is deterministic"; else fail "zoo-sample diffusion is deterministic"; fi
+expect 0 "--from-png draws the grid again" "$sample" diffusion --from-png "$tmp/dif1.png" --out "$tmp/dif4.png"
+if cmp -s "$tmp/dif1.png" "$tmp/dif4.png"; then pass "the same PNG bytes from the settings it records"; else fail "the same PNG bytes from the settings it records"; fi
+expect 0 "--from-png with a flag that wins" "$sample" diffusion --from-png "$tmp/dif1.png" --seed 9 --out "$tmp/dif5.png"
+if ! cmp -s "$tmp/dif1.png" "$tmp/dif5.png"; then pass "another seed, another grid"; else fail "another seed, another grid"; fi
+expect 1 "--from-png of another model's PNG" "$sample" gan --from-png "$tmp/dif1.png"
+contains "names the model" "from model 'diffusion'"
 expect 0 "a denoising strip" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 3 --sample-steps 12 --strip "$tmp/strip.png" --out "$tmp/dif3.png"
 py "$tmp/strip.png" <<'PY' && pass "the strip holds 10 frames of each of the 3 samples" || fail "the strip holds 10 frames of each of the 3 samples"
 import struct, sys

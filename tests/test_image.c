@@ -215,6 +215,43 @@ TEST(gray_png_reads_back_identical) {
     free(back);
 }
 
+TEST(png_text_chunks_round_trip_and_bad_ones_are_refused) {
+    enum { w = 4, h = 3 };
+    uint8_t px[w * h] = {0};
+    const char *path = tmp_path("text.png");
+    zoo_png_text text[2] = {{.key = "parameters", .value = "model: x, seed: 7"},
+                            {.key = "zoo-sample", .value = "diffusion\n--seed\n7"}};
+    CHECK(zoo_png_write_text(path, w, h, 1, px, text, 2) == 0);
+    char *a = zoo_png_read_text(path, "zoo-sample"), *b = zoo_png_read_text(path, "parameters");
+    CHECK(a && strcmp(a, "diffusion\n--seed\n7") == 0);
+    CHECK(b && strcmp(b, "model: x, seed: 7") == 0);
+    free(a);
+    free(b);
+    int rw, rh, rc; /* the pixels are unchanged by the text */
+    uint8_t *back = zoo_image_read(path, &rw, &rh, &rc, 0);
+    CHECK(back && rw == w && rh == h && memcmp(back, px, sizeof px) == 0);
+    free(back);
+    CHECK(zoo_png_read_text(path, "missing") == NULL && strstr(zoo_last_error(), "no 'missing' text"));
+    CHECK(zoo_png_write(tmp_path("plain.png"), w, h, 1, px) == 0);
+    CHECK(zoo_png_read_text(tmp_path("plain.png"), "parameters") == NULL);
+    CHECK(zoo_png_read_text(tmp_path("nope.png"), "parameters") == NULL && strstr(zoo_last_error(), "cannot open"));
+    FILE *fp = fopen(tmp_path("fake.png"), "wb");
+    fputs("not a png at all", fp);
+    fclose(fp);
+    CHECK(zoo_png_read_text(tmp_path("fake.png"), "parameters") == NULL && strstr(zoo_last_error(), "not a PNG"));
+    /* keywords of 80 characters, with control characters, or empty; text beyond ASCII */
+    char long_key[81];
+    memset(long_key, 'k', 80);
+    long_key[80] = 0;
+    const zoo_png_text bad[] = {{.key = long_key, .value = "v"}, {.key = "a\tb", .value = "v"}, {.key = "", .value = "v"},
+                                {.key = " lead", .value = "v"}, {.key = "k", .value = "caf\xc3\xa9"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK(zoo_png_write_text(tmp_path("bad.png"), w, h, 1, px, &bad[i], 1) == -1);
+        CHECK(strstr(zoo_last_error(), "text chunk 0 needs") != NULL);
+        CHECK(access(tmp_path("bad.png"), F_OK) != 0);
+    }
+}
+
 TEST(rgb_png_reads_back_identical) {
     enum { w = 6, h = 3 };
     uint8_t px[w * h * 3];
@@ -637,6 +674,7 @@ int main(void) {
     RUN(grid_refuses_bad_arguments_and_leaves_outputs);
     RUN(gray_png_reads_back_identical);
     RUN(rgb_png_reads_back_identical);
+    RUN(png_text_chunks_round_trip_and_bad_ones_are_refused);
     RUN(png_grid_file_holds_the_grid_with_padding_2);
     RUN(png_write_into_a_missing_directory_fails_cleanly);
     RUN(failed_rename_removes_the_temp_file);
