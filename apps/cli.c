@@ -15,7 +15,8 @@ void cli_add(cli *c, const char *name, const char *arg, const char *def, const c
 
 void cli_add_model_options(cli *c, const zoo_model_def *def) {
     for (int i = 0; i < def->n_options; i++)
-        cli_add(c, def->options[i].name, "VALUE", def->options[i].default_value, def->options[i].help);
+        cli_add(c, def->options[i].name, def->options[i].is_switch ? NULL : "VALUE", def->options[i].default_value,
+                def->options[i].help);
 }
 
 void cli_usage_error(const cli *c, const char *fmt, ...) {

@@ -139,6 +139,8 @@ int main(int argc, char **argv) {
         cli_add(&c, "sample-steps", "N", "0", "denoising steps (0: the sampler's default: DDIM 50, DDPM all 1000)");
         cli_add(&c, "eta", "E", "0", "DDIM's fresh noise per step: 0 deterministic, 1 the ancestral sampler's law");
         cli_add(&c, "strip", "FILE", "", "also write a denoising strip: x_t at 10 points, a row for each of 8 samples");
+        cli_add(&c, "class", "K", "", "a class-conditional model: draw class K (default: no class)");
+        cli_add(&c, "guidance", "W", "3", "with --class: classifier-free guidance weight (1: none)");
     }
     cli_add_backend(&c);
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
@@ -149,6 +151,11 @@ int main(int argc, char **argv) {
         how.steps = cli_int(&c, "sample-steps", 0, 1 << 20);
         how.eta = (float)cli_float(&c, "eta", 0.0, 1.0);
         if (*cli_str(&c, "strip")) how.strip = cli_str(&c, "strip");
+        if (*cli_str(&c, "class")) {
+            how.use_class = true;
+            how.class_id = (int)cli_int(&c, "class", 0, 1 << 20);
+            how.guidance = (float)cli_float(&c, "guidance", 0.0, 100.0);
+        }
     }
     const char *checkpoint = cli_checkpoint(&c, def->name);
     int n = (int)cli_int(&c, "n", 1, 4096), cols = (int)cli_int(&c, "cols", 1, 4096);
@@ -188,6 +195,12 @@ int main(int argc, char **argv) {
                       (long long)how.steps, cli_str(&c, "eta"));
         l += snprintf(line + l, sizeof line - (size_t)l, ", sampler: %s, steps: %s, eta: %s", how.sampler,
                       how.steps ? cli_str(&c, "sample-steps") : "its default", cli_str(&c, "eta"));
+        if (how.use_class) {
+            k += snprintf(settings + k, sizeof settings - (size_t)k, "\n--class\n%d\n--guidance\n%s", how.class_id,
+                          cli_str(&c, "guidance"));
+            l += snprintf(line + l, sizeof line - (size_t)l, ", class: %d, guidance: %s", how.class_id,
+                          cli_str(&c, "guidance"));
+        }
     }
     if (zoo_exact()) k += snprintf(settings + k, sizeof settings - (size_t)k, "\n--exact");
     snprintf(line + l, sizeof line - (size_t)l, ", numeric: %s, backend: %s", zoo_numeric_mode(), zoo_backend_name());

@@ -32,11 +32,13 @@ ZOO_API void zoo_metrics_set(zoo_metrics *m, const char *name, double value);
 ZOO_API double zoo_metrics_get(const zoo_metrics *m, const char *name);
 
 /* A model-specific option ("--hidden 256,128"): its value is a string the model
- * parses in create; the checkpoint records every option so eval rebuilds the model. */
+ * parses in create; the checkpoint records every option so eval rebuilds the model. A
+ * switch ("--conditional") takes no value: it is "1" when given, else its default "0". */
 typedef struct zoo_model_option {
     const char *name;
     const char *default_value;
     const char *help;
+    bool is_switch;
 } zoo_model_option;
 
 /* What create gets: option values (one per def->options entry, in order), the
@@ -73,13 +75,20 @@ ZOO_API int32_t zoo_sample_logits(const float *logits, int n, const zoo_sampling
  * model's default), its number of steps (0: the sampler's default) and DDIM's eta (the
  * share of fresh noise per step: 0 deterministic, 1 the ancestral sampler's law);
  * progress: print a progress line to stderr; strip: also write a PNG of x_t at 10 points
- * of the way from noise to image, a row for each of the first 8 samples (NULL: none). */
+ * of the way from noise to image, a row for each of the first 8 samples (NULL: none).
+ * Class-conditional models: use_class draws class class_id (labels, when not NULL, gives
+ * each sample its own), with classifier-free guidance of weight guidance (0: 1, plain
+ * conditioning); neither: unconditional samples. */
 typedef struct zoo_image_sampling {
     const char *sampler;
     int64_t steps;
     float eta;
     bool progress;
     const char *strip;
+    bool use_class;
+    int class_id;
+    const int32_t *labels;
+    float guidance;
 } zoo_image_sampling;
 
 typedef struct zoo_model_def zoo_model_def;

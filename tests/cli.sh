@@ -236,6 +236,11 @@ contains "and says why" "runs all 1000 steps"
 expect 1 "an unknown sampler is refused" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --sampler euler --out "$tmp/x.png"
 expect 2 "zoo-sample gan has no --sampler" "$sample" gan --checkpoint "$tmp/gan/model.safetensors" --sampler ddim
 expect 2 "bad --mults" "$train" diffusion --mults 1,x --steps 1 --quiet --out "$tmp/difbad"
+expect 0 "a class-conditional diffusion run" "$train" diffusion --conditional --base-channels 8 --train-size 128 --test-size 32 \
+  --batch 16 --steps 2 --sample-every 2 --eval-every 2 --quiet --out "$tmp/difc"
+expect 0 "zoo-sample --class with guidance" "$sample" diffusion --checkpoint "$tmp/difc/model.safetensors" --class 3 --guidance 3 --n 2 --sample-steps 2 --out "$tmp/c3.png"
+expect 1 "--class on an unconditional model is refused" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --class 3 --n 2 --out "$tmp/c.png"
+contains "and says why" "not trained with --conditional"
 
 # the NaN guard stops a diverging run with a clear message
 expect 1 "divergence is caught" "$train" mlp "${tiny[@]}" --epochs 1 --optimizer sgd --lr 1000 --out "$tmp/nan"

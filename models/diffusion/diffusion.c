@@ -12,7 +12,13 @@
  *   conv 3x3, ResBlock over concat(x, skip) -> GroupNorm, SiLU, conv_out 3x3
  *   ResBlock(in, out): GN(8), SiLU, conv 3x3 -> + Linear(SiLU(temb)) per channel -> GN(8),
  *   SiLU, conv 3x3 -> + x (a 1x1 conv of x when in != out)
- * With --mults 1,2 and 32 channels that is 28 -> 14 -> 28 with 32 and 64 channels. */
+ * With --mults 1,2 and 32 channels that is 28 -> 14 -> 28 with 32 and 64 channels.
+ *
+ * --conditional adds a learned embedding of the label (label_emb, one row per class and a
+ * last one for "no label") to the time embedding; training drops the label (uses the
+ * last row) for 10% of the images, so one network also predicts unconditionally, and
+ * sampling with classifier-free guidance mixes the two: eps = eps(no label) + w (eps(y) -
+ * eps(no label)) (Ho and Salimans 2022). */
 #include "diffusion.h"
 
 #include "../registry.h"
@@ -35,6 +41,7 @@
 #define SAMPLE_GRID 64   /* images in the progress grid */
 #define GRID_STEPS 50    /* its DDIM steps */
 #define EMA_DECAY 0.999f
+#define LABEL_DROP 0.1 /* conditional training: the share of images trained without their label */
 
 typedef struct resblock {
     zoo_groupnorm_layer norm1, norm2;
@@ -46,6 +53,8 @@ typedef struct diffusion {
     zoo_model base; /* first: a zoo_model * is a diffusion * */
     int c, h, w, ch, levels, mults[MAX_LEVELS];
     bool cosine;
+    int classes;                /* conditional: the number of classes (the null label is this id); 0: none */
+    zoo_embedding_layer label_emb;
     double beta[T_STEPS], abar[T_STEPS];
     zoo_linear_layer time1, time2;
     zoo_conv2d_layer conv_in, conv_out;
@@ -102,10 +111,17 @@ static zoo_tensor *resblock_forward(const resblock *r, zoo_tensor *x, zoo_tensor
     return zoo_add(h, r->skip.weight ? zoo_conv2d_forward(&r->skip, x) : x);
 }
 
-/* the predicted noise for x_t [n, c, h, w] at steps t [n] */
-static zoo_tensor *unet(diffusion *m, zoo_tensor *x, const int32_t *t) {
+/* the predicted noise for x_t [n, c, h, w] at steps t [n], for labels y [n] (conditional
+ * models; NULL or the null id: none) */
+static zoo_tensor *unet(diffusion *m, zoo_tensor *x, const int32_t *t, const int32_t *y) {
     int64_t n = x->shape.d[0];
     zoo_tensor *temb = zoo_linear_forward(&m->time2, zoo_silu(zoo_linear_forward(&m->time1, time_embedding(t, n))));
+    if (m->classes) {
+        int32_t *ids = zoo_scope_alloc((size_t)n * sizeof *ids);
+        if (!ids) return NULL;
+        for (int64_t i = 0; i < n; i++) ids[i] = y ? y[i] : m->classes;
+        temb = zoo_add(temb, zoo_embedding_forward(&m->label_emb, zoo_tensor_from_host_i32(zoo_shape1(n), ids)));
+    }
     zoo_tensor *temb_act = zoo_silu(temb);
     zoo_tensor *skips[MAX_LEVELS];
     zoo_tensor *h = zoo_conv2d_forward(&m->conv_in, x);
@@ -146,8 +162,9 @@ static zoo_tensor *per_sample(const diffusion *m, const int32_t *t, int64_t n, d
 static double sqrt_of(double a) { return sqrt(a); }
 static double sqrt_one_minus(double a) { return sqrt(1.0 - a); }
 
-/* the noise-prediction loss on images in [0, 1] at steps t with noise from rng */
-static zoo_tensor *denoising_loss(diffusion *m, zoo_tensor *image, const int32_t *t, zoo_rng *rng) {
+/* the noise-prediction loss on images in [0, 1] at steps t, labels y (or NULL), with
+ * noise from rng */
+static zoo_tensor *denoising_loss(diffusion *m, zoo_tensor *image, const int32_t *t, const int32_t *y, zoo_rng *rng) {
     if (!image) return NULL;
     int64_t n = image->shape.d[0];
     zoo_tensor *x0 = zoo_affine(image, 2.0f, -1.0f); /* [0, 1] -> [-1, 1] */
@@ -155,7 +172,7 @@ static zoo_tensor *denoising_loss(diffusion *m, zoo_tensor *image, const int32_t
     if (!x0 || !eps) return NULL;
     zoo_rng_normal(rng, eps, 0.0f, 1.0f);
     zoo_tensor *xt = zoo_add(zoo_mul(x0, per_sample(m, t, n, sqrt_of)), zoo_mul(eps, per_sample(m, t, n, sqrt_one_minus)));
-    return zoo_mse_loss(unet(m, xt, t), eps);
+    return zoo_mse_loss(unet(m, xt, t, y), eps);
 }
 
 static void diffusion_train_step(zoo_model *base, const zoo_batch *b, int64_t step, zoo_metrics *out) {
@@ -165,8 +182,22 @@ static void diffusion_train_step(zoo_model *base, const zoo_batch *b, int64_t st
     if (!t || !image) return;
     zoo_rng rng = zoo_rng_stream(base->seed, ((uint64_t)7 << 32) + (uint64_t)step);
     for (int64_t i = 0; i < b->n; i++) t[i] = (int32_t)zoo_rng_below(&rng, T_STEPS);
+    int32_t *y = NULL;
+    if (m->classes) { /* the labels, 10% of them dropped to the null label */
+        zoo_tensor *label = zoo_batch_get(b, "label");
+        y = zoo_scope_alloc((size_t)b->n * sizeof *y);
+        if (!label || !y) return;
+        zoo_tensor_download(label, y);
+        for (int64_t i = 0; i < b->n; i++) {
+            if (y[i] < 0 || y[i] >= m->classes) {
+                zoo_set_error("label %d is outside the model's %d classes", y[i], m->classes);
+                return;
+            }
+            if (zoo_rng_below(&rng, 1000) < (uint32_t)(LABEL_DROP * 1000)) y[i] = m->classes;
+        }
+    }
     zoo_module_zero_grad(&base->parts[0]);
-    zoo_tensor *loss = denoising_loss(m, image, t, &rng);
+    zoo_tensor *loss = denoising_loss(m, image, t, y, &rng);
     if (zoo_backward(loss)) return;
     if (base->clip_norm > 0.0f) zoo_clip_grad_norm(&base->parts[0], base->clip_norm);
     zoo_optim_step(&base->optim[0]);
@@ -246,7 +277,8 @@ int zoo_diffusion_sample(const double *beta, const double *abar, zoo_tensor *x, 
 /* the U-Net's noise prediction at one step for every image of x, and the strip's frames */
 typedef struct unet_ctx {
     diffusion *m;
-    int32_t *t;
+    int32_t *t, *y, *y_null; /* labels (NULL: none) and, with guidance, the null labels */
+    float guidance;
     float *frames; /* [rows][STRIP_FRAMES][c h w], or NULL */
     int rows, next_frame;
 } unet_ctx;
@@ -272,19 +304,52 @@ static int strip_frame(void *ctx, const zoo_tensor *x, int64_t done, int64_t tot
 static zoo_tensor *unet_eps(void *ctx, zoo_tensor *x, int t) {
     unet_ctx *u = ctx;
     for (int64_t i = 0; i < x->shape.d[0]; i++) u->t[i] = t;
-    return unet(u->m, x, u->t);
+    zoo_tensor *eps = unet(u->m, x, u->t, u->y);
+    if (!u->y_null || u->guidance == 1.0f) return eps;
+    /* classifier-free guidance: eps_null + w (eps_label - eps_null) */
+    zoo_tensor *eps_null = unet(u->m, x, u->t, u->y_null);
+    return zoo_add(eps_null, zoo_mul_scalar(zoo_sub(eps, eps_null), u->guidance));
 }
 
 /* x_T (x, persistent) denoised to x_0 in place by the U-Net; with s->strip, the strip too */
 static int denoise(diffusion *m, zoo_tensor *x, const zoo_image_sampling *s, zoo_rng *rng) {
     int64_t n = x->shape.d[0], img = x->numel / n;
-    unet_ctx u = {.m = m, .t = malloc((size_t)n * sizeof(int32_t)), .rows = n < STRIP_ROWS ? (int)n : STRIP_ROWS};
+    int class_id = s && s->use_class ? s->class_id : -1;
+    if (class_id < -1 || (s && s->use_class && s->class_id < 0)) {
+        zoo_set_error("--class must be 0 or more, got %d", s->class_id);
+        return -1;
+    }
+    if ((class_id >= 0 || (s && s->labels)) && !m->classes) {
+        zoo_set_error("this model was not trained with --conditional: it takes no --class");
+        return -1;
+    }
+    if (class_id >= m->classes && m->classes) {
+        zoo_set_error("--class %d: the model knows classes 0 to %d", class_id, m->classes - 1);
+        return -1;
+    }
+    float guidance = s && s->guidance > 0.0f ? s->guidance : 1.0f;
+    if (!(guidance >= 0.0f && guidance <= 100.0f)) {
+        zoo_set_error("--guidance must be from 0 to 100, got %g", (double)guidance);
+        return -1;
+    }
+    unet_ctx u = {.m = m, .t = malloc((size_t)n * sizeof(int32_t)), .rows = n < STRIP_ROWS ? (int)n : STRIP_ROWS,
+                  .guidance = guidance};
     if (s && s->strip) u.frames = malloc((size_t)(u.rows * STRIP_FRAMES * img) * sizeof(float));
-    if (!u.t || (s && s->strip && !u.frames)) {
+    if (class_id >= 0 || (s && s->labels)) {
+        u.y = malloc((size_t)n * sizeof(int32_t));
+        u.y_null = malloc((size_t)n * sizeof(int32_t));
+    }
+    if (!u.t || (s && s->strip && !u.frames) || ((class_id >= 0 || (s && s->labels)) && (!u.y || !u.y_null))) {
         free(u.t);
         free(u.frames);
+        free(u.y);
+        free(u.y_null);
         zoo_set_error("out of host memory");
         return -1;
+    }
+    for (int64_t i = 0; u.y && i < n; i++) {
+        u.y[i] = s->labels ? s->labels[i] % m->classes : class_id;
+        u.y_null[i] = m->classes;
     }
     int rc = zoo_diffusion_sample(m->beta, m->abar, x, s, rng, unet_eps, strip_frame, &u);
     if (rc == 0 && u.frames) {
@@ -294,6 +359,8 @@ static int denoise(diffusion *m, zoo_tensor *x, const zoo_image_sampling *s, zoo
     }
     free(u.t);
     free(u.frames);
+    free(u.y);
+    free(u.y_null);
     return rc;
 }
 
@@ -326,7 +393,9 @@ static int diffusion_write_samples(zoo_model *base, const char *path) {
     }
     zoo_model_set_training(base, false);
     bool old = zoo_set_grad_enabled(false);
-    zoo_image_sampling s = {.sampler = "ddim", .steps = GRID_STEPS};
+    int32_t labels[SAMPLE_GRID]; /* a conditional model's grid: one class per row, guided */
+    for (int i = 0; i < SAMPLE_GRID; i++) labels[i] = m->classes ? (i / 8) % m->classes : 0;
+    zoo_image_sampling s = {.sampler = "ddim", .steps = GRID_STEPS, .labels = m->classes ? labels : NULL, .guidance = 3.0f};
     int rc = use_ema(m, true);
     if (rc == 0) rc = denoise(m, x, &s, &rng);
     if (use_ema(m, false)) rc = -1;
@@ -371,7 +440,15 @@ static int diffusion_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics
         zoo_scope_begin();
         zoo_batch b;
         rc = zoo_dataset_batch(d, start, n, &b);
-        zoo_tensor *loss = rc ? NULL : denoising_loss(m, zoo_batch_get(&b, "image"), t, &rng);
+        int32_t *y = NULL;
+        if (rc == 0 && m->classes) { /* the images' own labels */
+            zoo_tensor *label = zoo_batch_get(&b, "label");
+            y = label ? zoo_scope_alloc((size_t)n * sizeof *y) : NULL;
+            if (y) zoo_tensor_download(label, y);
+            for (int64_t i = 0; y && i < n; i++)
+                if (y[i] < 0 || y[i] >= m->classes) y[i] = m->classes;
+        }
+        zoo_tensor *loss = rc ? NULL : denoising_loss(m, zoo_batch_get(&b, "image"), t, y, &rng);
         if (loss) sum += (double)zoo_tensor_item(loss) * (double)n;
         else rc = -1;
         zoo_scope_end();
@@ -464,6 +541,18 @@ static zoo_model *diffusion_create(const zoo_model_args *args) {
     m->levels = levels;
     memcpy(m->mults, mults, sizeof mults);
     m->cosine = strcmp(schedule, "cosine") == 0;
+    if (strcmp(args->options[3], "1") == 0) {
+        if (args->n_classes < 2) {
+            zoo_set_error("--conditional needs labelled data of 2 classes or more, got %d", args->n_classes);
+            free(m);
+            return NULL;
+        }
+        m->classes = args->n_classes;
+    } else if (strcmp(args->options[3], "0") != 0) {
+        zoo_set_error("--conditional is a switch (the checkpoint says '%s')", args->options[3]);
+        free(m);
+        return NULL;
+    }
     zoo_diffusion_schedule(m->cosine, m->beta, m->abar);
     m->base.input_mean = 0.5f; /* the model sees 2x - 1 */
     m->base.input_std = 0.5f;
@@ -474,6 +563,7 @@ static zoo_model *diffusion_create(const zoo_model_args *args) {
     char name[ZOO_NAME_MAX];
     m->time1 = zoo_linear_new(mod, "time_mlp.0", TEMB, TEMB, true, &init);
     m->time2 = zoo_linear_new(mod, "time_mlp.2", TEMB, TEMB, true, &init);
+    if (m->classes) m->label_emb = zoo_embedding_new(mod, "label_emb", m->classes + 1, TEMB, &init);
     m->conv_in = zoo_conv2d_new(mod, "conv_in", m->c, m->ch, 3, 1, 1, true, &init);
     int cur = m->ch, level_ch[MAX_LEVELS];
     for (int i = 0; i < levels; i++) {
@@ -550,8 +640,9 @@ const zoo_model_def zoo_diffusion_def = {
                  .eval_every = 1000},
     .options = {{"base-channels", "32", "the U-Net's width at full resolution (a multiple of 8)"},
                 {"mults", "1,2", "width multipliers per level, comma-separated (each level but the last halves the image)"},
-                {"noise-schedule", "linear", "betas: linear (1e-4 to 0.02) or cosine"}},
-    .n_options = 3,
+                {"noise-schedule", "linear", "betas: linear (1e-4 to 0.02) or cosine"},
+                {"conditional", "0", "learn each class too (a label embedding, 10% of labels dropped), for zoo-sample --class", true}},
+    .n_options = 4,
     .create = diffusion_create,
     .destroy = diffusion_destroy,
     .train_step = diffusion_train_step,
