@@ -8,8 +8,9 @@
 #include <string.h>
 
 static const char *usage = "usage: zoo-eval MODEL --checkpoint FILE [options]\n\nevaluates a trained classifier "
-                           "on the test split (accuracy and confusion matrix), or a language model on the text "
-                           "it held out (loss)";
+                           "on the test split (accuracy and confusion matrix), a language model on the text "
+                           "it held out (loss), or a generative model on the test split (its evaluation's "
+                           "metrics: the diffusion model's noise-prediction loss, the GAN's quality proxies)";
 
 static void print_confusion(const int64_t *cm, int k) {
     printf("\nconfusion matrix (rows: true class, columns: predicted)\n%14s", "");
@@ -81,7 +82,7 @@ int main(int argc, char **argv) {
     cli_add_backend(&c);
     cli_add(&c, "seed", "N", "0", "unused by evaluation; accepted like every app");
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
-    if (!def->predict) cli_usage_error(&c, "%s is not a classifier", def->name);
+    if (!def->predict && !def->evaluate) cli_usage_error(&c, "%s has no evaluation", def->name);
 
     cli_init_backend(&c);
     const char *checkpoint = cli_checkpoint(&c, def->name);
@@ -96,6 +97,19 @@ int main(int argc, char **argv) {
     if (!m) cli_die(c.prog, "%s", zoo_last_error());
     if (zoo_checkpoint_load_weights(m, f)) cli_die(c.prog, "%s", zoo_last_error());
 
+    if (!def->predict) { /* a generative model: its own evaluation's metrics on the test split */
+        zoo_dataset ds = zoo_images_dataset(&test);
+        zoo_metrics mt = {0};
+        if (def->evaluate(m, &ds, &mt)) cli_die(c.prog, "%s", zoo_last_error());
+        printf("%s: the test split (its evaluation: up to 1000 images),", checkpoint);
+        for (int i = 0; i < mt.n; i++) printf("%s %s %.6f", i ? "," : "", mt.name[i], mt.value[i]);
+        printf("\n");
+        def->destroy(m);
+        zoo_safetensors_close(f);
+        zoo_images_free(&test);
+        zoo_shutdown();
+        return 0;
+    }
     int k = args.n_classes;
     int64_t *cm = calloc((size_t)k * (size_t)k, sizeof *cm);
     zoo_dataset ds = zoo_images_dataset(&test);
