@@ -78,7 +78,8 @@ int zoo_module_freeze(zoo_module *m, const char *prefix) {
 
 int64_t zoo_module_numel(const zoo_module *m) {
     int64_t n = 0;
-    for (int i = 0; i < m->n; i++) n += m->params[i].t->numel;
+    for (int i = 0; i < m->n; i++)
+        if (m->params[i].kind != ZOO_PARAM_BUFFER) n += m->params[i].t->numel;
     return n;
 }
 

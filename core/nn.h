@@ -51,6 +51,8 @@ ZOO_API void zoo_module_zero_grad(zoo_module *m);
 /* sets requires_grad off for every parameter whose name is prefix or starts with
  * "prefix."; returns how many it froze */
 ZOO_API int zoo_module_freeze(zoo_module *m, const char *prefix);
+/* the elements of its parameters, buffers (running statistics, moving averages) not
+ * counted, as PyTorch's sum(p.numel() for p in module.parameters()) */
 ZOO_API int64_t zoo_module_numel(const zoo_module *m);
 ZOO_API void zoo_module_train(zoo_module *m, bool training);
 
