@@ -163,15 +163,24 @@ zoo_tensor *zoo_embedding_forward(const zoo_embedding_layer *l, zoo_tensor *ids)
 
 /* ------------------------------------------------------------ BatchNorm2d */
 
+/* a norm layer's "<name>.weight" (1s) and, when bias is wanted, "<name>.bias" (0s),
+ * both [n] of kind NORM */
+static void norm_affine(zoo_module *m, const char *name, int n, zoo_tensor **weight, zoo_tensor **bias) {
+    char buf[ZOO_NAME_MAX + 16];
+    snprintf(buf, sizeof buf, "%s.weight", name);
+    *weight = zoo_module_param_kind(m, buf, zoo_shape1(n), ZOO_PARAM_NORM);
+    zoo_tensor_fill(*weight, 1.0f);
+    if (bias) {
+        snprintf(buf, sizeof buf, "%s.bias", name);
+        *bias = zoo_module_param_kind(m, buf, zoo_shape1(n), ZOO_PARAM_NORM);
+    }
+}
+
 zoo_batchnorm2d_layer zoo_batchnorm2d_new(zoo_module *m, const char *name, int channels) {
     char buf[ZOO_NAME_MAX + 16];
     zoo_batchnorm2d_layer l = {.momentum = 0.1f, .eps = 1e-5f};
     zoo_shape s = zoo_shape1(channels);
-    snprintf(buf, sizeof buf, "%s.weight", name);
-    l.weight = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
-    zoo_tensor_fill(l.weight, 1.0f);
-    snprintf(buf, sizeof buf, "%s.bias", name);
-    l.bias = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
+    norm_affine(m, name, channels, &l.weight, &l.bias);
     snprintf(buf, sizeof buf, "%s.running_mean", name);
     l.running_mean = zoo_module_buffer(m, buf, s);
     snprintf(buf, sizeof buf, "%s.running_var", name);
@@ -187,16 +196,8 @@ zoo_tensor *zoo_batchnorm2d_forward(const zoo_batchnorm2d_layer *l, zoo_tensor *
 /* ------------------------------------------------------------ LayerNorm */
 
 zoo_layernorm_layer zoo_layernorm_new(zoo_module *m, const char *name, int dim, bool bias) {
-    char buf[ZOO_NAME_MAX + 16];
     zoo_layernorm_layer l = {.eps = 1e-5f};
-    zoo_shape s = zoo_shape1(dim);
-    snprintf(buf, sizeof buf, "%s.weight", name);
-    l.weight = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
-    zoo_tensor_fill(l.weight, 1.0f);
-    if (bias) {
-        snprintf(buf, sizeof buf, "%s.bias", name);
-        l.bias = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
-    }
+    norm_affine(m, name, dim, &l.weight, bias ? &l.bias : NULL);
     return l;
 }
 
@@ -207,14 +208,8 @@ zoo_tensor *zoo_layernorm_forward(const zoo_layernorm_layer *l, zoo_tensor *x) {
 /* ------------------------------------------------------------ GroupNorm */
 
 zoo_groupnorm_layer zoo_groupnorm_new(zoo_module *m, const char *name, int groups, int channels) {
-    char buf[ZOO_NAME_MAX + 16];
     zoo_groupnorm_layer l = {.groups = groups, .eps = 1e-5f};
-    zoo_shape s = zoo_shape1(channels);
-    snprintf(buf, sizeof buf, "%s.weight", name);
-    l.weight = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
-    zoo_tensor_fill(l.weight, 1.0f);
-    snprintf(buf, sizeof buf, "%s.bias", name);
-    l.bias = zoo_module_param_kind(m, buf, s, ZOO_PARAM_NORM);
+    norm_affine(m, name, channels, &l.weight, &l.bias);
     return l;
 }
 
