@@ -2,7 +2,7 @@
 """Prove that a zoo checkpoint loads into plain PyTorch.
 
 Parses a zoo .safetensors MLP checkpoint with numpy only (u64-LE header
-length, JSON header, raw little-endian F32/I32 data), builds a plain
+length, JSON header, raw little-endian F32/I32 data, F16/BF16 widened), builds a plain
 nn.Module with fc1, fc2, ... (ReLU between), loads the tensors with
 load_state_dict(strict=True) and prints the Fashion-MNIST test accuracy:
     pytorch_test_acc: 0.8812
@@ -21,11 +21,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-DTYPES = {"F32": np.dtype("<f4"), "I32": np.dtype("<i4")}
+DTYPES = {"F32": np.dtype("<f4"), "I32": np.dtype("<i4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
 
 
 def read_safetensors(path):
-    """Return ({name: numpy array}, metadata dict)."""
+    """Return ({name: numpy array}, metadata dict); F16 and BF16 come back as float32."""
     with open(path, "rb") as f:
         buf = f.read()
     (n,) = struct.unpack_from("<Q", buf, 0)
@@ -40,7 +40,12 @@ def read_safetensors(path):
         dt = DTYPES[t["dtype"]]
         if not (0 <= b <= e <= len(data)) or e - b != dt.itemsize * int(np.prod(t["shape"])):
             sys.exit(f"{name}: bad data_offsets {b},{e} for shape {t['shape']}")
-        tensors[name] = np.frombuffer(data[b:e], dt).reshape(t["shape"]).copy()
+        a = np.frombuffer(data[b:e], dt).reshape(t["shape"])
+        if t["dtype"] == "F16":  # widened exactly, as zoo loads them
+            a = a.astype(np.float32)
+        elif t["dtype"] == "BF16":
+            a = (a.astype(np.uint32) << 16).view(np.float32)
+        tensors[name] = a.copy()
     return tensors, meta
 
 
