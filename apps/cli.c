@@ -184,6 +184,19 @@ const char *cli_checkpoint(cli *c, const char *model) {
     return path;
 }
 
+zoo_model *cli_load_model(cli *c, const zoo_model_def *def, zoo_model_args args, const char **path) {
+    const char *checkpoint = cli_checkpoint(c, def->name);
+    zoo_st_file *f = zoo_safetensors_open(checkpoint);
+    if (!f) cli_die(c->prog, "%s", zoo_last_error());
+    args.optim = zoo_model_default_optim(def);
+    if (zoo_checkpoint_args(f, def, &args)) cli_die(c->prog, "%s", zoo_last_error());
+    zoo_model *m = def->create(&args);
+    if (!m || zoo_checkpoint_load_weights(m, f)) cli_die(c->prog, "%s", zoo_last_error());
+    zoo_safetensors_close(f);
+    if (path) *path = checkpoint;
+    return m;
+}
+
 /* an MNIST-format folder holds train-images-idx3-ubyte(.gz) */
 static bool is_idx_folder(const char *dir) {
     char path[4096];

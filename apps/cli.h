@@ -54,6 +54,10 @@ zoo_model_args cli_model_args(cli *c, const zoo_model_def *def, const zoo_images
 const char *cli_shipped_model(const char *model);
 /* --checkpoint's value, or the shipped model (saying so on stderr); exit 2 when neither */
 const char *cli_checkpoint(cli *c, const char *model);
+/* The model in cli_checkpoint's file, created from the options, data geometry and
+ * vocabulary the file records (args holds what a file without them gets) with its
+ * weights loaded; *path (when not NULL) is the file. Exits 1 with the reason on failure. */
+zoo_model *cli_load_model(cli *c, const zoo_model_def *def, zoo_model_args args, const char **path);
 
 /* false when --data is a folder of pictures, which has no test split */
 bool cli_has_test_split(cli *c);

@@ -30,12 +30,9 @@ static void print_confusion(const int64_t *cm, int k) {
  * --val-split of the text, the part zoo-train held out */
 static int eval_text(cli *c, const zoo_model_def *def) {
     cli_init_backend(c);
-    const char *checkpoint = cli_checkpoint(c, def->name);
-    zoo_st_file *f = zoo_safetensors_open(checkpoint);
-    if (!f) cli_die(c->prog, "%s", zoo_last_error());
-    zoo_model_args args = cli_model_args(c, def, NULL);
-    args.optim = zoo_model_default_optim(def);
-    if (zoo_checkpoint_args(f, def, &args)) cli_die(c->prog, "%s", zoo_last_error());
+    const char *checkpoint;
+    zoo_model *m = cli_load_model(c, def, cli_model_args(c, def, NULL), &checkpoint);
+    zoo_model_args args = m->args;
     if (!args.vocab) cli_die(c->prog, "%s holds no vocabulary", checkpoint);
     zoo_text text, train, val;
     zoo_tokenizer tok = *args.vocab ? ZOO_TOKENIZER_CHAR : ZOO_TOKENIZER_BYTE;
@@ -46,10 +43,6 @@ static int eval_text(cli *c, const zoo_model_def *def) {
                 checkpoint);
     if (zoo_text_split(&text, 1.0 - cli_float(c, "val-split", 0.01, 0.9), &train, &val))
         cli_die(c->prog, "%s", zoo_last_error());
-    zoo_model *m = def->create(&args);
-    if (!m) cli_die(c->prog, "%s", zoo_last_error());
-    if (zoo_checkpoint_load_weights(m, f)) cli_die(c->prog, "%s", zoo_last_error());
-    zoo_safetensors_close(f);
     zoo_dataset d = zoo_text_dataset(&val, m->context);
     zoo_metrics mt = {0};
     if (d.n < 1) cli_die(c->prog, "the validation text is not longer than one window");
@@ -85,17 +78,10 @@ int main(int argc, char **argv) {
     if (!def->predict && !def->evaluate) cli_usage_error(&c, "%s has no evaluation", def->name);
 
     cli_init_backend(&c);
-    const char *checkpoint = cli_checkpoint(&c, def->name);
-    zoo_st_file *f = zoo_safetensors_open(checkpoint);
-    if (!f) cli_die(c.prog, "%s", zoo_last_error());
     zoo_images test;
     cli_load_data(&c, "test", &test);
-    zoo_model_args args = cli_model_args(&c, def, &test);
-    args.optim = zoo_model_default_optim(def);
-    if (zoo_checkpoint_args(f, def, &args)) cli_die(c.prog, "%s", zoo_last_error());
-    zoo_model *m = def->create(&args);
-    if (!m) cli_die(c.prog, "%s", zoo_last_error());
-    if (zoo_checkpoint_load_weights(m, f)) cli_die(c.prog, "%s", zoo_last_error());
+    const char *checkpoint;
+    zoo_model *m = cli_load_model(&c, def, cli_model_args(&c, def, &test), &checkpoint);
 
     if (!def->predict) { /* a generative model: its own evaluation's metrics on the test split */
         zoo_dataset ds = zoo_images_dataset(&test);
@@ -105,12 +91,11 @@ int main(int argc, char **argv) {
         for (int i = 0; i < mt.n; i++) printf("%s %s %.6f", i ? "," : "", mt.name[i], mt.value[i]);
         printf("\n");
         def->destroy(m);
-        zoo_safetensors_close(f);
         zoo_images_free(&test);
         zoo_shutdown();
         return 0;
     }
-    int k = args.n_classes;
+    int k = m->args.n_classes;
     int64_t *cm = calloc((size_t)k * (size_t)k, sizeof *cm);
     zoo_dataset ds = zoo_images_dataset(&test);
     zoo_metrics mt = {0};
@@ -120,7 +105,6 @@ int main(int argc, char **argv) {
     print_confusion(cm, k);
     free(cm);
     def->destroy(m);
-    zoo_safetensors_close(f);
     zoo_images_free(&test);
     zoo_shutdown();
     return 0;

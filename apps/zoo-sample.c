@@ -43,23 +43,15 @@ static int sample_text(cli *c, const zoo_model_def *def) {
                       .top_k = (int)cli_int(c, "top-k", 0, 1 << 30)};
     uint64_t seed = (uint64_t)cli_int(c, "seed", 0, (long long)1 << 62);
     cli_init_backend(c);
-    const char *checkpoint = cli_checkpoint(c, def->name);
-    zoo_st_file *f = zoo_safetensors_open(checkpoint);
-    if (!f) cli_die(c->prog, "%s", zoo_last_error());
-    zoo_model_args args = cli_model_args(c, def, NULL);
-    args.optim = zoo_model_default_optim(def);
-    if (zoo_checkpoint_args(f, def, &args)) cli_die(c->prog, "%s", zoo_last_error());
-    if (!args.vocab) cli_die(c->prog, "%s holds no vocabulary", checkpoint);
+    const char *checkpoint;
+    zoo_model *m = cli_load_model(c, def, cli_model_args(c, def, NULL), &checkpoint);
+    if (!m->args.vocab) cli_die(c->prog, "%s holds no vocabulary", checkpoint);
     zoo_text vocab;
-    if (zoo_text_vocab_from_string(args.vocab, &vocab)) cli_die(c->prog, "%s", zoo_last_error());
+    if (zoo_text_vocab_from_string(m->args.vocab, &vocab)) cli_die(c->prog, "%s", zoo_last_error());
     int32_t *ids;
     int64_t n_ids;
     if (zoo_text_encode(&vocab, prompt, &ids, &n_ids)) cli_die(c->prog, "--prompt: %s", zoo_last_error());
     if (n_ids == 0) cli_usage_error(c, "--prompt must hold at least one character");
-    zoo_model *m = def->create(&args);
-    if (!m) cli_die(c->prog, "%s", zoo_last_error());
-    if (zoo_checkpoint_load_weights(m, f)) cli_die(c->prog, "%s", zoo_last_error());
-    zoo_safetensors_close(f);
     zoo_rng rng = zoo_rng_stream(seed, 6);
     printer p = {&vocab};
     fputs(prompt, stdout);
@@ -157,22 +149,15 @@ int main(int argc, char **argv) {
             how.guidance = (float)cli_float(&c, "guidance", 0.0, 100.0);
         }
     }
-    const char *checkpoint = cli_checkpoint(&c, def->name);
     int n = (int)cli_int(&c, "n", 1, 4096), cols = (int)cli_int(&c, "cols", 1, 4096);
     uint64_t seed = (uint64_t)cli_int(&c, "seed", 0, (long long)1 << 62);
     const char *tiles = cli_str(&c, "tiles");
 
     cli_init_backend(&c);
-    zoo_st_file *f = zoo_safetensors_open(checkpoint);
-    if (!f) cli_die(c.prog, "%s", zoo_last_error());
     zoo_model_args args = {.c = 1, .h = 28, .w = 28, .n_classes = 1, .seed = seed};
     for (int i = 0; i < def->n_options; i++) args.options[i] = def->options[i].default_value;
-    args.optim = zoo_model_default_optim(def);
-    if (zoo_checkpoint_args(f, def, &args)) cli_die(c.prog, "%s", zoo_last_error());
-    zoo_model *m = def->create(&args);
-    if (!m) cli_die(c.prog, "%s", zoo_last_error());
-    if (zoo_checkpoint_load_weights(m, f)) cli_die(c.prog, "%s", zoo_last_error());
-    zoo_safetensors_close(f);
+    const char *checkpoint;
+    zoo_model *m = cli_load_model(&c, def, args, &checkpoint);
 
     zoo_scope_begin();
     zoo_rng rng = zoo_rng_stream(seed, 4);

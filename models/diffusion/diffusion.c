@@ -151,16 +151,14 @@ static int use_ema(diffusion *m, bool on) {
 
 /* ---------------------------------------------------------------- training */
 
-/* per-sample scalars [n, 1, 1, 1] from the schedule: f(abar[t_i]) */
-static zoo_tensor *per_sample(const diffusion *m, const int32_t *t, int64_t n, double (*f)(double)) {
+/* per-sample scalars [n, 1, 1, 1] from the schedule: sqrt(abar[t_i]), or with noise
+ * sqrt(1 - abar[t_i]) */
+static zoo_tensor *per_sample(const diffusion *m, const int32_t *t, int64_t n, bool noise) {
     float *v = zoo_scope_alloc((size_t)n * sizeof *v);
     if (!v) return NULL;
-    for (int64_t i = 0; i < n; i++) v[i] = (float)f(m->abar[t[i]]);
+    for (int64_t i = 0; i < n; i++) v[i] = (float)sqrt(noise ? 1.0 - m->abar[t[i]] : m->abar[t[i]]);
     return zoo_tensor_from_host(zoo_shape4(n, 1, 1, 1), v);
 }
-
-static double sqrt_of(double a) { return sqrt(a); }
-static double sqrt_one_minus(double a) { return sqrt(1.0 - a); }
 
 /* the noise-prediction loss on images in [0, 1] at steps t, labels y (or NULL), with
  * noise from rng */
@@ -171,7 +169,7 @@ static zoo_tensor *denoising_loss(diffusion *m, zoo_tensor *image, const int32_t
     zoo_tensor *eps = zoo_tensor_new(ZOO_F32, image->shape);
     if (!x0 || !eps) return NULL;
     zoo_rng_normal(rng, eps, 0.0f, 1.0f);
-    zoo_tensor *xt = zoo_add(zoo_mul(x0, per_sample(m, t, n, sqrt_of)), zoo_mul(eps, per_sample(m, t, n, sqrt_one_minus)));
+    zoo_tensor *xt = zoo_add(zoo_mul(x0, per_sample(m, t, n, false)), zoo_mul(eps, per_sample(m, t, n, true)));
     return zoo_mse_loss(unet(m, xt, t, y), eps);
 }
 
@@ -319,7 +317,8 @@ static int denoise(diffusion *m, zoo_tensor *x, const zoo_image_sampling *s, zoo
         zoo_set_error("--class must be 0 or more, got %d", s->class_id);
         return -1;
     }
-    if ((class_id >= 0 || (s && s->labels)) && !m->classes) {
+    bool labelled = class_id >= 0 || (s && s->labels);
+    if (labelled && !m->classes) {
         zoo_set_error("this model was not trained with --conditional: it takes no --class");
         return -1;
     }
@@ -335,11 +334,11 @@ static int denoise(diffusion *m, zoo_tensor *x, const zoo_image_sampling *s, zoo
     unet_ctx u = {.m = m, .t = malloc((size_t)n * sizeof(int32_t)), .rows = n < STRIP_ROWS ? (int)n : STRIP_ROWS,
                   .guidance = guidance};
     if (s && s->strip) u.frames = malloc((size_t)(u.rows * STRIP_FRAMES * img) * sizeof(float));
-    if (class_id >= 0 || (s && s->labels)) {
+    if (labelled) {
         u.y = malloc((size_t)n * sizeof(int32_t));
         u.y_null = malloc((size_t)n * sizeof(int32_t));
     }
-    if (!u.t || (s && s->strip && !u.frames) || ((class_id >= 0 || (s && s->labels)) && (!u.y || !u.y_null))) {
+    if (!u.t || (s && s->strip && !u.frames) || (labelled && (!u.y || !u.y_null))) {
         free(u.t);
         free(u.frames);
         free(u.y);
@@ -352,11 +351,8 @@ static int denoise(diffusion *m, zoo_tensor *x, const zoo_image_sampling *s, zoo
         u.y_null[i] = m->classes;
     }
     int rc = zoo_diffusion_sample(m->beta, m->abar, x, s, rng, unet_eps, strip_frame, &u);
-    if (rc == 0 && u.frames) {
-        for (int64_t i = 0; i < (int64_t)u.rows * STRIP_FRAMES * img; i++) /* x_t strays past [-1, 1] */
-            u.frames[i] = fminf(fmaxf(u.frames[i], -1.0f), 1.0f);
+    if (rc == 0 && u.frames) /* x_t strays past [-1, 1]: the grid clamps */
         rc = zoo_png_write_grid(s->strip, u.frames, u.rows * STRIP_FRAMES, m->c, m->h, m->w, STRIP_FRAMES);
-    }
     free(u.t);
     free(u.frames);
     free(u.y);
@@ -366,19 +362,25 @@ static int denoise(diffusion *m, zoo_tensor *x, const zoo_image_sampling *s, zoo
 
 /* n samples [n, c, h, w] from the EMA weights, in the caller's scope: about [-1, 1], a
  * little beyond at places (the PNG writers clamp) */
-static zoo_tensor *diffusion_generate(zoo_model *base, int64_t n, const zoo_image_sampling *s, zoo_rng *rng) {
-    diffusion *m = (diffusion *)base;
-    zoo_model_set_training(base, false);
-    zoo_tensor *x = zoo_tensor_new_persistent(ZOO_F32, zoo_shape4(n, m->c, m->h, m->w));
-    if (!x) return NULL;
-    zoo_rng_normal(rng, x, 0.0f, 1.0f);
+/* denoise with the EMA weights swapped in, in eval mode without grad */
+static int denoise_ema(diffusion *m, zoo_tensor *x, const zoo_image_sampling *s, zoo_rng *rng) {
+    zoo_model_set_training(&m->base, false);
     bool old = zoo_set_grad_enabled(false);
     int rc = use_ema(m, true);
     if (rc == 0) rc = denoise(m, x, s, rng);
     if (use_ema(m, false)) rc = -1;
+    zoo_set_grad_enabled(old);
+    return rc;
+}
+
+static zoo_tensor *diffusion_generate(zoo_model *base, int64_t n, const zoo_image_sampling *s, zoo_rng *rng) {
+    diffusion *m = (diffusion *)base;
+    zoo_tensor *x = zoo_tensor_new_persistent(ZOO_F32, zoo_shape4(n, m->c, m->h, m->w));
+    if (!x) return NULL;
+    zoo_rng_normal(rng, x, 0.0f, 1.0f);
+    int rc = denoise_ema(m, x, s, rng);
     zoo_tensor *out = rc ? NULL : zoo_tensor_new(ZOO_F32, x->shape); /* in the caller's scope */
     if (out && zoo_copy_(out, x)) out = NULL;
-    zoo_set_grad_enabled(old);
     zoo_tensor_free(x);
     return out;
 }
@@ -391,19 +393,13 @@ static int diffusion_write_samples(zoo_model *base, const char *path) {
         zoo_tensor_free(x);
         return -1;
     }
-    zoo_model_set_training(base, false);
-    bool old = zoo_set_grad_enabled(false);
     int32_t labels[SAMPLE_GRID]; /* a conditional model's grid: one class per row, guided */
     for (int i = 0; i < SAMPLE_GRID; i++) labels[i] = m->classes ? (i / 8) % m->classes : 0;
     zoo_image_sampling s = {.sampler = "ddim", .steps = GRID_STEPS, .labels = m->classes ? labels : NULL, .guidance = 3.0f};
-    int rc = use_ema(m, true);
-    if (rc == 0) rc = denoise(m, x, &s, &rng);
-    if (use_ema(m, false)) rc = -1;
-    zoo_set_grad_enabled(old);
+    int rc = denoise_ema(m, x, &s, &rng);
     float *host = rc ? NULL : malloc((size_t)x->numel * sizeof *host);
-    if (host) {
+    if (host) { /* the grid clamps to [-1, 1] */
         zoo_tensor_download(x, host);
-        for (int64_t i = 0; i < x->numel; i++) host[i] = fminf(fmaxf(host[i], -1.0f), 1.0f);
         rc = zoo_png_write_grid(path, host, SAMPLE_GRID, m->c, m->h, m->w, 8);
     } else if (rc == 0) {
         zoo_set_error("out of host memory for the sample grid");
