@@ -188,7 +188,10 @@ int main(int argc, char **argv) {
         }
     }
     if (zoo_exact()) k += snprintf(settings + k, sizeof settings - (size_t)k, "\n--exact");
-    snprintf(line + l, sizeof line - (size_t)l, ", numeric: %s, backend: %s", zoo_numeric_mode(), zoo_backend_name());
+    /* exact mode draws the same bits on every backend, so the file names none: a CPU
+       and a GPU write the same bytes */
+    if (zoo_exact()) snprintf(line + l, sizeof line - (size_t)l, ", numeric: exact");
+    else snprintf(line + l, sizeof line - (size_t)l, ", numeric: fast, backend: %s", zoo_backend_name());
     if (k >= (int)sizeof settings - 1) cli_die(c.prog, "the settings are too long to record");
     char version[32];
     snprintf(version, sizeof version, "zoo %s", zoo_version());

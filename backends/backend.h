@@ -9,7 +9,10 @@
  *          order (its terms are listed with the kernel, in order), products rounded
  *          before they are added (no FMA), exp, log, tanh, sigmoid, erf, pow and cos as
  *          canon_math.h computes them, + - * / and sqrt correctly rounded. Every
- *          backend then gives the CPU's bits on any device and thread count.
+ *          backend then gives the CPU's bits on any device and thread count, with
+ *          one exception a device declares (flushes_subnormals below): a GPU that
+ *          flushes float results below 1.18e-38 to zero and cannot be told not to
+ *          (NVIDIA's Vulkan driver) agrees except where values get that small.
  *   fast   the same formulas in any order and with any correct arithmetic (BLAS, FMA,
  *          Winograd, vectorized functions, subgroup sums): each output within NMSE
  *          1e-7 of exact mode (tests/test_consistency.c), unless the kernel states a
@@ -273,6 +276,9 @@ typedef struct zoo_backend {
     zoo_backend_iface iface;
     void *ctx;
     bool exact; /* the numeric mode it computes in */
+    /* subnormal floats (below 1.18e-38) may become zero on this device: its shaders
+       cannot ask to keep them (Vulkan's shaderDenormPreserveFloat32) */
+    bool flushes_subnormals;
 } zoo_backend;
 
 /* What a backend is created with. */

@@ -223,6 +223,14 @@ contains "the sampler flag" "--sampler NAME"
 expect 0 "zoo-sample diffusion, DDIM 5 steps" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 4 --sample-steps 5 --out "$tmp/dif1.png"
 expect 0 "the same seed, the same PNG" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 4 --sample-steps 5 --out "$tmp/dif2.png"
 if cmp -s "$tmp/dif1.png" "$tmp/dif2.png"; then pass "zoo-sample diffusion is deterministic"; else fail "zoo-sample diffusion is deterministic"; fi
+# exact mode: a GPU writes the bytes the CPU writes (the file names no backend)
+if "$build/apps/zoo-bench" --devices 2>/dev/null | grep -q "^0:"; then
+  expect 0 "exact samples on the CPU" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 2 --sample-steps 3 --exact --out "$tmp/ex_cpu.png"
+  expect 0 "exact samples on Vulkan" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 2 --sample-steps 3 --exact --backend vulkan --out "$tmp/ex_vk.png"
+  if cmp -s "$tmp/ex_cpu.png" "$tmp/ex_vk.png"; then pass "exact mode: the same PNG bytes on CPU and Vulkan"; else fail "exact mode: the same PNG bytes on CPU and Vulkan"; fi
+else
+  echo "skip exact PNG bytes on Vulkan: no Vulkan device"
+fi
 expect 0 "--from-png draws the grid again" "$sample" diffusion --from-png "$tmp/dif1.png" --out "$tmp/dif4.png"
 if cmp -s "$tmp/dif1.png" "$tmp/dif4.png"; then pass "the same PNG bytes from the settings it records"; else fail "the same PNG bytes from the settings it records"; fi
 expect 0 "--from-png with a flag that wins" "$sample" diffusion --from-png "$tmp/dif1.png" --seed 9 --out "$tmp/dif5.png"

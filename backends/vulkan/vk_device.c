@@ -204,6 +204,31 @@ static bool process_instance(VkInstance *out) {
 
 /* ---------------------------------------------------------------- device choice */
 
+#define FLOAT_CONTROLS "VK_KHR_shader_float_controls"
+
+static bool device_has_extension(VkPhysicalDevice pd, const char *name) {
+    uint32_t n = 0;
+    if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS || n == 0) return false;
+    VkExtensionProperties *p = calloc(n, sizeof *p);
+    bool found = false;
+    if (p && vkEnumerateDeviceExtensionProperties(pd, NULL, &n, p) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++) found = strcmp(p[i].extensionName, name) == 0;
+    free(p);
+    return found;
+}
+
+/* whether shaders can ask for subnormal floats to be kept (SPIR-V's DenormPreserve,
+   through VK_KHR_shader_float_controls, which devices keep listing after Vulkan 1.2
+   made it core): GPUs that flush them by default (NVIDIA's do) would otherwise break
+   exact mode's agreement with the CPU wherever values get that small */
+static bool can_keep_subnormals(VkPhysicalDevice pd) {
+    if (!device_has_extension(pd, FLOAT_CONTROLS)) return false;
+    VkPhysicalDeviceFloatControlsProperties fc = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &fc};
+    vkGetPhysicalDeviceProperties2(pd, &p2);
+    return fc.shaderDenormPreserveFloat32;
+}
+
 /* the physical devices, in the driver's order (the indices ZOO_VULKAN_DEVICE uses) */
 static bool enumerate(VkInstance inst, VkPhysicalDevice **out, uint32_t *n) {
     *out = NULL;
@@ -315,10 +340,10 @@ int zoo_vulkan_list_devices(FILE *out) {
     for (uint32_t i = 0; i < n; i++) {
         VkPhysicalDeviceProperties p;
         vkGetPhysicalDeviceProperties(pds[i], &p);
-        fprintf(out, "%u: %s (%s, Vulkan %u.%u, %.1f GiB)%s%s\n", i, p.deviceName, type_name(p.deviceType),
+        fprintf(out, "%u: %s (%s, Vulkan %u.%u, %.1f GiB)%s%s%s\n", i, p.deviceName, type_name(p.deviceType),
                 VK_VERSION_MAJOR(p.apiVersion), VK_VERSION_MINOR(p.apiVersion),
                 (double)device_memory_bytes(pds[i]) / (1 << 30), compute_family(pds[i]) < 0 ? " no compute queue" : "",
-                (int)i == pick ? " [selected]" : "");
+                can_keep_subnormals(pds[i]) ? "" : " may flush subnormals", (int)i == pick ? " [selected]" : "");
     }
     if (n == 0) fprintf(out, "no Vulkan devices; " SOFTWARE_HINT "\n");
     free(pds);
@@ -384,6 +409,12 @@ static bool choose_device(vk_ctx *c) {
     }
     const char *sub = getenv("ZOO_VULKAN_SUBGROUPS"); /* 0: the shared-memory fallback, for tests */
     if (sub && strcmp(sub, "0") == 0) c->subgroup_arithmetic = false;
+    c->denorm_preserve = can_keep_subnormals(c->phys);
+    if (c->exact && vk_flushes_subnormals(c))
+        fprintf(stderr,
+                "zoo: warning: %s cannot keep subnormal floats in shaders (no shaderDenormPreserveFloat32); exact "
+                "mode matches the CPU bit for bit except where a value falls below 1.18e-38\n",
+                c->props.deviceName);
     return true;
 }
 
@@ -398,15 +429,11 @@ void vk_check_loops(const vk_ctx *c, uint64_t iterations, const char *kernel) {
 
 /* ---------------------------------------------------------------- device */
 
-static bool device_has_extension(VkPhysicalDevice pd, const char *name) {
-    uint32_t n = 0;
-    if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS || n == 0) return false;
-    VkExtensionProperties *p = calloc(n, sizeof *p);
-    bool found = false;
-    if (p && vkEnumerateDeviceExtensionProperties(pd, NULL, &n, p) == VK_SUCCESS)
-        for (uint32_t i = 0; i < n && !found; i++) found = strcmp(p[i].extensionName, name) == 0;
-    free(p);
-    return found;
+/* A CPU implementation computes on the host's floating point, as the CPU backend does
+   (the consistency suite's rows with subnormal results check lavapipe); a GPU that
+   does not promise to keep subnormals is taken to flush them, as NVIDIA's do. */
+bool vk_flushes_subnormals(const vk_ctx *c) {
+    return !c->denorm_preserve && c->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
 }
 
 bool vk_device_init(vk_ctx *c) {
@@ -419,9 +446,12 @@ bool vk_device_init(vk_ctx *c) {
         .queueCount = 1,
         .pQueuePriorities = &priority,
     };
-    /* a portability implementation (MoltenVK) must be told we know it is one */
-    const char *exts[1] = {"VK_KHR_portability_subset"};
-    uint32_t next = device_has_extension(c->phys, exts[0]) ? 1 : 0;
+    /* a portability implementation (MoltenVK) must be told we know it is one; float
+       controls lets shaders keep subnormals */
+    const char *exts[2];
+    uint32_t next = 0;
+    if (device_has_extension(c->phys, "VK_KHR_portability_subset")) exts[next++] = "VK_KHR_portability_subset";
+    if (c->denorm_preserve) exts[next++] = FLOAT_CONTROLS;
     VkDeviceCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .queueCreateInfoCount = 1,

@@ -127,6 +127,7 @@ typedef struct vk_ctx {
     uint32_t loop_budget;
     uint32_t subgroup_size;   /* 0 on a Vulkan 1.0 device */
     bool subgroup_arithmetic; /* subgroupAdd and friends in compute shaders */
+    bool denorm_preserve;     /* shaders keep subnormal floats: their _denorm SPIR-V (vk_device.c) */
 
     /* memory (vk_memory.c) */
     vk_chunk *chunks;
@@ -170,6 +171,8 @@ typedef struct vk_ctx {
  * vk_device_destroy cleans up either way. */
 bool vk_device_init(vk_ctx *c);
 void vk_device_destroy(vk_ctx *c);
+/* a GPU that may flush subnormal floats to zero (zoo_backend.flushes_subnormals) */
+bool vk_flushes_subnormals(const vk_ctx *c);
 /* messages the validation layer has sent this process */
 uint64_t vk_validation_messages(void);
 

@@ -547,6 +547,7 @@ zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg) {
     }
     be->ctx = c;
     be->exact = cfg->exact;
+    be->flushes_subnormals = vk_flushes_subnormals(c);
     be->iface = (zoo_backend_iface){
         .name = vk_name,
         .shutdown = vk_shutdown,

@@ -5,24 +5,26 @@
 
 #include <stdlib.h>
 
-/* the SPIR-V of every shader (built from spirv.c.in by meson) */
+/* the SPIR-V of every shader, as written and with subnormals kept (built from
+   spirv.c.in by meson) */
 #define VK_SHADER(name, bindings, local_x, local_y, version)                                                   \
-    extern const uint32_t zoo__spv_##name[];                                                                      \
-    extern const size_t zoo__spv_##name##_bytes;
+    extern const uint32_t zoo__spv_##name[], zoo__spv_##name##_denorm[];                                         \
+    extern const size_t zoo__spv_##name##_bytes, zoo__spv_##name##_denorm_bytes;
 #include "shaders.def"
 #undef VK_SHADER
 
 typedef struct shader_def {
     const char *name;
-    const uint32_t *code;
-    const size_t *bytes;
+    const uint32_t *code, *code_denorm; /* the second keeps subnormal floats (common.glsl) */
+    const size_t *bytes, *bytes_denorm;
     int bindings;
     uint32_t local[3]; /* preferred workgroup size; shrunk to fit the device */
 } shader_def;
 
 static const shader_def shaders[VK_SH_COUNT] = {
 #define VK_SHADER(name, bindings, local_x, local_y, version)                                                   \
-    [VK_SH_##name] = {#name, zoo__spv_##name, &zoo__spv_##name##_bytes, bindings, {local_x, local_y, 1}},
+    [VK_SH_##name] = {#name,    zoo__spv_##name,  zoo__spv_##name##_denorm, &zoo__spv_##name##_bytes,              \
+                      &zoo__spv_##name##_denorm_bytes, bindings, {local_x, local_y, 1}},
 #include "shaders.def"
 #undef VK_SHADER
 };
@@ -68,8 +70,8 @@ const vk_pipeline *vk_pipeline_get(vk_ctx *c, vk_shader sh) {
 
     VkShaderModuleCreateInfo mi = {
         .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-        .codeSize = *d->bytes,
-        .pCode = d->code,
+        .codeSize = c->denorm_preserve ? *d->bytes_denorm : *d->bytes,
+        .pCode = c->denorm_preserve ? d->code_denorm : d->code,
     };
     VkShaderModule module;
     VK_CHECK(vkCreateShaderModule(c->device, &mi, NULL, &module));

@@ -7,6 +7,16 @@
 // division and square root. Specialization constants 0-3 are workgroup and tile sizes.
 layout(constant_id = 4) const bool ZOO_EXACT = true;
 
+// Subnormal floats (below 1.18e-38) kept, not flushed to zero: GPUs may flush them
+// (NVIDIA's do unless told), the CPU does not, and exact mode promises the same bits.
+// meson compiles every shader a second time with ZOO_DENORM_PRESERVE, which adds
+// SPIR-V's DenormPreserve execution mode for 32-bit floats (SPV_KHR_float_controls:
+// capability 4464, mode 4459); vk_device.c uses that variant where the device can.
+#ifdef ZOO_DENORM_PRESERVE
+#extension GL_EXT_spirv_intrinsics : require
+spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4464], 4459, 32);
+#endif
+
 #define ZOO_UNARY_OP(name, number) const int ZOO_UNARY_##name = number;
 #define ZOO_BINARY_OP(name, number) const int ZOO_BINARY_##name = number;
 #define ZOO_REDUCE_OP(name, number) const int ZOO_REDUCE_##name = number;
