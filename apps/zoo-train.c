@@ -214,6 +214,11 @@ int main(int argc, char **argv) {
     if (sk < 0) cli_usage_error(&c, "--schedule must be constant, step or cosine, got '%s'", cli_str(&c, "schedule"));
     if (cfg.resume && *cli_str(&c, "init-from")) cli_usage_error(&c, "--resume and --init-from exclude each other");
 
+    /* under mpirun: one of several processes training one model (data-parallel); the
+       others print nothing and write no files */
+    if (zoo_dist_init()) cli_die(c.prog, "%s", zoo_last_error());
+    bool lead = zoo_dist_rank() == 0;
+    cfg.quiet = cfg.quiet || !lead;
     cli_init_backend(&c);
     double val_frac = cli_float(&c, "val-split", 0.0, 0.9);
     cfg.patience = cli_int(&c, "patience", 0, 1 << 30);
@@ -253,15 +258,27 @@ int main(int argc, char **argv) {
     if (cfg.schedule.step_size == 0) cfg.schedule.step_size = per_epoch;
 
     if (!cfg.quiet)
-        printf("training %s (%lld parameters) on %s: %lld examples, %lld steps of %lld, %s, backend %s (%s mode)\n",
+        printf("training %s (%lld parameters) on %s: %lld examples, %lld steps of %lld, %s, backend %s (%s mode)%s\n",
                def->name, (long long)zoo_model_numel(m), cli_str(&c, "data"), (long long)dt.train_ds.n, (long long)total,
-               (long long)cfg.batch, zoo_optim_kind_name(optim.kind), zoo_backend_name(), zoo_numeric_mode());
+               (long long)cfg.batch, zoo_optim_kind_name(optim.kind), zoo_backend_name(), zoo_numeric_mode(),
+               zoo_dist_size() > 1 ? ", data-parallel over processes" : "");
+    if (!cfg.quiet && zoo_dist_size() > 1)
+        printf("%d processes, each with %lld%s examples of every batch of %lld\n", zoo_dist_size(),
+               (long long)(cfg.batch / zoo_dist_size()), cfg.batch % zoo_dist_size() ? " or one more" : "",
+               (long long)cfg.batch);
     zoo_metrics final = {0};
     int rc = zoo_train(m, &dt.train_ds, dt.has_test ? &dt.test_ds : NULL, &cfg, &final);
-    if (rc) fprintf(stderr, "zoo-train: error: %s\n", zoo_last_error());
+    if (rc && zoo_dist_size() > 1) fprintf(stderr, "zoo-train: error on rank %d: %s\n", zoo_dist_rank(), zoo_last_error());
+    else if (rc) fprintf(stderr, "zoo-train: error: %s\n", zoo_last_error());
     double acc = zoo_metrics_get(&final, "test_acc");
-    if (rc == 0 && !isnan(acc)) printf("final test accuracy: %.2f%%\n", 100.0 * acc);
-    else if (rc == 0 && final.n) {
+    if (rc == 0 && lead && zoo_dist_size() > 1) {
+        zoo_dist_stats st = zoo_dist_get_stats();
+        double calls = st.calls ? (double)st.calls : 1.0;
+        printf("gradient all-reduce: %lld updates, %.3f MB and %.3f ms each (rank 0, host staging included)\n",
+               (long long)st.calls, (double)st.bytes / calls / 1e6, 1e3 * st.seconds / calls);
+    }
+    if (rc == 0 && lead && !isnan(acc)) printf("final test accuracy: %.2f%%\n", 100.0 * acc);
+    else if (rc == 0 && lead && final.n) {
         printf("final test metrics:");
         for (int i = 0; i < final.n; i++) printf("%s %s %.4f", i ? "," : "", final.name[i], final.value[i]);
         printf("\n");
@@ -270,5 +287,7 @@ int main(int argc, char **argv) {
     def->destroy(m);
     data_free(&dt);
     zoo_shutdown();
-    return rc ? 1 : 0;
+    if (rc) return 1; /* without MPI_Finalize: mpirun then ends the other processes */
+    zoo_dist_finalize();
+    return 0;
 }

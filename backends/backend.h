@@ -285,6 +285,9 @@ typedef struct zoo_backend {
 typedef struct zoo_backend_config {
     int threads; /* CPU threads; <= 0: one per core */
     bool exact;  /* exact numeric mode (see the top of this file); false: fast */
+    /* the process's rank among those of one data-parallel job on its machine (0 alone):
+       a GPU backend spreads such processes over the machine's devices */
+    int local_rank;
 } zoo_backend_config;
 
 /* The backends of this build by name ("cpu", and "vulkan" when built with it): a new

@@ -92,13 +92,15 @@ static zoo_shape batch_shape(const zoo_field *f, int64_t count) {
     return s;
 }
 
-static int upload_batch(const zoo_dataset *d, void *const *host, int64_t count, zoo_batch *out) {
-    *out = (zoo_batch){.n = count, .n_fields = d->n_fields};
+/* rows [first, first + count) of host's `total` rows of each field, as a batch */
+static int upload_rows(const zoo_dataset *d, void *const *host, int64_t first, int64_t count, int64_t total,
+                       zoo_batch *out) {
+    *out = (zoo_batch){.n = count, .first = first, .total = total, .n_fields = d->n_fields};
     for (int f = 0; f < d->n_fields; f++) {
         const zoo_field *fd = &d->fields[f];
         zoo_tensor *t = zoo_tensor_new(fd->dtype, batch_shape(fd, count));
         if (!t) return -1;
-        zoo_tensor_upload(t, host[f]);
+        zoo_tensor_upload(t, (const char *)host[f] + (size_t)(first * zoo_field_numel(fd)) * 4); /* f32 or i32 */
         out->names[f] = fd->name;
         out->t[f] = t;
     }
@@ -146,7 +148,7 @@ int zoo_dataset_batch_at(const zoo_dataset *d, const int64_t *idx, int64_t count
         return -1;
     }
     int rc = d->fill(d, idx, count, host);
-    if (rc == 0) rc = upload_batch(d, host, count, out);
+    if (rc == 0) rc = upload_rows(d, host, 0, count, count, out);
     for (int f = 0; f < d->n_fields; f++) free(host[f]);
     return rc;
 }
@@ -256,5 +258,24 @@ int zoo_loader_next(zoo_loader *l, zoo_batch *out) {
     int64_t n;
     *out = (zoo_batch){0};
     if (zoo_loader_next_host(l, &n)) return -1;
-    return n ? upload_batch(&l->d, l->host, n, out) : 0;
+    return n ? upload_rows(&l->d, l->host, 0, n, n, out) : 0;
+}
+
+void zoo_split(int64_t n, int part, int parts, int64_t *first, int64_t *count) {
+    int64_t base = n / parts, extra = n % parts;
+    *first = part * base + (part < extra ? part : extra);
+    *count = base + (part < extra ? 1 : 0);
+}
+
+int zoo_loader_next_part(zoo_loader *l, int part, int parts, zoo_batch *out) {
+    int64_t n, first, count;
+    *out = (zoo_batch){0};
+    if (zoo_loader_next_host(l, &n)) return -1;
+    if (!n) return 0;
+    zoo_split(n, part, parts, &first, &count);
+    if (count < 1) {
+        zoo_set_error("a batch of %lld examples cannot be split %d ways: every process needs one", (long long)n, parts);
+        return -1;
+    }
+    return upload_rows(&l->d, l->host, first, count, n, out);
 }

@@ -66,6 +66,9 @@ ZOO_API int zoo_dataset_field(const zoo_dataset *d, const char *name);
  * [n, field shape...] named like the fields. */
 typedef struct zoo_batch {
     int64_t n;
+    /* the rows are [first, first + n) of a batch of total (data-parallel training hands
+       each process part of one; alone, first 0 and total n) */
+    int64_t first, total;
     int n_fields;
     const char *names[ZOO_MAX_FIELDS];
     zoo_tensor *t[ZOO_MAX_FIELDS];
@@ -121,6 +124,12 @@ ZOO_API int zoo_loader_next_host(zoo_loader *l, int64_t *n);
 /* zoo_loader_next_host, uploaded as a batch in the current scope; out->n 0 at the end
  * of an epoch. 0, or -1 with zoo_last_error(). */
 ZOO_API int zoo_loader_next(zoo_loader *l, zoo_batch *out);
+/* The same, keeping part `part` of the batch split into `parts` near-equal row ranges
+ * (zoo_split); out->first and out->total say where its rows sit in the whole. */
+ZOO_API int zoo_loader_next_part(zoo_loader *l, int part, int parts, zoo_batch *out);
+/* rows [*first, *first + *count) of n split into `parts` near-equal ranges in order
+ * (the first n % parts take one more): part `part`'s */
+ZOO_API void zoo_split(int64_t n, int part, int parts, int64_t *first, int64_t *count);
 
 #ifdef __cplusplus
 }

@@ -21,8 +21,20 @@ zoo_rng zoo_rng_stream(uint64_t seed, uint64_t stream) {
 static void fill(zoo_rng *r, zoo_tensor *t, zoo_rng_dist dist, float a, float b) {
     if (!zoo__check_f32("rng fill", t)) return;
     zoo_backend *be = zoo__backend();
+    if (r->rows > 0 && t->shape.ndim > 0 && t->shape.d[0] > 0) { /* my rows of a larger batch */
+        uint64_t per_row = (uint64_t)(t->numel / t->shape.d[0]);
+        be->iface.rng_fill(be->ctx, t, dist, r->seed, r->offset + (uint64_t)r->row0 * per_row, a, b);
+        r->offset += (uint64_t)r->rows * per_row;
+        return;
+    }
     be->iface.rng_fill(be->ctx, t, dist, r->seed, r->offset, a, b);
     r->offset += (uint64_t)t->numel;
+}
+
+zoo_rng zoo_rng_rows(zoo_rng r, int64_t first, int64_t total) {
+    r.row0 = first;
+    r.rows = total;
+    return r;
 }
 
 void zoo_rng_uniform(zoo_rng *r, zoo_tensor *t, float lo, float hi) { fill(r, t, ZOO_RNG_UNIFORM, lo, hi); }

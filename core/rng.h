@@ -13,11 +13,19 @@ extern "C" {
 typedef struct zoo_rng {
     uint64_t seed;
     uint64_t offset; /* next counter */
+    /* rows > 0: a tensor filled is rows [row0, row0 + its first dim) of one of `rows`
+       rows, drawing what those rows of the whole would draw (zoo_rng_rows) */
+    int64_t row0, rows;
 } zoo_rng;
 
 ZOO_API zoo_rng zoo_rng_new(uint64_t seed);
 /* a generator for an independent purpose (data order, dropout, init) from one seed */
 ZOO_API zoo_rng zoo_rng_stream(uint64_t seed, uint64_t stream);
+
+/* r drawing for rows [first, first + n) of a batch of total rows: a process holding part
+ * of a batch (data-parallel training, dist.h) draws the same numbers for its rows as one
+ * process holding all of it. Device fills only; host draws ignore it. */
+ZOO_API zoo_rng zoo_rng_rows(zoo_rng r, int64_t first, int64_t total);
 
 ZOO_API void zoo_rng_uniform(zoo_rng *r, zoo_tensor *t, float lo, float hi);
 ZOO_API void zoo_rng_normal(zoo_rng *r, zoo_tensor *t, float mean, float std);

@@ -109,7 +109,7 @@ static int exact_from_env(bool *exact) {
 int zoo_init_with(const zoo_options *opts) {
     if (rt.be) zoo_shutdown();
     zoo_clear_error();
-    zoo_backend_config cfg = {.threads = opts->threads, .exact = opts->exact};
+    zoo_backend_config cfg = {.threads = opts->threads, .exact = opts->exact, .local_rank = zoo_dist_local_rank()};
     if (exact_from_env(&cfg.exact)) return -1;
     zoo_backend *be = zoo_backend_new(opts->backend ? opts->backend : "cpu", &cfg);
     if (be && opts->profile) {

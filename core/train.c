@@ -44,6 +44,18 @@ void zoo_model_init(zoo_model *m, const zoo_model_def *def, const zoo_model_args
     m->input_std = 1.0f;
 }
 
+zoo_rng zoo_model_step_rng(const zoo_model *m, uint64_t stream) {
+    return zoo_rng_rows(zoo_rng_stream(m->seed, stream), m->batch_first, m->batch_total);
+}
+
+void zoo_model_update(zoo_model *m, int part) {
+    if (zoo_failed()) return; /* the gradients may be partial */
+    double share = m->batch_total ? (double)m->batch_n / (double)m->batch_total : 1.0;
+    if (zoo_dist_average_grads(&m->parts[part], share)) return;
+    if (m->clip_norm > 0.0f) zoo_clip_grad_norm(&m->parts[part], m->clip_norm);
+    zoo_optim_step(&m->optim[part]);
+}
+
 zoo_optim_config zoo_model_default_optim(const zoo_model_def *def) {
     zoo_optim_config o = zoo_optim_defaults(def->defaults.optimizer, def->defaults.lr);
     if (def->defaults.beta1 > 0.0f) o.beta1 = def->defaults.beta1;
@@ -281,8 +293,10 @@ static void progress_end_line(progress *p) {
 
 /* ---------------------------------------------------------------- the loop */
 
+/* a metrics record; f is NULL on the ranks that write no files (data-parallel) */
 static void jsonl_write(FILE *f, int64_t step, int64_t epoch, const char *extra_key, double extra,
                         const zoo_metrics *mt) {
+    if (!f) return;
     fprintf(f, "{\"step\": %lld, \"epoch\": %lld", (long long)step, (long long)epoch);
     if (extra_key) fprintf(f, ", \"%s\": %.9g", extra_key, extra);
     for (int i = 0; i < mt->n; i++) fprintf(f, ", \"%s\": %.9g", mt->name[i], mt->value[i]);
@@ -305,12 +319,14 @@ static int make_dir(const char *dir) {
     return -1;
 }
 
-/* m's evaluation on d as `<prefix>_<metric>` in *out, and a metrics record */
+/* m's evaluation on d as `<prefix>_<metric>` in *out, and a metrics record; a model
+   that evaluates its share under data-parallel training has its metrics summed */
 static int evaluate(zoo_model *m, const zoo_dataset *d, const char *prefix, FILE *mf, int64_t step, int64_t epoch,
                     zoo_metrics *out) {
     zoo_metrics em = {0};
     int rc = m->def->evaluate(m, d, &em);
     zoo_model_set_training(m, true);
+    if (rc == 0 && m->def->eval_sharded) rc = zoo_dist_sum(em.value, em.n);
     if (rc) return -1;
     *out = (zoo_metrics){0};
     for (int i = 0; i < em.n; i++) {
@@ -337,6 +353,56 @@ static double monitored(const zoo_model *m, const zoo_metrics *vm) {
     return zoo_metrics_get(vm, name);
 }
 
+/* FNV-1a over a few examples of d (the first, middle and last): enough to tell two
+   processes that loaded different data apart */
+static uint64_t data_fingerprint(const zoo_dataset *d) {
+    uint64_t h = 1469598103934665603ull;
+    int64_t idx[3] = {0, d->n / 2, d->n - 1};
+    for (int k = 0; k < 3; k++) {
+        void *dst[ZOO_MAX_FIELDS] = {0};
+        bool ok = true;
+        for (int f = 0; f < d->n_fields; f++) ok = ok && (dst[f] = malloc((size_t)zoo_field_numel(&d->fields[f]) * 4));
+        if (ok && d->fill(d, &idx[k], 1, dst) == 0)
+            for (int f = 0; f < d->n_fields; f++) {
+                const unsigned char *p = dst[f];
+                for (int64_t i = 0; i < zoo_field_numel(&d->fields[f]) * 4; i++) h = (h ^ p[i]) * 1099511628211ull;
+            }
+        for (int f = 0; f < d->n_fields; f++) free(dst[f]);
+    }
+    return h;
+}
+
+/* Data-parallel training (dist.h): refuses ranks that differ in model, options, data or
+   settings, then gives every rank rank 0's weights and optimizer state. */
+static int dist_start(zoo_model *m, const zoo_dataset *train, const zoo_train_config *cfg, int64_t step,
+                      int64_t total) {
+    int ranks = zoo_dist_size();
+    if (ranks == 1) return 0;
+    if (cfg->batch < ranks) {
+        zoo_set_error("--batch %lld is smaller than the %d processes: each needs a share of every batch",
+                      (long long)cfg->batch, ranks);
+        return -1;
+    }
+    int64_t last = train->n % cfg->batch;
+    if (last > 0 && last < ranks) {
+        zoo_set_error("the last batch of each epoch holds %lld examples (%lld %% %lld), fewer than the %d processes: "
+                      "pick a --batch that leaves at least %d there or divides %lld",
+                      (long long)last, (long long)train->n, (long long)cfg->batch, ranks, ranks, (long long)train->n);
+        return -1;
+    }
+    char *options = options_json(m);
+    char desc[8192];
+    snprintf(desc, sizeof desc, "%s %s params %lld data %lld/%d/%d/%016llx batch %lld steps %lld at %lld seed %llu %s",
+             m->def->name, options ? options : "", (long long)zoo_model_numel(m), (long long)train->n, train->n_fields,
+             train->n_classes, (unsigned long long)data_fingerprint(train), (long long)cfg->batch, (long long)total,
+             (long long)step, (unsigned long long)cfg->seed, zoo_numeric_mode());
+    free(options);
+    if (zoo_dist_check_same("model, options, data or settings", desc)) return -1;
+    for (int p = 0; p < m->n_parts; p++)
+        if (zoo_dist_broadcast(&m->parts[p]) || zoo_dist_broadcast(&m->optim[p].state)) return -1;
+    return 0;
+}
+
 int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, const zoo_train_config *cfg,
               zoo_metrics *final) {
     if (cfg->val && !(m->def->evaluate && m->def->monitor)) {
@@ -344,7 +410,11 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         return -1;
     }
     if (!m->def->evaluate) test = NULL;
-    if (make_dir(cfg->out_dir)) return -1;
+    /* data-parallel training: every rank takes its rows of each batch; rank 0 alone
+       writes files and prints (dist.h) */
+    int rank = zoo_dist_rank(), ranks = zoo_dist_size();
+    bool writer = rank == 0;
+    if (writer && make_dir(cfg->out_dir)) return -1;
     zoo_loader loader;
     if (zoo_loader_init(&loader, train, cfg->batch, true, false, cfg->seed)) return -1;
     int64_t per_epoch = zoo_loader_batches_per_epoch(&loader);
@@ -367,25 +437,29 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
                    zoo_numeric_mode());
         if (rf) zoo_safetensors_close(rf);
     }
+    if (dist_start(m, train, cfg, step, total)) goto fail;
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->out_dir);
-    mf = fopen(path, cfg->resume ? "a" : "w");
-    if (!mf) {
+    mf = writer ? fopen(path, cfg->resume ? "a" : "w") : NULL;
+    if (writer && !mf) {
         zoo_set_error("cannot write %s: %s", path, strerror(errno));
         goto fail;
     }
     /* the run's first record says how it computes; a resumed run adds one where it resumes */
-    fprintf(mf, "{\"run\": \"%s\", \"step\": %lld, \"model\": \"%s\", \"backend\": \"%s\", \"numeric\": \"%s\", "
-            "\"batch\": %lld, \"seed\": %llu}\n",
-            cfg->resume ? "resume" : "start", (long long)step, m->def->name, zoo_backend_name(), zoo_numeric_mode(),
-            (long long)cfg->batch, (unsigned long long)cfg->seed);
-    fflush(mf);
+    if (mf) {
+        fprintf(mf, "{\"run\": \"%s\", \"step\": %lld, \"model\": \"%s\", \"backend\": \"%s\", \"numeric\": \"%s\", "
+                "\"batch\": %lld, \"seed\": %llu, \"processes\": %d}\n",
+                cfg->resume ? "resume" : "start", (long long)step, m->def->name, zoo_backend_name(), zoo_numeric_mode(),
+                (long long)cfg->batch, (unsigned long long)cfg->seed, ranks);
+        fflush(mf);
+    }
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", cfg->out_dir);
-    if (m->def->write_samples && cfg->sample_every) {
+    if (writer && m->def->write_samples && cfg->sample_every) {
         snprintf(path, sizeof path, "%s/samples", cfg->out_dir);
         if (make_dir(path)) goto fail;
     }
     if (zoo_loader_seek(&loader, step / per_epoch, step % per_epoch)) goto fail;
-    progress pg = {.tty = isatty(2), .quiet = cfg->quiet, .t0 = now_s(), .first_step = step};
+    bool quiet = cfg->quiet || !writer;
+    progress pg = {.tty = isatty(2), .quiet = quiet, .t0 = now_s(), .first_step = step};
     double best = NAN;
     int64_t since_best = 0;
     char best_path[4096];
@@ -401,11 +475,18 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         for (int p = 0; p < m->n_parts; p++) zoo_optim_set_lr(&m->optim[p], lr);
         zoo_scope_begin();
         zoo_batch b;
-        int lrc = zoo_loader_next(&loader, &b);
-        if (lrc == 0 && b.n == 0) lrc = zoo_loader_next(&loader, &b); /* the next epoch's first batch */
+        int lrc = zoo_loader_next_part(&loader, rank, ranks, &b);
+        if (lrc == 0 && b.n == 0) lrc = zoo_loader_next_part(&loader, rank, ranks, &b); /* the next epoch's first */
         memset(&mt, 0, sizeof mt);
+        m->batch_first = b.first;
+        m->batch_n = b.n;
+        m->batch_total = b.total;
         if (lrc == 0) m->def->train_step(m, &b, step, &mt);
         zoo_scope_end();
+        if (ranks > 1 && lrc == 0 && !zoo_failed()) { /* the global batch's means */
+            for (int i = 0; i < mt.n; i++) mt.value[i] *= (double)b.n / (double)b.total;
+            lrc = zoo_dist_sum(mt.value, mt.n);
+        }
         if (lrc || zoo_failed()) {
             progress_end_line(&pg);
             zoo_set_error("step %lld: %s", (long long)step + 1, zoo_last_error());
@@ -437,16 +518,16 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
             if (better) {
                 best = v;
                 since_best = 0;
-                if (zoo_checkpoint_save(m, best_path, step + 1, false)) {
+                if (writer && zoo_checkpoint_save(m, best_path, step + 1, false)) {
                     rc = -1;
                     goto done;
                 }
             } else {
                 since_best++;
             }
-            if (!cfg->quiet) print_metrics(epoch + 1, step + 1, &vm, since_best ? "" : " (best so far, saved)");
+            if (!quiet) print_metrics(epoch + 1, step + 1, &vm, since_best ? "" : " (best so far, saved)");
             if (cfg->patience > 0 && since_best >= cfg->patience) {
-                if (!cfg->quiet)
+                if (!quiet)
                     printf("early stop: no better validation %s for %lld evaluations\n", m->def->monitor,
                            (long long)since_best);
                 step++;
@@ -458,9 +539,9 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
                 rc = -1;
                 goto done;
             }
-            if (!cfg->quiet) print_metrics(epoch + 1, step + 1, &last_eval, "");
+            if (!quiet) print_metrics(epoch + 1, step + 1, &last_eval, "");
         }
-        if (m->def->write_samples && cfg->sample_every && ((step + 1) % cfg->sample_every == 0 || last)) {
+        if (writer && m->def->write_samples && cfg->sample_every && ((step + 1) % cfg->sample_every == 0 || last)) {
             snprintf(path, sizeof path, "%s/samples/step_%06lld.png", cfg->out_dir, (long long)step + 1);
             if (m->def->write_samples(m, path)) {
                 rc = -1;
@@ -469,32 +550,35 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
             zoo_model_set_training(m, true);
         }
         bool save = cfg->ckpt_every ? (step + 1) % cfg->ckpt_every == 0 : epoch_end;
-        if (save && !last && zoo_checkpoint_save(m, ckpt, step + 1, true)) {
+        if (writer && save && !last && zoo_checkpoint_save(m, ckpt, step + 1, true)) {
             rc = -1;
             goto done;
         }
     }
     progress_end_line(&pg);
-    if (zoo_checkpoint_save(m, ckpt, step, true)) {
+    if (writer && zoo_checkpoint_save(m, ckpt, step, true)) {
         rc = -1;
         goto done;
     }
     if (cfg->val && !isnan(best)) { /* the final model is the best on validation */
-        zoo_st_file *bf = zoo_safetensors_open(best_path);
-        if (!bf || zoo_checkpoint_load_weights(m, bf)) rc = -1;
-        if (bf) zoo_safetensors_close(bf);
+        if (writer) {
+            zoo_st_file *bf = zoo_safetensors_open(best_path);
+            if (!bf || zoo_checkpoint_load_weights(m, bf)) rc = -1;
+            if (bf) zoo_safetensors_close(bf);
+        }
+        for (int p = 0; p < m->n_parts && rc == 0; p++) rc = zoo_dist_broadcast(&m->parts[p]);
         if (rc == 0 && test) {
             rc = evaluate(m, test, "test", mf, step, (step - 1) / per_epoch + 1, &last_eval);
-            if (rc == 0 && !cfg->quiet) print_metrics((step - 1) / per_epoch + 1, step, &last_eval, " (the best weights)");
+            if (rc == 0 && !quiet) print_metrics((step - 1) / per_epoch + 1, step, &last_eval, " (the best weights)");
         }
         if (rc) goto done;
     }
     snprintf(path, sizeof path, "%s/model.safetensors", cfg->out_dir);
-    if (zoo_checkpoint_save(m, path, step, false)) rc = -1;
-    else if (!cfg->quiet) printf("saved %s\n", path);
+    if (writer && zoo_checkpoint_save(m, path, step, false)) rc = -1;
+    else if (writer && !quiet) printf("saved %s\n", path);
     if (final) *final = last_eval;
 done:
-    fclose(mf);
+    if (mf) fclose(mf);
     zoo_loader_free(&loader);
     return rc;
 fail:

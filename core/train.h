@@ -106,6 +106,10 @@ typedef struct zoo_model {
     uint64_t seed;
     float clip_norm; /* > 0: gradients are clipped to this global norm before each update */
     int64_t context; /* sequence models: the tokens an example holds (a text window) */
+    /* this step's batch is rows [batch_first, batch_first + batch_n) of a global batch
+       of batch_total (data-parallel training, dist.h; alone 0, n, n; set by the loop):
+       its gradients weigh batch_n / batch_total, its random draws are those rows' */
+    int64_t batch_first, batch_n, batch_total;
 } zoo_model;
 
 /* A model's training recipe, the defaults of zoo-train's flags; 0 (or NULL) leaves a
@@ -152,6 +156,10 @@ struct zoo_model_def {
      * whether higher is better ("acc", true; "loss", false); NULL: no early stopping */
     const char *monitor;
     bool monitor_max;
+    /* evaluate does its share of the work under data-parallel training: the chunks
+     * zoo_dist_mine(chunk) picks, each metric a sum over them divided by the whole's
+     * size, so the loop sums the metrics over ranks; false: every rank evaluates all */
+    bool eval_sharded;
     /* classifiers: class scores [n, classes] for x [n, c, h, w], no grad, eval mode */
     zoo_tensor *(*predict)(zoo_model *m, zoo_tensor *x);
     /* generative models: n new samples [n, c, h, w] with values in [-1, 1], eval mode,
@@ -173,6 +181,16 @@ struct zoo_model_def {
 };
 
 /* ---------------------------------------------------------------- models */
+
+/* The update after a backward pass of part `part`: its gradients averaged over the
+ * ranks of a data-parallel job (dist.h), clipped to m->clip_norm when set, then its
+ * optimizer's step. Every model's training step ends each part's update with it. */
+ZOO_API void zoo_model_update(zoo_model *m, int part);
+
+/* the generator for this step's per-example draws (dropout masks, noise), stream
+ * `stream` of the model's seed: it draws for this process's rows of the global batch
+ * what one process holding the whole batch would (zoo_rng_rows) */
+ZOO_API zoo_rng zoo_model_step_rng(const zoo_model *m, uint64_t stream);
 
 /* fills the header: def, args, seed; parts are added by the model */
 ZOO_API void zoo_model_init(zoo_model *m, const zoo_model_def *def, const zoo_model_args *args);

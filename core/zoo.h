@@ -7,6 +7,7 @@
 #include "conv.h"
 #include "data.h"
 #include "dataset.h"
+#include "dist.h"
 #include "image.h"
 #include "io.h"
 #include "loss.h"

@@ -12,8 +12,7 @@ void zoo_classifier_step(zoo_model *m, zoo_forward_fn forward, const zoo_batch *
     zoo_module_zero_grad(&m->parts[0]);
     zoo_tensor *loss = zoo_cross_entropy(forward(m, x, step), labels);
     if (zoo_backward(loss)) return;
-    if (m->clip_norm > 0.0f) zoo_clip_grad_norm(&m->parts[0], m->clip_norm);
-    zoo_optim_step(&m->optim[0]);
+    zoo_model_update(m, 0);
     zoo_metrics_set(out, "loss", zoo_tensor_item(loss));
 }
 
@@ -39,6 +38,7 @@ int zoo_classifier_confusion(zoo_model *m, const zoo_dataset *d, int64_t *confus
     bool old = zoo_set_grad_enabled(false);
     for (int64_t start = 0; start < d->n && rc == 0; start += bs) {
         int64_t n = d->n - start < bs ? d->n - start : bs;
+        if (!zoo_dist_mine(start / bs)) continue; /* another rank's chunk (data-parallel) */
         zoo_scope_begin();
         zoo_batch b;
         rc = zoo_dataset_batch(d, start, n, &b);

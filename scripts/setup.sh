@@ -9,6 +9,7 @@ packages=(
   build-essential meson ninja-build pkg-config
   libopenblas-openmp-dev libpng-dev libstb-dev libcjson-dev zlib1g-dev
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
+  libopenmpi-dev openmpi-bin  # data-parallel training under mpirun (meson -Dmpi=auto)
   dataset-fashion-mnist fortunes
   python3 python3-numpy
   clang libclang-rt-14-dev  # libFuzzer, for the fuzz targets (scripts/fuzz.sh)

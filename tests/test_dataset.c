@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include "core/dataset.h"
+#include "core/rng.h"
 #include "core/ops.h"
 #include "core/text.h"
 
@@ -150,6 +151,54 @@ TEST(a_programs_own_dataset_batches_every_field) {
     zoo_loader_free(&l);
 }
 
+/* Data-parallel training's shards: for any number of parts, the parts of a batch
+ * concatenated in order are the batch one loader hands a single process, and a
+ * generator limited to a part's rows draws those rows of the whole batch's draws. */
+TEST(the_parts_of_a_batch_are_the_batch) {
+    zoo_dataset d = own(13);
+    for (int parts = 1; parts <= 4; parts++) {
+        zoo_loader whole, part[4];
+        CHECK(zoo_loader_init(&whole, &d, 5, true, false, 11) == 0);
+        for (int p = 0; p < parts; p++) CHECK(zoo_loader_init(&part[p], &d, 5, true, false, 11) == 0);
+        for (int step = 0; step < 8; step++) { /* over epochs' ends (13 = 2 x 5 + 3) */
+            zoo_scope_begin();
+            zoo_batch b;
+            CHECK(zoo_loader_next(&whole, &b) == 0);
+            if (b.n == 0) CHECK(zoo_loader_next(&whole, &b) == 0);
+            float want[5 * 6], got[5 * 6], noise_want[5 * 5], noise_got[5 * 5];
+            zoo_tensor_download(zoo_batch_get(&b, "pos"), want);
+            zoo_tensor *all = zoo_tensor_new(ZOO_F32, zoo_shape2(b.n, 5));
+            zoo_rng r = zoo_rng_stream(3, (uint64_t)step);
+            zoo_rng_normal(&r, all, 0.0f, 1.0f);
+            zoo_tensor_download(all, noise_want);
+            int64_t at = 0;
+            for (int p = 0; p < parts; p++) {
+                zoo_batch pb;
+                int rc = zoo_loader_next_part(&part[p], p, parts, &pb);
+                if (rc == 0 && pb.n == 0) rc = zoo_loader_next_part(&part[p], p, parts, &pb);
+                if (p >= b.n) { /* 3 examples leave a fourth process without one */
+                    CHECK(rc == -1 && mentions(zoo_last_error(), "cannot be split"));
+                    continue;
+                }
+                CHECK(rc == 0 && pb.first == at && pb.total == b.n && pb.n >= b.n / parts && pb.n <= b.n / parts + 1);
+                zoo_tensor_download(zoo_batch_get(&pb, "pos"), got + at * 6);
+                zoo_tensor *mine = zoo_tensor_new(ZOO_F32, zoo_shape2(pb.n, 5));
+                zoo_rng rp = zoo_rng_rows(zoo_rng_stream(3, (uint64_t)step), pb.first, pb.total);
+                zoo_rng_normal(&rp, mine, 0.0f, 1.0f);
+                CHECK(rp.offset == r.offset); /* both go on where the whole batch's draws end */
+                zoo_tensor_download(mine, noise_got + at * 5);
+                at += pb.n;
+            }
+            CHECK(at == b.n);
+            CHECK(memcmp(want, got, (size_t)b.n * 6 * sizeof *want) == 0);
+            CHECK(memcmp(noise_want, noise_got, (size_t)b.n * 5 * sizeof *noise_want) == 0);
+            zoo_scope_end();
+        }
+        zoo_loader_free(&whole);
+        for (int p = 0; p < parts; p++) zoo_loader_free(&part[p]);
+    }
+}
+
 TEST(dataset_errors_say_what_is_wrong) {
     zoo_scope_begin();
     zoo_batch b;
@@ -187,6 +236,7 @@ int main(void) {
     RUN(the_loader_batches_text_windows_in_a_seeded_order);
     RUN(images_are_unit_floats_and_int_labels);
     RUN(a_programs_own_dataset_batches_every_field);
+    RUN(the_parts_of_a_batch_are_the_batch);
     RUN(dataset_errors_say_what_is_wrong);
     zoo_shutdown();
     TEST_EXIT();

@@ -292,18 +292,26 @@ static const char *type_name(VkPhysicalDeviceType t) {
 }
 
 /* the best device with a compute queue; ties keep the driver's order. -1 if none */
-static int pick_default(const VkPhysicalDevice *pds, uint32_t n) {
-    int best = -1, best_rank = -1;
+/* the best type of device there is (discrete, integrated, ...); with several of it, the
+   nth of them modulo their number (the processes of a data-parallel job on one machine
+   each take their own) */
+static int pick_default(const VkPhysicalDevice *pds, uint32_t n, int nth) {
+    int best_rank = -1, count = 0;
     for (uint32_t i = 0; i < n; i++) {
         VkPhysicalDeviceProperties p;
         vkGetPhysicalDeviceProperties(pds[i], &p);
         int rank = type_rank(p.deviceType);
-        if (compute_family(pds[i]) >= 0 && rank > best_rank) {
-            best = (int)i;
-            best_rank = rank;
-        }
+        if (compute_family(pds[i]) < 0 || rank < best_rank) continue;
+        count = rank > best_rank ? 1 : count + 1;
+        best_rank = rank;
     }
-    return best;
+    for (uint32_t i = 0, seen = 0; i < n && count; i++) {
+        VkPhysicalDeviceProperties p;
+        vkGetPhysicalDeviceProperties(pds[i], &p);
+        if (compute_family(pds[i]) < 0 || type_rank(p.deviceType) != best_rank) continue;
+        if ((int)seen++ == nth % count) return (int)i;
+    }
+    return -1;
 }
 
 /* ZOO_VULKAN_DEVICE: -1 when unset; -2 (with the error set) when not an index */
@@ -336,7 +344,7 @@ int zoo_vulkan_list_devices(FILE *out) {
     uint32_t n;
     if (!enumerate(inst, &pds, &n)) return -1;
     int pick = requested_device();
-    if (pick < 0 || pick >= (int)n) pick = pick_default(pds, n);
+    if (pick < 0 || pick >= (int)n) pick = pick_default(pds, n, 0);
     for (uint32_t i = 0; i < n; i++) {
         VkPhysicalDeviceProperties p;
         vkGetPhysicalDeviceProperties(pds[i], &p);
@@ -383,7 +391,7 @@ static bool choose_device(vk_ctx *c) {
         free(pds);
         return false;
     }
-    pick = want >= 0 ? want : pick_default(pds, n);
+    pick = want >= 0 ? want : pick_default(pds, n, c->local_rank);
     if (pick < 0 || compute_family(pds[pick]) < 0) {
         zoo_set_error("no Vulkan device with compute queues found (%s); " SOFTWARE_HINT, list);
         free(pds);

@@ -112,6 +112,7 @@ typedef struct vk_pipeline {
 
 typedef struct vk_ctx {
     bool exact; /* the numeric mode (backend.h); pipelines get it as a specialization constant */
+    int local_rank; /* zoo_backend_config's: which of several like devices to take */
 
     /* device (vk_device.c) */
     VkInstance instance; /* the process's, never destroyed (vk_device.c says why) */

@@ -540,6 +540,7 @@ zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg) {
         return NULL;
     }
     c->exact = cfg->exact;
+    c->local_rank = cfg->local_rank;
     if (!vk_device_init(c) || !vk_memory_init(c) || !vk_exec_init(c) || !vk_pipelines_init(c)) {
         vk_destroy(c);
         free(be);

@@ -45,7 +45,7 @@ static zoo_tensor *cnn_forward(zoo_model *base, zoo_tensor *x, int64_t step) {
     h = zoo_relu(zoo_max_pool2d(zoo_conv2d_forward(&m->conv1, h), 2, 2, 0));
     h = zoo_relu(zoo_max_pool2d(zoo_conv2d_forward(&m->conv2, h), 2, 2, 0));
     h = zoo_relu(zoo_linear_forward(&m->fc1, zoo_flatten(h)));
-    zoo_rng drop = zoo_rng_stream(base->seed, ((uint64_t)1 << 32) + (uint64_t)step);
+    zoo_rng drop = zoo_model_step_rng(base, ((uint64_t)1 << 32) + (uint64_t)step);
     h = zoo_dropout(h, m->dropout, training, &drop);
     return zoo_linear_forward(&m->fc2, h);
 }
@@ -121,6 +121,7 @@ const zoo_model_def zoo_cnn_def = {
     .train_step = cnn_train_step,
     .predict = cnn_predict,
     .evaluate = zoo_classifier_evaluate,
+    .eval_sharded = true,
     .monitor = "acc",
     .monitor_max = true,
 };

@@ -25,6 +25,7 @@
 
 #include "../../core/autograd.h"
 #include "../../core/conv.h"
+#include "../../core/dist.h"
 #include "../../core/image.h"
 #include "../../core/loss.h"
 #include "../../core/ops.h"
@@ -178,27 +179,33 @@ static void diffusion_train_step(zoo_model *base, const zoo_batch *b, int64_t st
     zoo_tensor *image = zoo_batch_get(b, "image");
     int32_t *t = zoo_scope_alloc((size_t)b->n * sizeof *t);
     if (!t || !image) return;
-    zoo_rng rng = zoo_rng_stream(base->seed, ((uint64_t)7 << 32) + (uint64_t)step);
-    for (int64_t i = 0; i < b->n; i++) t[i] = (int32_t)zoo_rng_below(&rng, T_STEPS);
+    /* the draws of the whole global batch, these rows' kept (data-parallel training) */
+    zoo_rng rng = zoo_model_step_rng(base, ((uint64_t)7 << 32) + (uint64_t)step);
+    int64_t first = base->batch_first, total = base->batch_total ? base->batch_total : b->n;
+    for (int64_t i = 0; i < total; i++) {
+        int32_t ti = (int32_t)zoo_rng_below(&rng, T_STEPS);
+        if (i >= first && i < first + b->n) t[i - first] = ti;
+    }
     int32_t *y = NULL;
     if (m->classes) { /* the labels, 10% of them dropped to the null label */
         zoo_tensor *label = zoo_batch_get(b, "label");
         y = zoo_scope_alloc((size_t)b->n * sizeof *y);
         if (!label || !y) return;
         zoo_tensor_download(label, y);
-        for (int64_t i = 0; i < b->n; i++) {
+        for (int64_t i = 0; i < b->n; i++)
             if (y[i] < 0 || y[i] >= m->classes) {
                 zoo_set_error("label %d is outside the model's %d classes", y[i], m->classes);
                 return;
             }
-            if (zoo_rng_below(&rng, 1000) < (uint32_t)(LABEL_DROP * 1000)) y[i] = m->classes;
+        for (int64_t i = 0; i < total; i++) {
+            bool drop = zoo_rng_below(&rng, 1000) < (uint32_t)(LABEL_DROP * 1000);
+            if (drop && i >= first && i < first + b->n) y[i - first] = m->classes;
         }
     }
     zoo_module_zero_grad(&base->parts[0]);
     zoo_tensor *loss = denoising_loss(m, image, t, y, &rng);
     if (zoo_backward(loss)) return;
-    if (base->clip_norm > 0.0f) zoo_clip_grad_norm(&base->parts[0], base->clip_norm);
-    zoo_optim_step(&base->optim[0]);
+    zoo_model_update(base, 0);
     for (int i = 0; i < m->n_ema; i++) zoo_lerp_(m->ema[i], m->param[i], 1.0f - EMA_DECAY);
     zoo_metrics_set(out, "loss", zoo_tensor_item(loss));
 }
@@ -431,6 +438,7 @@ static int diffusion_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics
     int rc = use_ema(m, true);
     for (int64_t start = 0; start < total && rc == 0; start += EVAL_BATCH) {
         int64_t n = total - start < EVAL_BATCH ? total - start : EVAL_BATCH;
+        if (!zoo_dist_mine(start / EVAL_BATCH)) continue; /* another rank's chunk (data-parallel) */
         for (int64_t i = 0; i < n; i++) t[i] = (int32_t)((start + i) * T_STEPS / total);
         zoo_rng rng = zoo_rng_stream(base->seed, ((uint64_t)8 << 32) + (uint64_t)start);
         zoo_scope_begin();
@@ -643,6 +651,7 @@ const zoo_model_def zoo_diffusion_def = {
     .destroy = diffusion_destroy,
     .train_step = diffusion_train_step,
     .evaluate = diffusion_evaluate,
+    .eval_sharded = true,
     .monitor = "loss",
     .monitor_max = false,
     .generate = diffusion_generate,

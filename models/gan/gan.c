@@ -86,7 +86,7 @@ static void gan_train_step(zoo_model *base, const zoo_batch *b, int64_t step, zo
     int64_t n = b->n;
     zoo_tensor *real = zoo_affine(zoo_batch_get(b, "image"), 2.0f, -1.0f); /* [0, 1] -> [-1, 1] */
     zoo_tensor *ones = zoo_tensor_full(zoo_shape2(n, 1), 1.0f), *zeros = zoo_tensor_zeros(ZOO_F32, zoo_shape2(n, 1));
-    zoo_rng rng = zoo_rng_stream(base->seed, ((uint64_t)2 << 32) + (uint64_t)step);
+    zoo_rng rng = zoo_model_step_rng(base, ((uint64_t)2 << 32) + (uint64_t)step);
     zoo_tensor *fake = generator(m, noise(m, n, &rng));
 
     /* discriminator: real -> 1, fake -> 0; the fake is detached so G gets nothing */
@@ -95,7 +95,7 @@ static void gan_train_step(zoo_model *base, const zoo_batch *b, int64_t step, zo
     zoo_tensor *fake_logits = discriminator(m, zoo_detach(fake));
     zoo_tensor *d_loss = zoo_add(zoo_bce_with_logits(real_logits, ones), zoo_bce_with_logits(fake_logits, zeros));
     zoo_backward(d_loss);
-    zoo_optim_step(&base->optim[DISC]);
+    zoo_model_update(base, DISC);
 
     /* generator: make D say 1 for the fakes; D's weights are held still (no grads) */
     bool saved[64];
@@ -106,7 +106,7 @@ static void gan_train_step(zoo_model *base, const zoo_batch *b, int64_t step, zo
     zoo_tensor *g_loss = zoo_bce_with_logits(g_logits, ones);
     zoo_backward(g_loss);
     set_part_grad(&base->parts[DISC], true, saved);
-    zoo_optim_step(&base->optim[GEN]);
+    zoo_model_update(base, GEN);
 
     float d_fake = mean_sigmoid(fake_logits);
     zoo_metrics_set(out, "d_loss", zoo_tensor_item(d_loss));

@@ -116,6 +116,7 @@ const zoo_model_def zoo_mlp_def = {
     .train_step = mlp_train_step,
     .predict = mlp_predict,
     .evaluate = zoo_classifier_evaluate,
+    .eval_sharded = true,
     .monitor = "acc",
     .monitor_max = true,
 };

@@ -120,7 +120,7 @@ static zoo_tensor *forward(gpt *m, zoo_tensor *ids, int64_t pos0, zoo_tensor **k
     int32_t *pos = zoo_scope_alloc((size_t)t * sizeof *pos);
     if (!pos) return NULL;
     for (int64_t i = 0; i < t; i++) pos[i] = (int32_t)(pos0 + i);
-    zoo_rng drop = zoo_rng_stream(m->base.seed, ((uint64_t)5 << 32) + (uint64_t)step);
+    zoo_rng drop = zoo_model_step_rng(&m->base, ((uint64_t)5 << 32) + (uint64_t)step);
     zoo_tensor *x = zoo_add(zoo_embedding_forward(&m->wte, ids),
                             zoo_embedding_forward(&m->wpe, zoo_tensor_from_host_i32(zoo_shape1(t), pos)));
     x = zoo_dropout(x, m->dropout, training, &drop);
@@ -153,8 +153,7 @@ static void gpt_train_step(zoo_model *base, const zoo_batch *b, int64_t step, zo
     zoo_module_zero_grad(&base->parts[0]);
     zoo_tensor *loss = lm_loss(m, zoo_batch_get(b, "tokens"), zoo_batch_get(b, "targets"), step);
     if (zoo_backward(loss)) return;
-    if (base->clip_norm > 0.0f) zoo_clip_grad_norm(&base->parts[0], base->clip_norm);
-    zoo_optim_step(&base->optim[0]);
+    zoo_model_update(base, 0);
     zoo_metrics_set(out, "loss", zoo_tensor_item(loss));
 }
 
@@ -178,6 +177,7 @@ static int gpt_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out)
     bool old = zoo_set_grad_enabled(false);
     for (int64_t start = 0; start < n && rc == 0; start += EVAL_BATCH) {
         int64_t count = n - start < EVAL_BATCH ? n - start : EVAL_BATCH;
+        if (!zoo_dist_mine(start / EVAL_BATCH)) continue; /* another rank's chunk (data-parallel) */
         for (int64_t i = 0; i < count; i++) idx[i] = (start + i) * d->n / n;
         zoo_scope_begin();
         zoo_batch b;
@@ -362,6 +362,7 @@ const zoo_model_def zoo_transformer_def = {
     .destroy = gpt_destroy,
     .train_step = gpt_train_step,
     .evaluate = gpt_evaluate,
+    .eval_sharded = true,
     .monitor = "loss",
     .monitor_max = false,
     .generate_tokens = gpt_generate_tokens,
