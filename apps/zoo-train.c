@@ -71,6 +71,8 @@ static void add_flags(cli *c, const zoo_model_def *def) {
                 "write OUT/samples/step_NNNNNN.png every N steps (0: never)");
     cli_add_backend(c);
     cli_add(c, "quiet", NULL, NULL, "print only errors and the final test metrics");
+    cli_add(c, "sync-bn", NULL, NULL,
+            "under mpirun: batch norm takes its statistics over the whole batch, not each process's part");
     cli_add_model_options(c, def);
 }
 
@@ -218,6 +220,7 @@ int main(int argc, char **argv) {
        others print nothing and write no files */
     if (zoo_dist_init()) cli_die(c.prog, "%s", zoo_last_error());
     bool lead = zoo_dist_rank() == 0;
+    zoo_dist_set_sync_bn(cli_on(&c, "sync-bn"));
     cfg.quiet = cfg.quiet || !lead;
     cli_init_backend(&c);
     double val_frac = cli_float(&c, "val-split", 0.0, 0.9);

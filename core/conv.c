@@ -289,6 +289,34 @@ static bool check_channel_vector(const char *what, const zoo_tensor *x, const zo
     return false;
 }
 
+/* Batch norm with the statistics of a data-parallel job's global batch (--sync-bn,
+   dist.h): the per-channel sums all-reduced, then the centred squares', composed of
+   ops so autograd carries the gradient through both reductions. */
+static zoo_tensor *batch_norm_global(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, zoo_tensor *running_mean,
+                                     zoo_tensor *running_var, float momentum, float eps) {
+    int64_t c = x->shape.d[1];
+    zoo_shape cs = x->shape; /* [1, c, 1, 1] */
+    for (int i = 0; i < cs.ndim; i++)
+        if (i != 1) cs.d[i] = 1;
+    cs.d[1] = c;
+    double count = (double)(x->numel / c);
+    if (zoo_dist_sum(&count, 1)) return NULL;
+    zoo_tensor *mean = zoo_affine(zoo_dist_all_sum(zoo_sum_to(x, cs)), (float)(1.0 / count), 0.0f);
+    zoo_tensor *d = zoo_sub(x, mean);
+    zoo_tensor *var = zoo_affine(zoo_dist_all_sum(zoo_sum_to(zoo_mul(d, d), cs)), (float)(1.0 / count), 0.0f);
+    zoo_tensor *y = zoo_div(d, zoo_sqrt(zoo_affine(var, 1.0f, eps)));
+    if (weight) y = zoo_mul(y, zoo_reshape(weight, cs));
+    if (bias) y = zoo_add(y, zoo_reshape(bias, cs));
+    if (y && running_mean) { /* as the kernel: the unbiased variance, in place, no grad */
+        bool old = zoo_set_grad_enabled(false);
+        zoo_lerp_(running_mean, zoo_reshape(mean, zoo_shape1(c)), momentum);
+        zoo_lerp_(running_var, zoo_reshape(zoo_affine(var, (float)(count / (count - 1.0)), 0.0f), zoo_shape1(c)),
+                  momentum);
+        zoo_set_grad_enabled(old);
+    }
+    return y;
+}
+
 zoo_tensor *zoo_batch_norm2d(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, zoo_tensor *running_mean,
                              zoo_tensor *running_var, bool training, float momentum, float eps) {
     const char *op = "batch_norm2d";
@@ -314,6 +342,8 @@ zoo_tensor *zoo_batch_norm2d(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias
         zoo__shape_error(op, "training needs more than one value per channel", x, NULL);
         return NULL;
     }
+    if (training && zoo_dist_sync_bn())
+        return batch_norm_global(x, weight, bias, running_mean, running_var, momentum, eps);
     zoo_shape cs = zoo_shape1(x->shape.d[1]);
     zoo_tensor *y = zoo_tensor_new(ZOO_F32, x->shape);
     zoo_tensor *mean = zoo_tensor_new(ZOO_F32, cs), *invstd = zoo_tensor_new(ZOO_F32, cs);

@@ -14,7 +14,13 @@ static struct {
     bool joined; /* MPI_Init ran */
     int rank, size, local_rank;
     zoo_dist_stats stats;
-} dist = {.size = 1};
+    bool sync_bn;
+    double share; /* this step's part of the global batch */
+} dist = {.size = 1, .share = 1.0};
+
+void zoo_dist_set_sync_bn(bool on) { dist.sync_bn = on; }
+bool zoo_dist_sync_bn(void) { return dist.sync_bn && dist.size > 1; }
+void zoo_dist_set_share(double share) { dist.share = share; }
 
 zoo_dist_stats zoo_dist_get_stats(void) { return dist.stats; }
 
@@ -162,6 +168,44 @@ int zoo_dist_broadcast(zoo_module *m) {
     }
 #endif
     return 0;
+}
+
+#ifdef ZOO_HAVE_MPI
+/* a float tensor summed over ranks through the host, scaled by `scale` first */
+static zoo_tensor *all_sum_host(zoo_tensor *x, double scale) {
+    float *buf = zoo_scope_alloc((size_t)x->numel * sizeof *buf);
+    zoo_tensor *out = buf ? zoo_tensor_new(ZOO_F32, x->shape) : NULL;
+    if (!out) return NULL;
+    zoo_tensor_download(x, buf);
+    if (scale != 1.0)
+        for (int64_t i = 0; i < x->numel; i++) buf[i] = (float)(scale * buf[i]);
+    if (MPI_Allreduce(MPI_IN_PLACE, buf, (int)x->numel, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        zoo__error("MPI_Allreduce failed");
+        return NULL;
+    }
+    zoo_tensor_upload(out, buf);
+    return out;
+}
+
+/* Each rank's own loss reaches the sum; the gradient every rank needs is that of the
+   global loss, the sum over ranks of share x each one's: summed, then divided by this
+   rank's share, since zoo_dist_average_grads weighs everything upstream by it again. */
+static void all_sum_backward(zoo_node *n) {
+    zoo_tensor *g = all_sum_host(n->out->grad, dist.share);
+    if (g) zoo__grad_accumulate(n->in[0], zoo_affine(g, (float)(1.0 / dist.share), 0.0f));
+}
+#endif
+
+zoo_tensor *zoo_dist_all_sum(zoo_tensor *x) {
+    if (!zoo__check_f32("dist_all_sum", x)) return NULL;
+    if (dist.size == 1) return x;
+#ifdef ZOO_HAVE_MPI
+    zoo_tensor *y = all_sum_host(x, 1.0);
+    if (y) zoo__record("dist_all_sum", y, all_sum_backward, 1, &x);
+    return y;
+#else
+    return x;
+#endif
 }
 
 int zoo_dist_sum(double *v, int n) {

@@ -48,6 +48,20 @@ typedef struct zoo_dist_stats {
 } zoo_dist_stats;
 ZOO_API zoo_dist_stats zoo_dist_get_stats(void);
 
+/* Synchronized batch norm (`--sync-bn`): when on and there are several ranks, batch
+ * norm in training takes its statistics over the global batch (zoo_batch_norm2d), as
+ * one process would; off (the default, as PyTorch's DDP), each rank's own rows. */
+ZOO_API void zoo_dist_set_sync_bn(bool on);
+ZOO_API bool zoo_dist_sync_bn(void);
+/* this step's share of the global batch (the loop sets it): what the gradients of
+ * zoo_dist_all_sum weigh */
+ZOO_API void zoo_dist_set_share(double share);
+
+/* x summed over ranks, every rank getting the sum (a float tensor of any shape), as a
+ * differentiable op: the gradient of the global loss (each rank's loss weighted by its
+ * share) flows back to every rank's x. Alone: x itself. NULL with zoo_last_error(). */
+ZOO_API zoo_tensor *zoo_dist_all_sum(zoo_tensor *x);
+
 /* v[0..n) summed over ranks, in place */
 ZOO_API int zoo_dist_sum(double *v, int n);
 /* -1 with zoo_last_error() naming `what` and the ranks unless every rank passed the same

@@ -481,6 +481,7 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         m->batch_first = b.first;
         m->batch_n = b.n;
         m->batch_total = b.total;
+        zoo_dist_set_share(b.total ? (double)b.n / (double)b.total : 1.0);
         if (lrc == 0) m->def->train_step(m, &b, step, &mt);
         zoo_scope_end();
         if (ranks > 1 && lrc == 0 && !zoo_failed()) { /* the global batch's means */

@@ -67,6 +67,30 @@ expect 0 "transformer, one process" "$train" "${gpt[@]}" --out "$tmp/gpt1"
 expect 0 "transformer, two processes" "${mpi[@]}" "$train" "${gpt[@]}" --out "$tmp/gpt2"
 same_losses "two processes train the transformer as one does" 1e-4 "$tmp/gpt2/metrics.jsonl" "$tmp/gpt1/metrics.jsonl" || failures=$((failures + 1))
 
+# batch norm (the GAN): each process's own statistics by default, the whole batch's
+# with --sync-bn, which then trains as one process does (the GAN's game amplifies
+# rounding differences later on, so its first 8 steps)
+gan=(gan --batch 16 --train-size 512 --test-size 64 --steps 8 --threads 1 --log-every 1 --quiet)
+expect 0 "gan, one process" "$train" "${gan[@]}" --out "$tmp/gan1"
+expect 0 "gan, two processes, --sync-bn" "${mpi[@]}" "$train" "${gan[@]}" --sync-bn --out "$tmp/gan2"
+same_losses "--sync-bn: two processes train the gan as one does" 1e-4 "$tmp/gan2/metrics.jsonl" "$tmp/gan1/metrics.jsonl" || failures=$((failures + 1))
+expect 0 "gan, two processes, their own statistics" "${mpi[@]}" "$train" "${gan[@]}" --out "$tmp/gan3"
+if ! same_losses "own statistics differ (this is expected to print FAIL)" 1e-3 "$tmp/gan3/metrics.jsonl" "$tmp/gan1/metrics.jsonl" >/dev/null; then
+  pass "without --sync-bn each process normalizes by its own rows"
+else
+  fail "without --sync-bn each process normalizes by its own rows"
+fi
+
+# the Vulkan backend: gradients go through the host for the reduction
+if "$build/apps/zoo-bench" --devices 2>/dev/null | grep -q "^0:"; then
+  vk=(mlp --train-size 2000 --test-size 500 --steps 30 --backend vulkan --log-every 1 --quiet)
+  expect 0 "mlp on vulkan, one process" "$train" "${vk[@]}" --out "$tmp/vk1"
+  expect 0 "mlp on vulkan, two processes" "${mpi[@]}" -x LP_NUM_THREADS=1 "$train" "${vk[@]}" --out "$tmp/vk2"
+  same_losses "two processes on vulkan train as one does" 1e-4 "$tmp/vk2/metrics.jsonl" "$tmp/vk1/metrics.jsonl" || failures=$((failures + 1))
+else
+  echo "skip vulkan under mpirun: no Vulkan device"
+fi
+
 # processes started differently are refused before they train
 expect 1 "different options on the two processes are refused" mpirun -np 1 --oversubscribe "$train" mlp --hidden 64 --steps 5 \
   --train-size 1000 --out "$tmp/bad" : -np 1 "$train" mlp --hidden 32 --steps 5 --train-size 1000 --out "$tmp/bad"
