@@ -191,7 +191,10 @@ zoo_model *cli_load_model(cli *c, const zoo_model_def *def, zoo_model_args args,
     args.optim = zoo_model_default_optim(def);
     if (zoo_checkpoint_args(f, def, &args)) cli_die(c->prog, "%s", zoo_last_error());
     zoo_model *m = def->create(&args);
-    if (!m || zoo_checkpoint_load_weights(m, f)) cli_die(c->prog, "%s", zoo_last_error());
+    if (!m || zoo_checkpoint_load_parts(m, f)) cli_die(c->prog, "%s", zoo_last_error());
+    /* only what sampling needs may be missing (a GAN's discriminator) */
+    unsigned needed = def->generate_parts ? def->generate_parts : ~0u;
+    if (m->missing_parts & needed) cli_die(c->prog, "%s lacks some of %s's tensors", checkpoint, def->name);
     zoo_safetensors_close(f);
     if (path) *path = checkpoint;
     return m;

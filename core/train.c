@@ -189,6 +189,27 @@ int zoo_checkpoint_args(const zoo_st_file *f, const zoo_model_def *def, zoo_mode
     return 0;
 }
 
+int zoo_checkpoint_load_parts(zoo_model *m, const zoo_st_file *f) {
+    m->missing_parts = 0;
+    for (int p = 0; p < m->n_parts; p++) {
+        int found = 0;
+        for (int i = 0; i < m->parts[p].n; i++) found += zoo_st_info(f, m->parts[p].params[i].name, NULL, NULL) == 0;
+        if (found == 0 && m->parts[p].n > 0) m->missing_parts |= 1u << p;
+    }
+    zoo_clear_error();
+    if (m->missing_parts == (1u << m->n_parts) - 1) {
+        zoo_set_error("the checkpoint holds none of %s's tensors", m->def->name);
+        return -1;
+    }
+    for (int p = 0; p < m->n_parts; p++)
+        for (int i = 0; i < m->parts[p].n && !(m->missing_parts >> p & 1); i++)
+            if (zoo_st_read(f, m->parts[p].params[i].name, m->parts[p].params[i].t)) return -1;
+    const char *mean = zoo_st_meta(f, "input_mean"), *std = zoo_st_meta(f, "input_std");
+    if (mean) m->input_mean = strtof(mean, NULL);
+    if (std) m->input_std = strtof(std, NULL);
+    return 0;
+}
+
 int zoo_checkpoint_load_weights(zoo_model *m, const zoo_st_file *f) {
     for (int p = 0; p < m->n_parts; p++)
         for (int i = 0; i < m->parts[p].n; i++)

@@ -110,6 +110,9 @@ typedef struct zoo_model {
        of batch_total (data-parallel training, dist.h; alone 0, n, n; set by the loop):
        its gradients weigh batch_n / batch_total, its random draws are those rows' */
     int64_t batch_first, batch_n, batch_total;
+    /* bit p set: the checkpoint the model was loaded from had no part p (a shipped
+       GAN holds its generator only); the part keeps its initial weights */
+    unsigned missing_parts;
 } zoo_model;
 
 /* A model's training recipe, the defaults of zoo-train's flags; 0 (or NULL) leaves a
@@ -169,6 +172,9 @@ struct zoo_model_def {
     /* models with samplers: their names, comma-separated, the default first (zoo-sample
      * offers --sampler, --sample-steps and --eta only then) */
     const char *samplers;
+    /* generative models: the parts generate uses (bit p for part p; 0: all), the ones a
+     * checkpoint for sampling must hold */
+    unsigned generate_parts;
     /* generative models: the progress grid (the same latents every time) as a PNG */
     int (*write_samples)(zoo_model *m, const char *path);
     /* language models: continues the n_prompt ids of prompt with n new ones drawn as s
@@ -215,6 +221,10 @@ ZOO_API int zoo_checkpoint_save(const zoo_model *m, const char *path, int64_t st
 ZOO_API int zoo_checkpoint_args(const zoo_st_file *f, const zoo_model_def *def, zoo_model_args *args);
 /* loads every parameter (all must be present with their shapes) */
 ZOO_API int zoo_checkpoint_load_weights(zoo_model *m, const zoo_st_file *f);
+/* the same for a checkpoint that may lack whole parts: those are marked in
+ * m->missing_parts and keep their weights; a part with some tensors but not all, or a
+ * file with none of the model's, is an error */
+ZOO_API int zoo_checkpoint_load_parts(zoo_model *m, const zoo_st_file *f);
 /* loads optimizer state from the sibling file; returns the step to continue from */
 ZOO_API int zoo_checkpoint_load_optimizer(zoo_model *m, const char *path, int64_t *step);
 /* --init-from: loads tensors whose name and shape match, prints what it skipped */

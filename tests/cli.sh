@@ -86,7 +86,7 @@ contains "ZOO_EXACT error names the variable" "ZOO_EXACT must be 0 or 1"
 expect 0 "zoo-eval on the checkpoint" "$eval" mlp --checkpoint "$tmp/a/model.safetensors"
 contains "eval prints accuracy" "accuracy"
 contains "eval names classes" "Ankle boot"
-expect 2 "zoo-eval without --checkpoint" "$eval" mlp
+ZOO_MODELS_DIR="$tmp/none" expect 0 "zoo-eval without --checkpoint finds the shipped model" "$eval" mlp
 printf 'garbage' > "$tmp/bad.safetensors"
 expect 1 "zoo-eval on a corrupted file" "$eval" mlp --checkpoint "$tmp/bad.safetensors"
 head -c 300 "$tmp/a/model.safetensors" > "$tmp/trunc.safetensors"
@@ -216,6 +216,36 @@ assert [r["step"] for r in recs if "test_loss" in r] == [6] and all(math.isfinit
 PY
 expect 0 "zoo-eval diffusion" "$eval" diffusion --checkpoint "$tmp/dif/model.safetensors"
 contains "prints the noise-prediction loss" ", loss [0-9]"
+# the shipped classifiers and the GAN's generator (stored without its discriminator)
+expect 0 "zoo-eval mlp uses the shipped model" "$eval" mlp
+contains "the shipped mlp scores as its model card says" "accuracy 88.29%"
+expect 0 "zoo-eval cnn uses the shipped model" "$eval" cnn
+contains "the shipped cnn scores as its model card says" "accuracy 92.26%"
+expect 0 "zoo-sample gan draws from the shipped generator" "$sample" gan --n 4 --out "$tmp/gan_shipped.png"
+expect 0 "zoo-eval gan evaluates the shipped generator" "$eval" gan
+contains "a generator alone gets the pixel gaps" "mean_gap 0.0438"
+expect 1 "a generator alone cannot resume training" "$train" gan --resume "$src/assets/models/gan.safetensors" --steps 1 --out "$tmp/ganres"
+py "$src/assets/models/gan.safetensors" "$tmp/halfgen.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+data = b[8 + n:]
+gone = next(k for k in h if k.startswith("generator.") and k.endswith(".bias"))  # one tensor of the part
+out, blobs, off = {"__metadata__": h.pop("__metadata__")}, [], 0
+for k, t in sorted(h.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+    if k == gone:
+        continue
+    s, e = t["data_offsets"]
+    out[k] = dict(t, data_offsets=[off, off + e - s])
+    blobs.append(data[s:e])
+    off += e - s
+hj = json.dumps(out).encode()
+hj += b" " * (-len(hj) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(hj)) + hj + b"".join(blobs))
+PY
+expect 1 "a generator missing a tensor is refused" "$sample" gan --checkpoint "$tmp/halfgen.safetensors" --out "$tmp/x.png"
+contains "the refusal names the tensor" "no tensor 'generator."
 expect 0 "zoo-sample diffusion uses the shipped model" "$sample" diffusion --n 2 --sample-steps 2 --out "$tmp/shipped.png"
 contains "and says so" "shipped model"
 expect 0 "zoo-sample diffusion --help offers samplers" "$sample" diffusion --help

@@ -3,9 +3,11 @@
 bytes, for the shipped models in assets/models. I32 tensors and the metadata stay as
 they are; the order of the tensors is kept. numpy rounds to nearest even, as zoo's
 zoo_safetensors_save_as does; values past F16's 65504 would become infinity, so the
-script refuses them. The output is written beside and renamed over OUT at the end.
+script refuses them. --drop PREFIX leaves out the tensors whose names start with it (a
+GAN's discriminator.*, which sampling does not need). The output is written beside and
+renamed over OUT at the end.
 
-    /usr/bin/python3 tools/safetensors_f16.py IN OUT [--bf16]
+    /usr/bin/python3 tools/safetensors_f16.py IN OUT [--bf16] [--drop PREFIX]
 """
 import json
 import os
@@ -16,10 +18,18 @@ import numpy as np
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--bf16"]
-    bf16 = "--bf16" in sys.argv[1:]
+    argv = sys.argv[1:]
+    drop = []
+    while "--drop" in argv:
+        i = argv.index("--drop")
+        if i + 1 >= len(argv):
+            sys.exit("--drop needs a PREFIX")
+        drop.append(argv[i + 1])
+        del argv[i:i + 2]
+    args = [a for a in argv if a != "--bf16"]
+    bf16 = "--bf16" in argv
     if len(args) != 2:
-        sys.exit("usage: safetensors_f16.py IN OUT [--bf16]")
+        sys.exit("usage: safetensors_f16.py IN OUT [--bf16] [--drop PREFIX]")
     src, dst = args
     buf = open(src, "rb").read()
     (n,) = struct.unpack_from("<Q", buf, 0)
@@ -29,6 +39,8 @@ def main():
     if "__metadata__" in header:
         out_header["__metadata__"] = header.pop("__metadata__")
     for name, t in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+        if any(name.startswith(p) for p in drop):
+            continue
         b, e = t["data_offsets"]
         raw = bytes(data[b:e])
         dtype = t["dtype"]

@@ -172,7 +172,7 @@ static void pixel_sums(const zoo_tensor *x, float *host, double *sum, double *su
 
 /* Proxies of sample quality on up to EVAL_MAX images of d against as many samples
  * (the same noise every time): d_real and d_fake, the discriminator's mean belief that
- * real images and samples are real; mean_gap and std_gap, how far the samples'
+ * real images and samples are real (not for a generator loaded alone); mean_gap and std_gap, how far the samples'
  * per-pixel mean and spread are from the data's (mean absolute difference, pixels in
  * [-1, 1]); a generator that matches the data drives both gaps toward 0. */
 static int gan_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out) {
@@ -186,6 +186,7 @@ static int gan_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out)
         zoo_set_error("out of host memory");
         return -1;
     }
+    bool have_disc = !(base->missing_parts >> DISC & 1); /* a shipped generator comes alone */
     double d_real = 0, d_fake = 0;
     int rc = 0;
     zoo_rng rng = zoo_rng_stream(base->seed, 4);
@@ -198,9 +199,11 @@ static int gan_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out)
         rc = zoo_dataset_batch(d, start, n, &b);
         zoo_tensor *real = rc ? NULL : zoo_affine(zoo_batch_get(&b, "image"), 2.0f, -1.0f);
         zoo_tensor *fake = rc ? NULL : generator(m, noise(m, n, &rng));
-        if (real && fake) {
+        if (real && fake && have_disc) {
             d_real += mean_sigmoid(discriminator(m, real)) * (double)n;
             d_fake += mean_sigmoid(discriminator(m, fake)) * (double)n;
+        }
+        if (real && fake) {
             pixel_sums(real, host, acc, acc + pix, pix);
             pixel_sums(fake, host, acc + 2 * pix, acc + 3 * pix, pix);
         }
@@ -218,8 +221,10 @@ static int gan_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out)
     free(acc);
     free(host);
     if (rc) return -1;
-    zoo_metrics_set(out, "d_real", d_real / nt);
-    zoo_metrics_set(out, "d_fake", d_fake / nt);
+    if (have_disc) {
+        zoo_metrics_set(out, "d_real", d_real / nt);
+        zoo_metrics_set(out, "d_fake", d_fake / nt);
+    }
     zoo_metrics_set(out, "mean_gap", mean_gap / (double)pix);
     zoo_metrics_set(out, "std_gap", std_gap / (double)pix);
     return 0;
@@ -315,6 +320,7 @@ const zoo_model_def zoo_gan_def = {
     .destroy = gan_destroy,
     .train_step = gan_train_step,
     .evaluate = gan_evaluate,
+    .generate_parts = 1u << GEN,
     .generate = gan_generate,
     .write_samples = gan_write_samples,
 };
