@@ -58,6 +58,31 @@ static int eval_text(cli *c, const zoo_model_def *def) {
     return 0;
 }
 
+/* --images DIR: every picture in DIR, at the test images' size and channels, classified;
+   one line per class with how many went to it */
+static int classify_folder(zoo_model *m, const char *dir, const zoo_images *like) {
+    zoo_images im;
+    if (zoo_image_folder_load(dir, like->c, like->h, like->w, &im)) {
+        fprintf(stderr, "zoo-eval: error: %s\n", zoo_last_error());
+        return 1;
+    }
+    int k = m->args.n_classes;
+    int64_t *cm = calloc((size_t)k * (size_t)k, sizeof *cm); /* every picture's label is 0: row 0 counts */
+    zoo_dataset ds = zoo_images_dataset(&im);
+    zoo_metrics mt = {0};
+    int rc = !cm || zoo_classifier_confusion(m, &ds, cm, &mt);
+    if (rc) fprintf(stderr, "zoo-eval: error: %s\n", cm ? zoo_last_error() : "out of memory");
+    else {
+        printf("%s: %lld images\n", dir, (long long)im.n);
+        for (int j = 0; j < k; j++)
+            printf("%2d %-11.11s %6lld  %5.1f%%\n", j, k == 10 ? zoo_fashion_mnist_classes[j] : "", (long long)cm[j],
+                   100.0 * (double)cm[j] / (double)im.n);
+    }
+    free(cm);
+    zoo_images_free(&im);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     const zoo_model_def *def = cli_model("zoo-eval", argc, argv, usage);
     cli c = {.prog = "zoo-eval"};
@@ -72,6 +97,9 @@ int main(int argc, char **argv) {
     }
     cli_add(&c, "checkpoint", "FILE", "", "the model to evaluate (a .safetensors file; default: the shipped one)");
     cli_add(&c, "data", "DIR", ZOO_FASHION_MNIST_DIR, "MNIST-format data folder");
+    if (def->predict)
+        cli_add(&c, "images", "DIR", "",
+                "classify the pictures in DIR instead (as zoo-sample --tiles writes them): how many fall in each class");
     cli_add_backend(&c);
     cli_add(&c, "seed", "N", "0", "unused by evaluation; accepted like every app");
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
@@ -96,6 +124,13 @@ int main(int argc, char **argv) {
         return 0;
     }
     int k = m->args.n_classes;
+    if (*cli_str(&c, "images")) { /* pictures without labels: the classes they are given */
+        int rc = classify_folder(m, cli_str(&c, "images"), &test);
+        def->destroy(m);
+        zoo_images_free(&test);
+        zoo_shutdown();
+        return rc;
+    }
     int64_t *cm = calloc((size_t)k * (size_t)k, sizeof *cm);
     zoo_dataset ds = zoo_images_dataset(&test);
     zoo_metrics mt = {0};

@@ -222,6 +222,10 @@ contains "the shipped mlp scores as its model card says" "accuracy 88.29%"
 expect 0 "zoo-eval cnn uses the shipped model" "$eval" cnn
 contains "the shipped cnn scores as its model card says" "accuracy 92.26%"
 expect 0 "zoo-sample gan draws from the shipped generator" "$sample" gan --n 4 --out "$tmp/gan_shipped.png"
+expect 0 "zoo-sample gan --tiles" "$sample" gan --n 12 --tiles "$tmp/gantiles" --out "$tmp/gan12.png"
+expect 0 "zoo-eval cnn --images classifies a folder of pictures" "$eval" cnn --images "$tmp/gantiles"
+contains "it counts every picture" "gantiles: 12 images"
+expect 1 "zoo-eval --images on a folder without pictures" "$eval" cnn --images "$tmp/none"
 expect 0 "zoo-eval gan evaluates the shipped generator" "$eval" gan
 contains "a generator alone gets the pixel gaps" "mean_gap 0.0438"
 expect 1 "a generator alone cannot resume training" "$train" gan --resume "$src/assets/models/gan.safetensors" --steps 1 --out "$tmp/ganres"
