@@ -281,6 +281,11 @@ expect 1 "DDPM with fewer steps is refused" "$sample" diffusion --checkpoint "$t
 contains "and says why" "runs all 1000 steps"
 expect 1 "an unknown sampler is refused" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --sampler euler --out "$tmp/x.png"
 expect 2 "zoo-sample gan has no --sampler" "$sample" gan --checkpoint "$tmp/gan/model.safetensors" --sampler ddim
+expect 0 "a U-Net with self-attention (--attn 14)" "$train" diffusion --attn 14 --base-channels 8 --train-size 128 --test-size 32 \
+  --batch 16 --steps 3 --quiet --out "$tmp/difattn"
+expect 0 "zoo-sample from it" "$sample" diffusion --checkpoint "$tmp/difattn/model.safetensors" --n 2 --sample-steps 2 --out "$tmp/attn.png"
+expect 2 "--attn at a side the U-Net does not have" "$train" diffusion --attn 13 --steps 1 --quiet --out "$tmp/difbad"
+contains "the refusal lists the sides" "among the U-Net's levels (28, 14)"
 expect 2 "bad --mults" "$train" diffusion --mults 1,x --steps 1 --quiet --out "$tmp/difbad"
 expect 0 "a class-conditional diffusion run" "$train" diffusion --conditional --base-channels 8 --train-size 128 --test-size 32 \
   --batch 16 --steps 2 --sample-every 2 --eval-every 2 --quiet --out "$tmp/difc"

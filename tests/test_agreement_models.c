@@ -1,6 +1,6 @@
-/* Training the CNN, the GAN and the diffusion model on the CPU and Vulkan backends from
- * one seed and the same batches (the diffusion model then draws 4 images with 5 DDIM
- * steps):
+/* Training the CNN, the GAN and the diffusion model (with self-attention at 14x14) on
+ * the CPU and Vulkan backends from one seed and the same batches (the diffusion model
+ * then draws 4 images with 5 DDIM steps):
  * - exact mode gives the same numbers bit for bit: every reported metric (loss; D and
  *   G losses, D(x), D(G(z))) is equal at every step, and so are the weights and the
  *   optimizer state at the end (compared as saved checkpoints), and so are the diffusion
@@ -72,7 +72,10 @@ static int train_on(const char *backend, bool exact, const char *model, const zo
     ZOO_ASSERT(def);
     zoo_model_args args = {.c = d->c, .h = d->h, .w = d->w, .n_classes = 10, .seed = 11};
     for (int i = 0; i < def->n_options; i++) args.options[i] = def->options[i].default_value;
-    if (strcmp(model, "diffusion") == 0) args.options[0] = "8"; /* a narrow U-Net: lavapipe is slow */
+    if (strcmp(model, "diffusion") == 0) { /* a narrow U-Net (lavapipe is slow), with self-attention at 14x14 */
+        args.options[0] = "8";
+        args.options[4] = "14";
+    }
     args.optim = zoo_model_default_optim(def);
     zoo_model *m = def->create(&args);
     ZOO_ASSERT(m);

@@ -50,6 +50,15 @@ typedef struct resblock {
     zoo_linear_layer temb;
 } resblock;
 
+/* self-attention over the pixels of one resolution (DDPM's block, one head): GN, a 1x1
+   convolution to queries, keys and values, softmax(q^T k / sqrt(C)), a 1x1 projection
+   added back */
+typedef struct attnblock {
+    bool on;
+    zoo_groupnorm_layer norm;
+    zoo_conv2d_layer qkv, proj;
+} attnblock;
+
 typedef struct diffusion {
     zoo_model base; /* first: a zoo_model * is a diffusion * */
     int c, h, w, ch, levels, mults[MAX_LEVELS];
@@ -60,6 +69,7 @@ typedef struct diffusion {
     zoo_linear_layer time1, time2;
     zoo_conv2d_layer conv_in, conv_out;
     resblock down_res[MAX_LEVELS], mid, up_res[MAX_LEVELS];
+    attnblock down_attn[MAX_LEVELS], mid_attn, up_attn[MAX_LEVELS]; /* --attn: after those ResBlocks */
     zoo_conv2d_layer down[MAX_LEVELS], up[MAX_LEVELS];
     zoo_groupnorm_layer norm_out;
     /* the moving average: ema[i] follows param[i] (the trainable tensors of part 0) */
@@ -112,6 +122,20 @@ static zoo_tensor *resblock_forward(const resblock *r, zoo_tensor *x, zoo_tensor
     return zoo_add(h, r->skip.weight ? zoo_conv2d_forward(&r->skip, x) : x);
 }
 
+/* x [n, C, H, W] plus its self-attention: every pixel attends to every pixel; the
+   products run on [n, 1, C, HW] views, so no transposes are copied */
+static zoo_tensor *attn_forward(const attnblock *a, zoo_tensor *x) {
+    if (!a->on || !x) return x;
+    int64_t n = x->shape.d[0], c = x->shape.d[1], hw = x->shape.d[2] * x->shape.d[3];
+    zoo_tensor *qkv[3];
+    if (zoo_chunk(zoo_conv2d_forward(&a->qkv, zoo_groupnorm_forward(&a->norm, x)), 3, 1, qkv)) return NULL;
+    zoo_shape flat = zoo_shape4(n, 1, c, hw);
+    zoo_tensor *q = zoo_reshape(qkv[0], flat), *k = zoo_reshape(qkv[1], flat), *v = zoo_reshape(qkv[2], flat);
+    zoo_tensor *att = zoo_softmax(zoo_mul_scalar(zoo_matmul_ex(q, k, true, false), 1.0f / sqrtf((float)c))); /* [n,1,hw,hw] */
+    zoo_tensor *o = zoo_reshape(zoo_matmul_ex(v, att, false, true), x->shape); /* out[c, i] = sum_j v[c, j] att[i, j] */
+    return zoo_add(x, zoo_conv2d_forward(&a->proj, o));
+}
+
 /* the predicted noise for x_t [n, c, h, w] at steps t [n], for labels y [n] (conditional
  * models; NULL or the null id: none) */
 static zoo_tensor *unet(diffusion *m, zoo_tensor *x, const int32_t *t, const int32_t *y) {
@@ -127,14 +151,14 @@ static zoo_tensor *unet(diffusion *m, zoo_tensor *x, const int32_t *t, const int
     zoo_tensor *skips[MAX_LEVELS];
     zoo_tensor *h = zoo_conv2d_forward(&m->conv_in, x);
     for (int i = 0; i < m->levels; i++) {
-        h = skips[i] = resblock_forward(&m->down_res[i], h, temb_act);
+        h = skips[i] = attn_forward(&m->down_attn[i], resblock_forward(&m->down_res[i], h, temb_act));
         if (i < m->levels - 1) h = zoo_conv2d_forward(&m->down[i], h);
     }
-    h = resblock_forward(&m->mid, h, temb_act);
+    h = attn_forward(&m->mid_attn, resblock_forward(&m->mid, h, temb_act));
     for (int i = m->levels - 2; i >= 0; i--) {
         h = zoo_conv2d_forward(&m->up[i], zoo_upsample2d(h, 2));
         zoo_tensor *cat[2] = {h, skips[i]};
-        h = resblock_forward(&m->up_res[i], zoo_concat(cat, 2, 1), temb_act);
+        h = attn_forward(&m->up_attn[i], resblock_forward(&m->up_res[i], zoo_concat(cat, 2, 1), temb_act));
     }
     return zoo_conv2d_forward(&m->conv_out, zoo_silu(zoo_groupnorm_forward(&m->norm_out, h)));
 }
@@ -486,6 +510,41 @@ static resblock resblock_new(zoo_module *mod, const char *name, int in, int out,
     return r;
 }
 
+static attnblock attnblock_new(zoo_module *mod, const char *name, int ch, zoo_rng *init) {
+    char buf[ZOO_NAME_MAX];
+    attnblock a = {.on = true};
+    snprintf(buf, sizeof buf, "%s.norm", name);
+    a.norm = zoo_groupnorm_new(mod, buf, GROUPS, ch);
+    snprintf(buf, sizeof buf, "%s.qkv", name);
+    a.qkv = zoo_conv2d_new(mod, buf, ch, 3 * ch, 1, 1, 0, true, init);
+    snprintf(buf, sizeof buf, "%s.proj", name);
+    a.proj = zoo_conv2d_new(mod, buf, ch, ch, 1, 1, 0, true, init);
+    return a;
+}
+
+/* --attn "14,28": which of the levels' sides (h >> level) get attention, as bits per
+   level; -1 with the error set for a side no level has */
+static int parse_attn(const char *s, int h, int levels) {
+    int bits = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        int level = -1;
+        for (int i = 0; i < levels; i++)
+            if (end != p && v == h >> i) level = i;
+        if (level < 0 || (*end && *end != ',') || (*end == ',' && !end[1])) {
+            char sides[64] = "";
+            for (int i = 0, k = 0; i < levels; i++)
+                k += snprintf(sides + k, sizeof sides - (size_t)k, "%s%d", i ? ", " : "", h >> i);
+            zoo_set_error("--attn expects comma-separated image sides among the U-Net's levels (%s), got '%s'", sides, s);
+            return -1;
+        }
+        bits |= 1 << level;
+        p = *end ? end + 1 : end;
+    }
+    return bits;
+}
+
 /* "1,2" -> mults; the count, or -1 with the error set */
 static int parse_mults(const char *s, int *mults) {
     int n = 0;
@@ -532,6 +591,8 @@ static zoo_model *diffusion_create(const zoo_model_args *args) {
                       levels - 1, div, args->h, args->w);
         return NULL;
     }
+    int attn = parse_attn(args->options[4], args->h, levels);
+    if (attn < 0) return NULL;
     diffusion *m = calloc(1, sizeof *m);
     if (!m) {
         zoo_set_error("out of host memory");
@@ -575,18 +636,27 @@ static zoo_model *diffusion_create(const zoo_model_args *args) {
         snprintf(name, sizeof name, "down.%d.res", i);
         m->down_res[i] = resblock_new(mod, name, cur, level_ch[i], &init);
         cur = level_ch[i];
+        if (attn >> i & 1) {
+            snprintf(name, sizeof name, "down.%d.attn", i);
+            m->down_attn[i] = attnblock_new(mod, name, cur, &init);
+        }
         if (i < levels - 1) {
             snprintf(name, sizeof name, "down.%d.down", i);
             m->down[i] = zoo_conv2d_new(mod, name, cur, cur, 3, 2, 1, true, &init);
         }
     }
     m->mid = resblock_new(mod, "mid", cur, cur, &init);
+    if (attn >> (levels - 1) & 1) m->mid_attn = attnblock_new(mod, "mid.attn", cur, &init);
     for (int i = levels - 2; i >= 0; i--) {
         snprintf(name, sizeof name, "up.%d.up", i);
         m->up[i] = zoo_conv2d_new(mod, name, cur, cur, 3, 1, 1, true, &init);
         snprintf(name, sizeof name, "up.%d.res", i);
         m->up_res[i] = resblock_new(mod, name, cur + level_ch[i], level_ch[i], &init);
         cur = level_ch[i];
+        if (attn >> i & 1) {
+            snprintf(name, sizeof name, "up.%d.attn", i);
+            m->up_attn[i] = attnblock_new(mod, name, cur, &init);
+        }
     }
     m->norm_out = zoo_groupnorm_new(mod, "norm_out", GROUPS, cur);
     m->conv_out = zoo_conv2d_new(mod, "conv_out", cur, m->c, 3, 1, 1, true, &init);
@@ -645,8 +715,9 @@ const zoo_model_def zoo_diffusion_def = {
     .options = {{"base-channels", "32", "the U-Net's width at full resolution (a multiple of 8)"},
                 {"mults", "1,2", "width multipliers per level, comma-separated (each level but the last halves the image)"},
                 {"noise-schedule", "linear", "betas: linear (1e-4 to 0.02) or cosine"},
-                {"conditional", "0", "learn each class too (a label embedding, 10% of labels dropped), for zoo-sample --class", true}},
-    .n_options = 4,
+                {"conditional", "0", "learn each class too (a label embedding, 10% of labels dropped), for zoo-sample --class", true},
+                {"attn", "", "self-attention at these image sides, comma-separated (14: after the ResBlocks at 14x14)"}},
+    .n_options = 5,
     .create = diffusion_create,
     .destroy = diffusion_destroy,
     .train_step = diffusion_train_step,
