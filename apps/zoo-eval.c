@@ -3,6 +3,7 @@
 
 #include "../models/classifier.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,11 @@ static int eval_text(cli *c, const zoo_model_def *def) {
     return 0;
 }
 
-/* --images DIR: every picture in DIR, at the test images' size and channels, classified;
-   one line per class with how many went to it */
+/* --images DIR: every picture in DIR, at the test images' size and channels, classified:
+   how many go to each class, and how a held-out classifier judges generated pictures,
+   the classifier score (Salimans et al.'s Inception Score with this classifier:
+   exp(mean KL(p(y|x) || p(y))), from 1 to the number of classes; high when each picture
+   is clearly one class and the classes are evenly used) and the mean confidence */
 static int classify_folder(zoo_model *m, const char *dir, const zoo_images *like) {
     zoo_images im;
     if (zoo_image_folder_load(dir, like->c, like->h, like->w, &im)) {
@@ -67,18 +71,51 @@ static int classify_folder(zoo_model *m, const char *dir, const zoo_images *like
         return 1;
     }
     int k = m->args.n_classes;
-    int64_t *cm = calloc((size_t)k * (size_t)k, sizeof *cm); /* every picture's label is 0: row 0 counts */
-    zoo_dataset ds = zoo_images_dataset(&im);
-    zoo_metrics mt = {0};
-    int rc = !cm || zoo_classifier_confusion(m, &ds, cm, &mt);
-    if (rc) fprintf(stderr, "zoo-eval: error: %s\n", cm ? zoo_last_error() : "out of memory");
-    else {
-        printf("%s: %lld images\n", dir, (long long)im.n);
-        for (int j = 0; j < k; j++)
-            printf("%2d %-11.11s %6lld  %5.1f%%\n", j, k == 10 ? zoo_fashion_mnist_classes[j] : "", (long long)cm[j],
-                   100.0 * (double)cm[j] / (double)im.n);
+    const int64_t bs = 500;
+    float *p = malloc((size_t)(im.n * k) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "zoo-eval: error: out of memory\n");
+        zoo_images_free(&im);
+        return 1;
     }
-    free(cm);
+    zoo_dataset ds = zoo_images_dataset(&im);
+    zoo_model_set_training(m, false);
+    zoo_set_grad_enabled(false);
+    int rc = 0;
+    for (int64_t start = 0; start < im.n && rc == 0; start += bs) {
+        int64_t n = im.n - start < bs ? im.n - start : bs;
+        zoo_scope_begin();
+        zoo_batch b;
+        zoo_tensor *prob = zoo_dataset_batch(&ds, start, n, &b) ? NULL : zoo_softmax(m->def->predict(m, b.t[0]));
+        if (prob) zoo_tensor_download(prob, p + start * k);
+        else rc = 1;
+        zoo_scope_end();
+    }
+    if (rc) fprintf(stderr, "zoo-eval: error: %s\n", zoo_last_error());
+    else {
+        double *marginal = calloc((size_t)k, sizeof *marginal), kl = 0, confidence = 0;
+        int64_t *count = calloc((size_t)k, sizeof *count);
+        for (int64_t i = 0; marginal && count && i < im.n; i++) {
+            int best = 0;
+            for (int j = 0; j < k; j++) {
+                marginal[j] += p[i * k + j] / (double)im.n;
+                if (p[i * k + j] > p[i * k + best]) best = j;
+            }
+            count[best]++;
+            confidence += p[i * k + best] / (double)im.n;
+        }
+        for (int64_t i = 0; marginal && count && i < im.n; i++)
+            for (int j = 0; j < k; j++)
+                if (p[i * k + j] > 0) kl += p[i * k + j] * log(p[i * k + j] / marginal[j]) / (double)im.n;
+        printf("%s: %lld images\n", dir, (long long)im.n);
+        for (int j = 0; count && j < k; j++)
+            printf("%2d %-11.11s %6lld  %5.1f%%\n", j, k == 10 ? zoo_fashion_mnist_classes[j] : "", (long long)count[j],
+                   100.0 * (double)count[j] / (double)im.n);
+        printf("classifier score %.3f (1 to %d), mean confidence %.3f\n", exp(kl), k, confidence);
+        free(marginal);
+        free(count);
+    }
+    free(p);
     zoo_images_free(&im);
     return rc;
 }
