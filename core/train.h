@@ -161,7 +161,8 @@ struct zoo_model_def {
     bool monitor_max;
     /* evaluate does its share of the work under data-parallel training: the chunks
      * zoo_dist_mine(chunk) picks, each metric a sum over them divided by the whole's
-     * size, so the loop sums the metrics over ranks; false: every rank evaluates all */
+     * size, so the loop sums the metrics over ranks; false: its metrics are the same on
+     * every rank already (it evaluates all, or reduces its own sums, as the GAN does) */
     bool eval_sharded;
     /* classifiers: class scores [n, classes] for x [n, c, h, w], no grad, eval mode */
     zoo_tensor *(*predict)(zoo_model *m, zoo_tensor *x);

@@ -6,6 +6,7 @@
 
 #include "../../core/autograd.h"
 #include "../../core/conv.h"
+#include "../../core/dist.h"
 #include "../../core/image.h"
 #include "../../core/loss.h"
 #include "../../core/ops.h"
@@ -174,7 +175,8 @@ static void pixel_sums(const zoo_tensor *x, float *host, double *sum, double *su
  * (the same noise every time): d_real and d_fake, the discriminator's mean belief that
  * real images and samples are real (not for a generator loaded alone); mean_gap and std_gap, how far the samples'
  * per-pixel mean and spread are from the data's (mean absolute difference, pixels in
- * [-1, 1]); a generator that matches the data drives both gaps toward 0. */
+ * [-1, 1]); a generator that matches the data drives both gaps toward 0. Under
+ * data-parallel training each rank takes its chunks and the sums are reduced. */
 static int gan_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out) {
     gan *m = (gan *)base;
     const int64_t bs = 250, total = d->n < EVAL_MAX ? d->n : EVAL_MAX, pix = (int64_t)m->c * m->h * m->w;
@@ -194,6 +196,8 @@ static int gan_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out)
     bool old = zoo_set_grad_enabled(false);
     for (int64_t start = 0; start < total && rc == 0; start += bs) {
         int64_t n = total - start < bs ? total - start : bs;
+        if (!zoo_dist_mine(start / bs)) continue; /* another rank's chunk (data-parallel) */
+        rng.offset = (uint64_t)(start * m->z_dim); /* where the chunks before would have left it */
         zoo_scope_begin();
         zoo_batch b;
         rc = zoo_dataset_batch(d, start, n, &b);
@@ -211,6 +215,11 @@ static int gan_evaluate(zoo_model *base, const zoo_dataset *d, zoo_metrics *out)
         zoo_scope_end();
     }
     zoo_set_grad_enabled(old);
+    /* the ranks' sums together (data-parallel evaluation), then the gaps */
+    double beliefs[2] = {d_real, d_fake};
+    if (zoo_dist_sum(acc, (int)(4 * pix)) || zoo_dist_sum(beliefs, 2)) rc = -1;
+    d_real = beliefs[0];
+    d_fake = beliefs[1];
     double mean_gap = 0, std_gap = 0, nt = (double)total;
     for (int64_t p = 0; p < pix; p++) {
         double mr = acc[p] / nt, mf = acc[2 * pix + p] / nt;
