@@ -59,63 +59,162 @@ static int eval_text(cli *c, const zoo_model_def *def) {
     return 0;
 }
 
+/* the classifier's logits [n, k] for every image of im, in batches; NULL on failure */
+static float *all_logits(zoo_model *m, const zoo_images *im) {
+    int k = m->args.n_classes;
+    const int64_t bs = 500;
+    float *out = malloc((size_t)(im->n * k) * sizeof *out);
+    if (!out) return NULL;
+    zoo_dataset ds = zoo_images_dataset(im);
+    zoo_model_set_training(m, false);
+    bool old = zoo_set_grad_enabled(false);
+    for (int64_t start = 0; start < im->n; start += bs) {
+        int64_t n = im->n - start < bs ? im->n - start : bs;
+        zoo_scope_begin();
+        zoo_batch b;
+        zoo_tensor *logits = zoo_dataset_batch(&ds, start, n, &b) ? NULL : m->def->predict(m, b.t[0]);
+        if (logits) zoo_tensor_download(logits, out + start * k);
+        zoo_scope_end();
+        if (!logits) {
+            free(out);
+            out = NULL;
+            break;
+        }
+    }
+    zoo_set_grad_enabled(old);
+    return out;
+}
+
+/* the eigenvalues of the symmetric k x k matrix a (destroyed) into w, and its
+   eigenvectors as the columns of v: cyclic Jacobi rotations */
+static void eigen_symmetric(double *a, int k, double *w, double *v) {
+    for (int i = 0; i < k * k; i++) v[i] = i % (k + 1) == 0;
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0;
+        for (int p = 0; p < k; p++)
+            for (int q = p + 1; q < k; q++) off += a[p * k + q] * a[p * k + q];
+        if (off < 1e-30) break;
+        for (int p = 0; p < k; p++)
+            for (int q = p + 1; q < k; q++) {
+                if (fabs(a[p * k + q]) < 1e-300) continue;
+                double theta = (a[q * k + q] - a[p * k + p]) / (2 * a[p * k + q]);
+                double t = (theta >= 0 ? 1 : -1) / (fabs(theta) + sqrt(theta * theta + 1));
+                double c = 1 / sqrt(t * t + 1), sn = t * c;
+                for (int r = 0; r < k; r++) { /* a = J^T a J, v = v J */
+                    double arp = a[r * k + p], arq = a[r * k + q];
+                    a[r * k + p] = c * arp - sn * arq;
+                    a[r * k + q] = sn * arp + c * arq;
+                }
+                for (int r = 0; r < k; r++) {
+                    double apr = a[p * k + r], aqr = a[q * k + r];
+                    a[p * k + r] = c * apr - sn * aqr;
+                    a[q * k + r] = sn * apr + c * aqr;
+                }
+                for (int r = 0; r < k; r++) {
+                    double vrp = v[r * k + p], vrq = v[r * k + q];
+                    v[r * k + p] = c * vrp - sn * vrq;
+                    v[r * k + q] = sn * vrp + c * vrq;
+                }
+            }
+    }
+    for (int i = 0; i < k; i++) w[i] = a[i * k + i];
+}
+
+/* mean [k] and covariance [k, k] of n rows of x [n, k] */
+static void moments(const float *x, int64_t n, int k, double *mean, double *cov) {
+    for (int j = 0; j < k; j++) mean[j] = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < k; j++) mean[j] += x[i * k + j] / (double)n;
+    for (int a = 0; a < k * k; a++) cov[a] = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int a = 0; a < k; a++)
+            for (int b = 0; b < k; b++)
+                cov[a * k + b] += (x[i * k + a] - mean[a]) * (x[i * k + b] - mean[b]) / (double)(n > 1 ? n - 1 : 1);
+}
+
+/* The Frechet distance between Gaussians fitted to two sets of logits (FID's formula, on
+   this classifier's k logits instead of Inception's features):
+   |m1 - m2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2) */
+static double frechet(const float *x, int64_t nx, const float *y, int64_t ny, int k) {
+    enum { K = 64 };
+    if (k > K) return NAN;
+    double m1[K], m2[K], s1[K * K], s2[K * K], w[K], v[K * K], h[K * K], t[K * K], mm[K * K];
+    moments(x, nx, k, m1, s1);
+    moments(y, ny, k, m2, s2);
+    double d = 0, tr = 0;
+    for (int j = 0; j < k; j++) d += (m1[j] - m2[j]) * (m1[j] - m2[j]);
+    for (int j = 0; j < k; j++) tr += s1[j * k + j] + s2[j * k + j];
+    memcpy(t, s1, sizeof(double) * (size_t)(k * k));
+    eigen_symmetric(t, k, w, v); /* S1^1/2 = V sqrt(W) V^T */
+    for (int a = 0; a < k; a++)
+        for (int b = 0; b < k; b++) {
+            h[a * k + b] = 0;
+            for (int j = 0; j < k; j++) h[a * k + b] += v[a * k + j] * sqrt(fmax(w[j], 0)) * v[b * k + j];
+        }
+    for (int a = 0; a < k; a++) /* t = S1^1/2 S2, then mm = t S1^1/2 */
+        for (int b = 0; b < k; b++) {
+            t[a * k + b] = 0;
+            for (int j = 0; j < k; j++) t[a * k + b] += h[a * k + j] * s2[j * k + b];
+        }
+    for (int a = 0; a < k; a++)
+        for (int b = 0; b < k; b++) {
+            mm[a * k + b] = 0;
+            for (int j = 0; j < k; j++) mm[a * k + b] += t[a * k + j] * h[j * k + b];
+        }
+    eigen_symmetric(mm, k, w, v);
+    for (int j = 0; j < k; j++) tr -= 2 * sqrt(fmax(w[j], 0));
+    return d + tr;
+}
+
 /* --images DIR: every picture in DIR, at the test images' size and channels, classified:
-   how many go to each class, and how a held-out classifier judges generated pictures,
+   how many go to each class, and how a held-out classifier judges generated pictures:
    the classifier score (Salimans et al.'s Inception Score with this classifier:
    exp(mean KL(p(y|x) || p(y))), from 1 to the number of classes; high when each picture
-   is clearly one class and the classes are evenly used) and the mean confidence */
-static int classify_folder(zoo_model *m, const char *dir, const zoo_images *like) {
+   is clearly one class and the classes are evenly used), the mean confidence, and the
+   Frechet distance of their logits to the test images' (FID's formula; lower is closer) */
+static int classify_folder(zoo_model *m, const char *dir, const zoo_images *test) {
     zoo_images im;
-    if (zoo_image_folder_load(dir, like->c, like->h, like->w, &im)) {
+    if (zoo_image_folder_load(dir, test->c, test->h, test->w, &im)) {
         fprintf(stderr, "zoo-eval: error: %s\n", zoo_last_error());
         return 1;
     }
     int k = m->args.n_classes;
-    const int64_t bs = 500;
-    float *p = malloc((size_t)(im.n * k) * sizeof *p);
-    if (!p) {
-        fprintf(stderr, "zoo-eval: error: out of memory\n");
-        zoo_images_free(&im);
-        return 1;
-    }
-    zoo_dataset ds = zoo_images_dataset(&im);
-    zoo_model_set_training(m, false);
-    zoo_set_grad_enabled(false);
-    int rc = 0;
-    for (int64_t start = 0; start < im.n && rc == 0; start += bs) {
-        int64_t n = im.n - start < bs ? im.n - start : bs;
-        zoo_scope_begin();
-        zoo_batch b;
-        zoo_tensor *prob = zoo_dataset_batch(&ds, start, n, &b) ? NULL : zoo_softmax(m->def->predict(m, b.t[0]));
-        if (prob) zoo_tensor_download(prob, p + start * k);
-        else rc = 1;
-        zoo_scope_end();
-    }
-    if (rc) fprintf(stderr, "zoo-eval: error: %s\n", zoo_last_error());
-    else {
-        double *marginal = calloc((size_t)k, sizeof *marginal), kl = 0, confidence = 0;
-        int64_t *count = calloc((size_t)k, sizeof *count);
-        for (int64_t i = 0; marginal && count && i < im.n; i++) {
+    float *logits = all_logits(m, &im), *ref = logits ? all_logits(m, test) : NULL;
+    double *marginal = calloc((size_t)k, sizeof *marginal), *p = malloc((size_t)k * sizeof *p);
+    int64_t *count = calloc((size_t)k, sizeof *count);
+    int rc = !logits || !ref || !marginal || !p || !count;
+    if (rc) fprintf(stderr, "zoo-eval: error: %s\n", *zoo_last_error() ? zoo_last_error() : "out of memory");
+    double kl = 0, confidence = 0;
+    for (int pass = 0; pass < 2 && !rc; pass++) /* the marginal p(y) first, then KL against it */
+        for (int64_t i = 0; i < im.n; i++) {
+            const float *l = logits + i * k;
             int best = 0;
-            for (int j = 0; j < k; j++) {
-                marginal[j] += p[i * k + j] / (double)im.n;
-                if (p[i * k + j] > p[i * k + best]) best = j;
+            double z = 0;
+            for (int j = 0; j < k; j++) best = l[j] > l[best] ? j : best;
+            for (int j = 0; j < k; j++) z += p[j] = exp((double)l[j] - l[best]);
+            for (int j = 0; j < k; j++) p[j] /= z;
+            if (pass == 0) {
+                for (int j = 0; j < k; j++) marginal[j] += p[j] / (double)im.n;
+                count[best]++;
+                confidence += p[best] / (double)im.n;
+            } else {
+                for (int j = 0; j < k; j++)
+                    if (p[j] > 0) kl += p[j] * log(p[j] / marginal[j]) / (double)im.n;
             }
-            count[best]++;
-            confidence += p[i * k + best] / (double)im.n;
         }
-        for (int64_t i = 0; marginal && count && i < im.n; i++)
-            for (int j = 0; j < k; j++)
-                if (p[i * k + j] > 0) kl += p[i * k + j] * log(p[i * k + j] / marginal[j]) / (double)im.n;
+    if (!rc) {
         printf("%s: %lld images\n", dir, (long long)im.n);
-        for (int j = 0; count && j < k; j++)
+        for (int j = 0; j < k; j++)
             printf("%2d %-11.11s %6lld  %5.1f%%\n", j, k == 10 ? zoo_fashion_mnist_classes[j] : "", (long long)count[j],
                    100.0 * (double)count[j] / (double)im.n);
-        printf("classifier score %.3f (1 to %d), mean confidence %.3f\n", exp(kl), k, confidence);
-        free(marginal);
-        free(count);
+        printf("classifier score %.3f (1 to %d), mean confidence %.3f, Frechet distance to the %lld test images %.3f\n",
+               exp(kl), k, confidence, (long long)test->n, frechet(logits, im.n, ref, test->n, k));
     }
+    free(logits);
+    free(ref);
+    free(marginal);
     free(p);
+    free(count);
     zoo_images_free(&im);
     return rc;
 }

@@ -225,6 +225,7 @@ expect 0 "zoo-sample gan draws from the shipped generator" "$sample" gan --n 4 -
 expect 0 "zoo-sample gan --tiles" "$sample" gan --n 12 --tiles "$tmp/gantiles" --out "$tmp/gan12.png"
 expect 0 "zoo-eval cnn --images classifies a folder of pictures" "$eval" cnn --images "$tmp/gantiles"
 contains "it counts every picture" "gantiles: 12 images"
+contains "and judges them" "classifier score .* Frechet distance to the 10000 test images"
 expect 1 "zoo-eval --images on a folder without pictures" "$eval" cnn --images "$tmp/none"
 expect 0 "zoo-eval gan evaluates the shipped generator" "$eval" gan
 contains "a generator alone gets the pixel gaps" "mean_gap 0.0438"
