@@ -285,6 +285,7 @@ expect 2 "zoo-sample gan has no --sampler" "$sample" gan --checkpoint "$tmp/gan/
 expect 0 "a U-Net with self-attention (--attn 14)" "$train" diffusion --attn 14 --base-channels 8 --train-size 128 --test-size 32 \
   --batch 16 --steps 3 --quiet --out "$tmp/difattn"
 expect 0 "zoo-sample from it" "$sample" diffusion --checkpoint "$tmp/difattn/model.safetensors" --n 2 --sample-steps 2 --out "$tmp/attn.png"
+expect 2 "--ema outside [0, 1)" "$train" diffusion --ema 1 --steps 1 --quiet --out "$tmp/difbad"
 expect 2 "--attn at a side the U-Net does not have" "$train" diffusion --attn 13 --steps 1 --quiet --out "$tmp/difbad"
 contains "the refusal lists the sides" "among the U-Net's levels (28, 14)"
 expect 2 "bad --mults" "$train" diffusion --mults 1,x --steps 1 --quiet --out "$tmp/difbad"

@@ -3,7 +3,7 @@
  * step t of T = 1000 (linear betas 1e-4 .. 0.02, or --schedule cosine), by mean squared
  * error. Samplers: ancestral DDPM (every step, sigma_t^2 = beta_t) and DDIM (evenly
  * spaced steps, eta 0 deterministic). An exponential moving average of the weights
- * (decay 0.999, tensors "ema.<name>") is what samples and evaluations use.
+ * (decay 0.999 by default, --ema; tensors "ema.<name>") is what samples and evaluations use.
  *
  * The U-Net (c = --base-channels channels at full resolution, c x mults[i] at level i):
  *   time: sinusoidal embedding of t (128) -> Linear -> SiLU -> Linear      temb [n, 128]
@@ -41,7 +41,6 @@
 #define MAX_LEVELS 4
 #define SAMPLE_GRID 64   /* images in the progress grid */
 #define GRID_STEPS 50    /* its DDIM steps */
-#define EMA_DECAY 0.999f
 #define LABEL_DROP 0.1 /* conditional training: the share of images trained without their label */
 
 typedef struct resblock {
@@ -63,6 +62,7 @@ typedef struct diffusion {
     zoo_model base; /* first: a zoo_model * is a diffusion * */
     int c, h, w, ch, levels, mults[MAX_LEVELS];
     bool cosine;
+    float ema_decay;            /* --ema: the moving average's decay per step (0: the live weights) */
     int classes;                /* conditional: the number of classes (the null label is this id); 0: none */
     zoo_embedding_layer label_emb;
     double beta[T_STEPS], abar[T_STEPS];
@@ -230,7 +230,7 @@ static void diffusion_train_step(zoo_model *base, const zoo_batch *b, int64_t st
     zoo_tensor *loss = denoising_loss(m, image, t, y, &rng);
     if (zoo_backward(loss)) return;
     zoo_model_update(base, 0);
-    for (int i = 0; i < m->n_ema; i++) zoo_lerp_(m->ema[i], m->param[i], 1.0f - EMA_DECAY);
+    for (int i = 0; i < m->n_ema; i++) zoo_lerp_(m->ema[i], m->param[i], 1.0f - m->ema_decay);
     zoo_metrics_set(out, "loss", zoo_tensor_item(loss));
 }
 
@@ -593,6 +593,11 @@ static zoo_model *diffusion_create(const zoo_model_args *args) {
     }
     int attn = parse_attn(args->options[4], args->h, levels);
     if (attn < 0) return NULL;
+    double ema = strtod(args->options[5], &end);
+    if (*end || end == args->options[5] || !(ema >= 0.0 && ema < 1.0)) {
+        zoo_set_error("--ema expects a decay from 0 (no averaging) to below 1, got '%s'", args->options[5]);
+        return NULL;
+    }
     diffusion *m = calloc(1, sizeof *m);
     if (!m) {
         zoo_set_error("out of host memory");
@@ -606,6 +611,7 @@ static zoo_model *diffusion_create(const zoo_model_args *args) {
     m->levels = levels;
     memcpy(m->mults, mults, sizeof mults);
     m->cosine = strcmp(schedule, "cosine") == 0;
+    m->ema_decay = (float)ema;
     if (strcmp(args->options[3], "1") == 0) {
         if (args->n_classes < 2) {
             zoo_set_error("--conditional needs labelled data of 2 classes or more, got %d", args->n_classes);
@@ -716,8 +722,9 @@ const zoo_model_def zoo_diffusion_def = {
                 {"mults", "1,2", "width multipliers per level, comma-separated (each level but the last halves the image)"},
                 {"noise-schedule", "linear", "betas: linear (1e-4 to 0.02) or cosine"},
                 {"conditional", "0", "learn each class too (a label embedding, 10% of labels dropped), for zoo-sample --class", true},
-                {"attn", "", "self-attention at these image sides, comma-separated (14: after the ResBlocks at 14x14)"}},
-    .n_options = 5,
+                {"attn", "", "self-attention at these image sides, comma-separated (14: after the ResBlocks at 14x14)"},
+                {"ema", "0.999", "the weights' moving average (what samples use): its decay per step, 0 for none"}},
+    .n_options = 6,
     .create = diffusion_create,
     .destroy = diffusion_destroy,
     .train_step = diffusion_train_step,
