@@ -131,7 +131,8 @@ int main(int argc, char **argv) {
         cli_add(&c, "sample-steps", "N", "0", "denoising steps (0: the sampler's default: DDIM 50, DDPM all 1000)");
         cli_add(&c, "eta", "E", "0", "DDIM's fresh noise per step: 0 deterministic, 1 the ancestral sampler's law");
         cli_add(&c, "strip", "FILE", "", "also write a denoising strip: x_t at 10 points, a row for each of 8 samples");
-        cli_add(&c, "class", "K", "", "a class-conditional model: draw class K (default: no class)");
+        cli_add(&c, "class", "K", "",
+                "a class-conditional model: draw class K, or 'all': sample i of class i mod classes (default: no class)");
         cli_add(&c, "guidance", "W", "3", "with --class: classifier-free guidance weight (1: none)");
     }
     cli_add_backend(&c);
@@ -143,15 +144,23 @@ int main(int argc, char **argv) {
         how.steps = cli_int(&c, "sample-steps", 0, 1 << 20);
         how.eta = (float)cli_float(&c, "eta", 0.0, 1.0);
         if (*cli_str(&c, "strip")) how.strip = cli_str(&c, "strip");
-        if (*cli_str(&c, "class")) {
-            how.use_class = true;
-            how.class_id = (int)cli_int(&c, "class", 0, 1 << 20);
-            how.guidance = (float)cli_float(&c, "guidance", 0.0, 100.0);
-        }
     }
     int n = (int)cli_int(&c, "n", 1, 4096), cols = (int)cli_int(&c, "cols", 1, 4096);
+    int32_t every[4096]; /* --class all: sample i draws class i (the model takes it modulo its classes) */
+    if (def->samplers && *cli_str(&c, "class")) {
+        how.guidance = (float)cli_float(&c, "guidance", 0.0, 100.0);
+        if (strcmp(cli_str(&c, "class"), "all") == 0) {
+            for (int i = 0; i < n; i++) every[i] = i;
+            how.labels = every;
+        } else {
+            how.use_class = true;
+            how.class_id = (int)cli_int(&c, "class", 0, 1 << 20);
+        }
+    }
     uint64_t seed = (uint64_t)cli_int(&c, "seed", 0, (long long)1 << 62);
     const char *tiles = cli_str(&c, "tiles");
+    /* before the sampling, which can take minutes: a folder that cannot be made fails now */
+    if (*tiles && mkdir(tiles, 0777) && errno != EEXIST) cli_die(c.prog, "cannot create %s: %s", tiles, strerror(errno));
 
     cli_init_backend(&c);
     zoo_model_args args = {.c = 1, .h = 28, .w = 28, .n_classes = 1, .seed = seed};
@@ -180,10 +189,10 @@ int main(int argc, char **argv) {
                       (long long)how.steps, cli_str(&c, "eta"));
         l += snprintf(line + l, sizeof line - (size_t)l, ", sampler: %s, steps: %s, eta: %s", how.sampler,
                       how.steps ? cli_str(&c, "sample-steps") : "its default", cli_str(&c, "eta"));
-        if (how.use_class) {
-            k += snprintf(settings + k, sizeof settings - (size_t)k, "\n--class\n%d\n--guidance\n%s", how.class_id,
+        if (how.use_class || how.labels) {
+            k += snprintf(settings + k, sizeof settings - (size_t)k, "\n--class\n%s\n--guidance\n%s", cli_str(&c, "class"),
                           cli_str(&c, "guidance"));
-            l += snprintf(line + l, sizeof line - (size_t)l, ", class: %d, guidance: %s", how.class_id,
+            l += snprintf(line + l, sizeof line - (size_t)l, ", class: %s, guidance: %s", cli_str(&c, "class"),
                           cli_str(&c, "guidance"));
         }
     }
@@ -203,7 +212,6 @@ int main(int argc, char **argv) {
     printf("wrote %d samples to %s\n", n, cli_str(&c, "out"));
     if (how.strip) printf("wrote the denoising strip to %s\n", how.strip);
     if (*tiles) {
-        if (mkdir(tiles, 0777) && errno != EEXIST) cli_die(c.prog, "cannot create %s: %s", tiles, strerror(errno));
         char path[4096];
         for (int i = 0; i < n; i++) {
             snprintf(path, sizeof path, "%s/sample_%04d.png", tiles, i);
