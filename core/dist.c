@@ -24,14 +24,6 @@ void zoo_dist_set_share(double share) { dist.share = share; }
 
 zoo_dist_stats zoo_dist_get_stats(void) { return dist.stats; }
 
-bool zoo_dist_available(void) {
-#ifdef ZOO_HAVE_MPI
-    return true;
-#else
-    return false;
-#endif
-}
-
 int zoo_dist_rank(void) { return dist.rank; }
 int zoo_dist_size(void) { return dist.size; }
 int zoo_dist_local_rank(void) { return dist.local_rank; }

@@ -23,8 +23,6 @@ extern "C" {
 ZOO_API int zoo_dist_init(void);
 /* leaves the job (MPI_Finalize); a no-op alone */
 ZOO_API void zoo_dist_finalize(void);
-/* whether this build can run under mpirun */
-ZOO_API bool zoo_dist_available(void);
 ZOO_API int zoo_dist_rank(void);
 ZOO_API int zoo_dist_size(void);
 /* the rank among the job's processes on this machine (which GPU to take) */
