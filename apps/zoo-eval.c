@@ -120,6 +120,15 @@ static void eigen_symmetric(double *a, int k, double *w, double *v) {
     for (int i = 0; i < k; i++) w[i] = a[i * k + i];
 }
 
+/* out = a b, all k x k */
+static void matmul_k(const double *a, const double *b, double *out, int k) {
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) {
+            out[i * k + j] = 0;
+            for (int r = 0; r < k; r++) out[i * k + j] += a[i * k + r] * b[r * k + j];
+        }
+}
+
 /* mean [k] and covariance [k, k] of n rows of x [n, k] */
 static void moments(const float *x, int64_t n, int k, double *mean, double *cov) {
     for (int j = 0; j < k; j++) mean[j] = 0;
@@ -138,7 +147,7 @@ static void moments(const float *x, int64_t n, int k, double *mean, double *cov)
 static double frechet(const float *x, int64_t nx, const float *y, int64_t ny, int k) {
     enum { K = 64 };
     if (k > K) return NAN;
-    double m1[K], m2[K], s1[K * K], s2[K * K], w[K], v[K * K], h[K * K], t[K * K], mm[K * K];
+    double m1[K], m2[K], s1[K * K], s2[K * K], w[K], v[K * K], vs[K * K] = {0}, h[K * K], t[K * K], mm[K * K];
     moments(x, nx, k, m1, s1);
     moments(y, ny, k, m2, s2);
     double d = 0, tr = 0;
@@ -147,20 +156,12 @@ static double frechet(const float *x, int64_t nx, const float *y, int64_t ny, in
     memcpy(t, s1, sizeof(double) * (size_t)(k * k));
     eigen_symmetric(t, k, w, v); /* S1^1/2 = V sqrt(W) V^T */
     for (int a = 0; a < k; a++)
-        for (int b = 0; b < k; b++) {
-            h[a * k + b] = 0;
-            for (int j = 0; j < k; j++) h[a * k + b] += v[a * k + j] * sqrt(fmax(w[j], 0)) * v[b * k + j];
-        }
-    for (int a = 0; a < k; a++) /* t = S1^1/2 S2, then mm = t S1^1/2 */
-        for (int b = 0; b < k; b++) {
-            t[a * k + b] = 0;
-            for (int j = 0; j < k; j++) t[a * k + b] += h[a * k + j] * s2[j * k + b];
-        }
+        for (int b = 0; b < k; b++) vs[a * k + b] = v[a * k + b] * sqrt(fmax(w[b], 0));
     for (int a = 0; a < k; a++)
-        for (int b = 0; b < k; b++) {
-            mm[a * k + b] = 0;
-            for (int j = 0; j < k; j++) mm[a * k + b] += t[a * k + j] * h[j * k + b];
-        }
+        for (int b = 0; b < k; b++) t[b * k + a] = v[a * k + b]; /* V^T */
+    matmul_k(vs, t, h, k);
+    matmul_k(h, s2, t, k); /* S1^1/2 S2 S1^1/2 */
+    matmul_k(t, h, mm, k);
     eigen_symmetric(mm, k, w, v);
     for (int j = 0; j < k; j++) tr -= 2 * sqrt(fmax(w[j], 0));
     return d + tr;

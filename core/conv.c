@@ -298,7 +298,6 @@ static zoo_tensor *batch_norm_global(zoo_tensor *x, zoo_tensor *weight, zoo_tens
     zoo_shape cs = x->shape; /* [1, c, 1, 1] */
     for (int i = 0; i < cs.ndim; i++)
         if (i != 1) cs.d[i] = 1;
-    cs.d[1] = c;
     double count = (double)(x->numel / c);
     if (zoo_dist_sum(&count, 1)) return NULL;
     zoo_tensor *mean = zoo_affine(zoo_dist_all_sum(zoo_sum_to(x, cs)), (float)(1.0 / count), 0.0f);

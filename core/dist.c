@@ -21,6 +21,7 @@ static struct {
 void zoo_dist_set_sync_bn(bool on) { dist.sync_bn = on; }
 bool zoo_dist_sync_bn(void) { return dist.sync_bn && dist.size > 1; }
 void zoo_dist_set_share(double share) { dist.share = share; }
+double zoo_dist_share(void) { return dist.share; }
 
 zoo_dist_stats zoo_dist_get_stats(void) { return dist.stats; }
 

@@ -51,9 +51,11 @@ ZOO_API zoo_dist_stats zoo_dist_get_stats(void);
  * one process would; off (the default, as PyTorch's DDP), each rank's own rows. */
 ZOO_API void zoo_dist_set_sync_bn(bool on);
 ZOO_API bool zoo_dist_sync_bn(void);
-/* this step's share of the global batch (the loop sets it): what the gradients of
- * zoo_dist_all_sum weigh */
+/* this step's share of the global batch (its rows / all rows; 1 alone), which the
+ * training loop sets: what this rank's gradients weigh in zoo_dist_average_grads and
+ * through zoo_dist_all_sum */
 ZOO_API void zoo_dist_set_share(double share);
+ZOO_API double zoo_dist_share(void);
 
 /* x summed over ranks, every rank getting the sum (a float tensor of any shape), as a
  * differentiable op: the gradient of the global loss (each rank's loss weighted by its

@@ -50,8 +50,7 @@ zoo_rng zoo_model_step_rng(const zoo_model *m, uint64_t stream) {
 
 void zoo_model_update(zoo_model *m, int part) {
     if (zoo_failed()) return; /* the gradients may be partial */
-    double share = m->batch_total ? (double)m->batch_n / (double)m->batch_total : 1.0;
-    if (zoo_dist_average_grads(&m->parts[part], share)) return;
+    if (zoo_dist_average_grads(&m->parts[part], zoo_dist_share())) return;
     if (m->clip_norm > 0.0f) zoo_clip_grad_norm(&m->parts[part], m->clip_norm);
     zoo_optim_step(&m->optim[part]);
 }
@@ -211,12 +210,9 @@ int zoo_checkpoint_load_parts(zoo_model *m, const zoo_st_file *f) {
 }
 
 int zoo_checkpoint_load_weights(zoo_model *m, const zoo_st_file *f) {
-    for (int p = 0; p < m->n_parts; p++)
-        for (int i = 0; i < m->parts[p].n; i++)
-            if (zoo_st_read(f, m->parts[p].params[i].name, m->parts[p].params[i].t)) return -1;
-    const char *mean = zoo_st_meta(f, "input_mean"), *std = zoo_st_meta(f, "input_std");
-    if (mean) m->input_mean = strtof(mean, NULL);
-    if (std) m->input_std = strtof(std, NULL);
+    if (zoo_checkpoint_load_parts(m, f)) return -1;
+    for (int p = 0; p < m->n_parts; p++) /* a part missing whole: the read names its first tensor */
+        if (m->missing_parts >> p & 1) return zoo_st_read(f, m->parts[p].params[0].name, m->parts[p].params[0].t);
     return 0;
 }
 
@@ -500,13 +496,13 @@ int zoo_train(zoo_model *m, const zoo_dataset *train, const zoo_dataset *test, c
         if (lrc == 0 && b.n == 0) lrc = zoo_loader_next_part(&loader, rank, ranks, &b); /* the next epoch's first */
         memset(&mt, 0, sizeof mt);
         m->batch_first = b.first;
-        m->batch_n = b.n;
         m->batch_total = b.total;
-        zoo_dist_set_share(b.total ? (double)b.n / (double)b.total : 1.0);
+        double share = b.total ? (double)b.n / (double)b.total : 1.0;
+        zoo_dist_set_share(share);
         if (lrc == 0) m->def->train_step(m, &b, step, &mt);
         zoo_scope_end();
         if (ranks > 1 && lrc == 0 && !zoo_failed()) { /* the global batch's means */
-            for (int i = 0; i < mt.n; i++) mt.value[i] *= (double)b.n / (double)b.total;
+            for (int i = 0; i < mt.n; i++) mt.value[i] *= share;
             lrc = zoo_dist_sum(mt.value, mt.n);
         }
         if (lrc || zoo_failed()) {

@@ -106,10 +106,10 @@ typedef struct zoo_model {
     uint64_t seed;
     float clip_norm; /* > 0: gradients are clipped to this global norm before each update */
     int64_t context; /* sequence models: the tokens an example holds (a text window) */
-    /* this step's batch is rows [batch_first, batch_first + batch_n) of a global batch
-       of batch_total (data-parallel training, dist.h; alone 0, n, n; set by the loop):
-       its gradients weigh batch_n / batch_total, its random draws are those rows' */
-    int64_t batch_first, batch_n, batch_total;
+    /* this step's batch starts at row batch_first of a global batch of batch_total
+       (data-parallel training, dist.h; alone 0 and n; set by the loop): its random
+       draws are those rows' (zoo_model_step_rng); its weight is zoo_dist_share() */
+    int64_t batch_first, batch_total;
     /* bit p set: the checkpoint the model was loaded from had no part p (a shipped
        GAN holds its generator only); the part keeps its initial weights */
     unsigned missing_parts;

@@ -53,9 +53,8 @@ typedef struct resblock {
    convolution to queries, keys and values, softmax(q^T k / sqrt(C)), a 1x1 projection
    added back */
 typedef struct attnblock {
-    bool on;
     zoo_groupnorm_layer norm;
-    zoo_conv2d_layer qkv, proj;
+    zoo_conv2d_layer qkv, proj; /* qkv.weight NULL: no attention there */
 } attnblock;
 
 typedef struct diffusion {
@@ -125,7 +124,7 @@ static zoo_tensor *resblock_forward(const resblock *r, zoo_tensor *x, zoo_tensor
 /* x [n, C, H, W] plus its self-attention: every pixel attends to every pixel; the
    products run on [n, 1, C, HW] views, so no transposes are copied */
 static zoo_tensor *attn_forward(const attnblock *a, zoo_tensor *x) {
-    if (!a->on || !x) return x;
+    if (!a->qkv.weight || !x) return x;
     int64_t n = x->shape.d[0], c = x->shape.d[1], hw = x->shape.d[2] * x->shape.d[3];
     zoo_tensor *qkv[3];
     if (zoo_chunk(zoo_conv2d_forward(&a->qkv, zoo_groupnorm_forward(&a->norm, x)), 3, 1, qkv)) return NULL;
@@ -512,7 +511,7 @@ static resblock resblock_new(zoo_module *mod, const char *name, int in, int out,
 
 static attnblock attnblock_new(zoo_module *mod, const char *name, int ch, zoo_rng *init) {
     char buf[ZOO_NAME_MAX];
-    attnblock a = {.on = true};
+    attnblock a;
     snprintf(buf, sizeof buf, "%s.norm", name);
     a.norm = zoo_groupnorm_new(mod, buf, GROUPS, ch);
     snprintf(buf, sizeof buf, "%s.qkv", name);
