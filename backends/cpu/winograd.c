@@ -159,11 +159,11 @@ static void wino_input(const float *x, const wino_dims *d, int32_t nimg, float *
                     memset(row, 0, (size_t)d->pr * 4);
                     continue;
                 }
+                /* three branch-free runs: left padding, the input row, the rest */
                 const float *src = xc + (int64_t)iy * d->iw;
-                for (int32_t j = 0; j < d->pr; j++) {
-                    int32_t ix = j - d->pad_w;
-                    row[j] = ix >= 0 && ix < n ? src[ix < n ? ix : 0] : 0.0f;
-                }
+                for (int32_t j = 0; j < d->pad_w; j++) row[j] = 0.0f;
+                for (int32_t j = 0; j < n; j++) row[d->pad_w + j] = src[j];
+                for (int32_t j = d->pad_w + n; j < d->pr; j++) row[j] = 0.0f;
             }
             /* h[j][r][tx] = (row r of tile column tx) B, column j */
             for (int32_t r = 0; r < d->rows; r++)
