@@ -245,24 +245,33 @@ typedef struct zoo_backend_iface {
     void (*batchnorm_backward)(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
                                const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
                                zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p);
-    /* Layer norm over the last dim (PyTorch's F.layer_norm): x: [rows, d] (d the last dim,
-     * rows the product of the others), gamma, beta: [d] or NULL (1 and 0) -> y: x's shape;
-     * mean, rstd: [rows], kept for the backward. In float, per row, each sum over the row's
-     * d elements in order: mean = sum(x) / d, q = sum((x - mean) * (x - mean)), rstd =
-     * 1 / sqrt(q / d + eps) (the biased variance); xhat = (x - mean) * rstd, y = xhat *
-     * gamma + beta (formulas.h's zoo_ln_*). */
-    void (*layernorm)(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta, zoo_tensor *y,
-                      zoo_tensor *mean, zoo_tensor *rstd, float eps);
-    /* From x, dy (x's shape), gamma ([d] or NULL: 1) and layernorm's mean, rstd: dx =
-     * rstd * (g - mean_row(g) - xhat * mean_row(g * xhat)) with g = dy * gamma; dgamma =
-     * sum over rows of dy * xhat, dbeta = sum over rows of dy. Each of dx, dgamma, dbeta
-     * may be NULL (not wanted); all are overwritten. In float, xhat = (x - mean) * rstd as
-     * layernorm rounds it and g = dy * gamma: per row, sums over its d elements in order,
-     * sg = sum(g), sgx = sum(g * xhat); dx = ((g - sg / d) - xhat * (sgx / d)) * rstd. Per
-     * column, sums over the rows in order: dgamma = sum(dy * xhat), dbeta = sum(dy). */
-    void (*layernorm_backward)(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
-                               const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx, zoo_tensor *dgamma,
-                               zoo_tensor *dbeta);
+    /* Layer norm and group norm, one kernel. groups 0: layer norm over the last dim
+     * (PyTorch's F.layer_norm): x: [rows, d] (d the last dim, rows the product of the
+     * others), gamma, beta: [d] or NULL (1 and 0). groups > 0: group norm (F.group_norm):
+     * x: [n, c, inner...] with c a multiple of groups, each sample's channels cut into
+     * groups of cpg = c / groups consecutive channels; row r = (sample, group) holds d =
+     * cpg * inner consecutive elements; gamma, beta: [c] or NULL. Either way -> y: x's
+     * shape; mean, rstd: [rows], kept for the backward; the parameter of element k of
+     * row r is that of column k (layer norm) or of channel (r % groups) * cpg + k / inner
+     * (group norm; zoo_norm_dims). In float, per row, each sum over the row's d elements
+     * in order: mean = sum(x) / d, q = sum((x - mean) * (x - mean)), rstd = 1 / sqrt(q / d
+     * + eps) (the biased variance); xhat = (x - mean) * rstd, y = xhat * gamma + beta
+     * (formulas.h's zoo_ln_*). */
+    void (*layernorm)(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *gamma,
+                      const zoo_tensor *beta, zoo_tensor *y, zoo_tensor *mean, zoo_tensor *rstd, float eps);
+    /* From x, dy (x's shape), gamma (or NULL: 1) and layernorm's mean, rstd, the rows and
+     * parameters as layernorm's with the same groups: dx = rstd * (g - mean_row(g) - xhat
+     * * mean_row(g * xhat)) with g = dy * gamma; dgamma = sum of dy * xhat, dbeta = sum of
+     * dy, per parameter over the elements it scales. Each of dx, dgamma, dbeta may be NULL
+     * (not wanted); all are overwritten. In float, xhat = (x - mean) * rstd as layernorm
+     * rounds it and g = dy * gamma: per row, sums over its d elements in order, sg =
+     * sum(g), sgx = sum(g * xhat); dx = ((g - sg / d) - xhat * (sgx / d)) * rstd. Per
+     * parameter, sums in order over (sample, position) (layer norm: over the rows; group
+     * norm: over the channel's elements of sample 0, then sample 1, ...): dgamma = sum(dy
+     * * xhat), dbeta = sum(dy). */
+    void (*layernorm_backward)(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *dy,
+                               const zoo_tensor *gamma, const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx,
+                               zoo_tensor *dgamma, zoo_tensor *dbeta);
     /* y = a*x + b*y in place, both [n] (formulas.h's zoo_axpby): an EMA of weights */
     void (*axpby)(void *ctx, const zoo_tensor *x, zoo_tensor *y, float a, float b);
     /* fused optimizer updates over whole tensors; state tensors are updated in place */

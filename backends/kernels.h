@@ -78,6 +78,35 @@ static inline void zoo_bn_dims(const zoo_tensor *x, int64_t *n, int64_t *c, int6
     *inner = x->numel / (*n * *c);
 }
 
+/* layernorm's rows (backend.h): groups 0 for layer norm over the last dim, else group
+ * norm over x [n, c, inner...]. rows x d elements; the parameters of a row are `params`
+ * (d or c) floats, channel j / inner of the row's group counting from (r % groups) * cpg;
+ * samples = the sums of dgamma run over (samples, inner) per parameter. */
+typedef struct zoo_norm_dims {
+    int64_t rows, d, groups, cpg, inner, params, samples;
+} zoo_norm_dims;
+
+static inline zoo_norm_dims zoo_norm_dims_of(const zoo_tensor *x, int64_t groups) {
+    zoo_norm_dims n;
+    if (groups == 0) { /* layer norm: one group of d channels, each a single element */
+        n.d = x->shape.d[x->shape.ndim - 1];
+        n.rows = x->numel / n.d;
+        n.groups = 1;
+        n.cpg = n.params = n.d;
+        n.inner = 1;
+        n.samples = n.rows;
+        return n;
+    }
+    n.samples = x->shape.d[0];
+    n.params = x->shape.d[1];
+    n.groups = groups;
+    n.rows = n.samples * groups;
+    n.d = x->numel / n.rows;
+    n.cpg = n.params / groups;
+    n.inner = n.d / n.cpg;
+    return n;
+}
+
 /* Adam's per-step scalars, computed on the host once per update (formulas.h applies
  * them per element): step_size = lr / (1 - beta1^t), inv_sqrt_bc2 = 1 / sqrt(1 -
  * beta2^t); Adam's L2 term wd, AdamW's decoupled decay factor 1 - lr*wd. */

@@ -213,14 +213,16 @@ static void p_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tenso
                                  zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p) {
     TIMED(ctx, "batchnorm_backward", batchnorm_backward, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, p);
 }
-static void p_layernorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta, zoo_tensor *y,
-                        zoo_tensor *mean, zoo_tensor *rstd, float eps) {
-    TIMED(ctx, "layernorm", layernorm, x, gamma, beta, y, mean, rstd, eps);
+static void p_layernorm(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *gamma,
+                        const zoo_tensor *beta, zoo_tensor *y, zoo_tensor *mean, zoo_tensor *rstd, float eps) {
+    TIMED(ctx, groups ? "layernorm (group norm)" : "layernorm", layernorm, x, groups, gamma, beta, y, mean, rstd,
+          eps);
 }
-static void p_layernorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
-                                 const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx, zoo_tensor *dgamma,
-                                 zoo_tensor *dbeta) {
-    TIMED(ctx, "layernorm_backward", layernorm_backward, x, dy, gamma, mean, rstd, dx, dgamma, dbeta);
+static void p_layernorm_backward(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *dy,
+                                 const zoo_tensor *gamma, const zoo_tensor *mean, const zoo_tensor *rstd,
+                                 zoo_tensor *dx, zoo_tensor *dgamma, zoo_tensor *dbeta) {
+    TIMED(ctx, groups ? "layernorm_backward (group norm)" : "layernorm_backward", layernorm_backward, x, groups, dy,
+          gamma, mean, rstd, dx, dgamma, dbeta);
 }
 static void p_axpby(void *ctx, const zoo_tensor *x, zoo_tensor *y, float a, float b) {
     TIMED(ctx, "axpby", axpby, x, y, a, b);

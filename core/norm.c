@@ -1,14 +1,16 @@
 /* Layer norm and group norm (core/ops.h's zoo_layer_norm, zoo_group_norm): argument
- * checks, the kernel calls and the backward. The arithmetic lives in the backends
- * (backend.h's layernorm); this file never touches tensor data. */
+ * checks, the kernel calls and the backward. Both are one kernel, backend.h's layernorm
+ * (group norm's rows are a sample's groups of channels, its parameters per channel);
+ * the arithmetic lives in the backends, and this file never touches tensor data. */
 #include "internal.h"
 
 #include <stdio.h>
 
 /* the node's parameter area: the eps its forward used (the backward reads the saved
- * mean and rstd instead) */
+ * mean and rstd instead) and the groups (0: layer norm) */
 typedef struct layer_norm_params {
     float eps;
+    int64_t groups;
 } layer_norm_params;
 
 static void layer_norm_backward(zoo_node *n) {
@@ -17,7 +19,8 @@ static void layer_norm_backward(zoo_node *n) {
     zoo_tensor *dgamma = zoo__wants_grad(gamma) ? zoo__grad_begin(gamma) : NULL;
     zoo_tensor *dbeta = zoo__wants_grad(beta) ? zoo__grad_begin(beta) : NULL;
     if (zoo_failed()) return;
-    ZOO_K(layernorm_backward, x, n->out->grad, gamma, n->saved[0], n->saved[1], dx, dgamma, dbeta);
+    int64_t groups = ZOO_NODE_PARAMS(n, layer_norm_params)->groups;
+    ZOO_K(layernorm_backward, x, groups, n->out->grad, gamma, n->saved[0], n->saved[1], dx, dgamma, dbeta);
     if (dx) zoo__grad_end(x, dx);
     if (dgamma) zoo__grad_end(gamma, dgamma);
     if (dbeta) zoo__grad_end(beta, dbeta);
@@ -34,6 +37,26 @@ static bool check_row_vector(const char *what, const zoo_tensor *x, const zoo_te
     return false;
 }
 
+/* the kernel call and the node, once the arguments are checked: rows of x normalized,
+ * rows as backend.h's layernorm counts them for these groups */
+static zoo_tensor *normalize_rows(const char *op, zoo_tensor *x, int64_t groups, int64_t rows, zoo_tensor *weight,
+                                  zoo_tensor *bias, float eps) {
+    zoo_shape rs = zoo_shape1(rows);
+    zoo_tensor *y = zoo_tensor_new(ZOO_F32, x->shape);
+    zoo_tensor *mean = zoo_tensor_new(ZOO_F32, rs), *rstd = zoo_tensor_new(ZOO_F32, rs);
+    if (!y || !mean || !rstd) return NULL;
+    ZOO_K(layernorm, x, groups, weight, bias, y, mean, rstd, eps);
+    zoo_tensor *in[3] = {x, weight, bias};
+    zoo_node *n = zoo__record(op, y, layer_norm_backward, 3, in);
+    if (n) {
+        n->saved[0] = mean;
+        n->saved[1] = rstd;
+        ZOO_NODE_PARAMS(n, layer_norm_params)->eps = eps;
+        ZOO_NODE_PARAMS(n, layer_norm_params)->groups = groups;
+    }
+    return y;
+}
+
 zoo_tensor *zoo_layer_norm(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, float eps) {
     const char *op = "layer_norm";
     if (!zoo__check_f32(op, x)) return NULL;
@@ -46,19 +69,7 @@ zoo_tensor *zoo_layer_norm(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, 
         zoo__error("%s: eps must be positive, got %g", op, (double)eps);
         return NULL;
     }
-    zoo_shape rs = zoo_shape1(x->numel / x->shape.d[x->shape.ndim - 1]);
-    zoo_tensor *y = zoo_tensor_new(ZOO_F32, x->shape);
-    zoo_tensor *mean = zoo_tensor_new(ZOO_F32, rs), *rstd = zoo_tensor_new(ZOO_F32, rs);
-    if (!y || !mean || !rstd) return NULL;
-    ZOO_K(layernorm, x, weight, bias, y, mean, rstd, eps);
-    zoo_tensor *in[3] = {x, weight, bias};
-    zoo_node *n = zoo__record(op, y, layer_norm_backward, 3, in);
-    if (n) {
-        n->saved[0] = mean;
-        n->saved[1] = rstd;
-        ZOO_NODE_PARAMS(n, layer_norm_params)->eps = eps;
-    }
-    return y;
+    return normalize_rows(op, x, 0, x->numel / x->shape.d[x->shape.ndim - 1], weight, bias, eps);
 }
 
 /* ---------------------------------------------------------------- group norm */
@@ -94,12 +105,5 @@ zoo_tensor *zoo_group_norm(zoo_tensor *x, int groups, zoo_tensor *weight, zoo_te
         return NULL;
     }
     /* one row per (sample, group): its channels are consecutive in memory */
-    int64_t rows = x->shape.d[0] * groups;
-    zoo_tensor *y = zoo_reshape(zoo_layer_norm(zoo_reshape(x, zoo_shape2(rows, x->numel / rows)), NULL, NULL, eps),
-                                x->shape);
-    zoo_shape per_channel = {x->shape.ndim, {1, 1, 1, 1}}; /* [1, C, 1, ...]: broadcasts over x */
-    per_channel.d[1] = c;
-    if (weight) y = zoo_mul(y, zoo_reshape(weight, per_channel));
-    if (bias) y = zoo_add(y, zoo_reshape(bias, per_channel));
-    return y;
+    return normalize_rows(op, x, groups, x->shape.d[0] * groups, weight, bias, eps);
 }

@@ -887,9 +887,12 @@ static void case_batchnorm_backward(run *R, const shape_case *sc, int v) {
 
 /* ---------------------------------------------------------------- case: layernorm, layernorm_backward */
 
-/* LAYERNORM(x): x [..., d], normalized over the last dim */
+/* LAYERNORM(x): x [..., d], normalized over the last dim; GROUPNORM(x, groups): x [n, c,
+ * ...] normalized over each sample's groups of channels (n[0] = groups) */
 #define LAYERNORM(x) {.s = {x}}
 #define LAYERNORM_LARGE(x) {.s = {x}, .large = true}
+#define GROUPNORM(x, groups) {.s = {x}, .n = {groups}}
+#define GROUPNORM_LARGE(x, groups) {.s = {x}, .n = {groups}, .large = true}
 
 static const struct {
     const char *name;
@@ -902,8 +905,8 @@ static const struct {
 };
 
 /* x with a different mean and spread per row, as activations have */
-static float *row_values(run *R, zoo_shape s) {
-    int64_t n = numel(s), d = s.d[s.ndim - 1];
+static float *row_values(run *R, zoo_shape s, int64_t d) {
+    int64_t n = numel(s);
     float *v = malloc((size_t)n * sizeof *v);
     for (int64_t i = 0; i < n; i++) {
         int64_t r = i / d;
@@ -912,18 +915,35 @@ static float *row_values(run *R, zoo_shape s) {
     return v;
 }
 
-static zoo_shape last_dim_of(zoo_shape x) { return (zoo_shape)S1(x.d[x.ndim - 1]); }
+/* layer norm's d and [d], or group norm's d and [c], and the rows */
+static void norm_shapes(const shape_case *sc, int64_t *d, zoo_shape *params, zoo_shape *rows) {
+    zoo_shape s = sc->s[0];
+    int64_t groups = sc->n[0];
+    *d = groups ? numel(s) / (s.d[0] * groups) : s.d[s.ndim - 1];
+    *params = (zoo_shape)S1(groups ? s.d[1] : s.d[s.ndim - 1]);
+    *rows = (zoo_shape)S1(numel(s) / *d);
+}
+
+/* "" for layer norm, " groups=G" for group norm */
+static const char *norm_groups(const shape_case *sc) {
+    static char buf[32];
+    if (!sc->n[0]) return "";
+    snprintf(buf, sizeof buf, " groups=%lld", (long long)sc->n[0]);
+    return buf;
+}
 
 static void case_layernorm(run *R, const shape_case *sc, int v) {
-    zoo_shape s = sc->s[0], ds = last_dim_of(s), rs = S1(numel(s) / ds.d[0]);
-    float *xv = row_values(R, s);
+    zoo_shape s = sc->s[0], ds, rs;
+    int64_t d;
+    norm_shapes(sc, &d, &ds, &rs);
+    float *xv = row_values(R, s, d);
     zoo_tensor *x = input_values(R, s, xv);
     free(xv);
     zoo_tensor *gamma = layernorm_variants[v].gamma ? input(R, ds, 0.5f, 1.5f) : NULL;
     zoo_tensor *beta = layernorm_variants[v].beta ? input(R, ds, -1, 1) : NULL;
     zoo_tensor *y = output(R, s), *mean = output(R, rs), *rstd = output(R, rs);
-    describe(R, "%s %s", layernorm_variants[v].name, fmt_shape(s));
-    R->be->iface.layernorm(R->be->ctx, x, gamma, beta, y, mean, rstd, 1e-5f);
+    describe(R, "%s %s%s", layernorm_variants[v].name, fmt_shape(s), norm_groups(sc));
+    R->be->iface.layernorm(R->be->ctx, x, sc->n[0], gamma, beta, y, mean, rstd, 1e-5f);
     keep(R, "y", y);
     keep(R, "mean", mean);
     keep(R, "rstd", rstd);
@@ -941,10 +961,11 @@ static const struct {
 };
 
 static void case_layernorm_backward(run *R, const shape_case *sc, int v) {
-    zoo_shape s = sc->s[0], ds = last_dim_of(s);
-    int64_t d = ds.d[0], rows = numel(s) / d;
-    zoo_shape rs = S1(rows);
-    float *xv = row_values(R, s), *mean = malloc((size_t)rows * sizeof *mean);
+    zoo_shape s = sc->s[0], ds, rs;
+    int64_t d;
+    norm_shapes(sc, &d, &ds, &rs);
+    int64_t rows = rs.d[0];
+    float *xv = row_values(R, s, d), *mean = malloc((size_t)rows * sizeof *mean);
     float *rstd = malloc((size_t)rows * sizeof *rstd);
     /* what layernorm saved, from double sums */
     for (int64_t r = 0; r < rows; r++) {
@@ -964,8 +985,8 @@ static void case_layernorm_backward(run *R, const shape_case *sc, int v) {
     zoo_tensor *dx = layernorm_backward_variants[v].dx ? output(R, s) : NULL;
     zoo_tensor *dgamma = layernorm_backward_variants[v].dgamma ? output(R, ds) : NULL;
     zoo_tensor *dbeta = layernorm_backward_variants[v].dbeta ? output(R, ds) : NULL;
-    describe(R, "%s %s", layernorm_backward_variants[v].name, fmt_shape(s));
-    R->be->iface.layernorm_backward(R->be->ctx, x, dy, gamma, m, rsd, dx, dgamma, dbeta);
+    describe(R, "%s %s%s", layernorm_backward_variants[v].name, fmt_shape(s), norm_groups(sc));
+    R->be->iface.layernorm_backward(R->be->ctx, x, sc->n[0], dy, gamma, m, rsd, dx, dgamma, dbeta);
     if (dx) keep(R, "dx", dx);
     if (dgamma) keep(R, "dgamma", dgamma);
     if (dbeta) keep(R, "dbeta", dbeta);
@@ -1232,6 +1253,13 @@ static const shape_case layernorm_shapes[] = {
     LAYERNORM(S2(2, 70000)),  /* rows past 256 groups: canon.h's second level */
     LAYERNORM_LARGE(S2(4096, 1024)),
     LAYERNORM_LARGE(S2(70000, 3)), /* the same over rows (dgamma, dbeta) */
+    GROUPNORM(S2(6, 4), 2),             /* one element per channel */
+    GROUPNORM(S4(2, 6, 3, 5), 3),
+    GROUPNORM(S4(3, 16, 7, 7), 8),
+    GROUPNORM(S3(2, 64, 300), 1),       /* one group; channel runs past a group of 256 */
+    GROUPNORM(S4(300, 4, 2, 2), 2),     /* samples past a group of 256 (dgamma, dbeta) */
+    GROUPNORM(S4(4, 32, 28, 28), 8),    /* the diffusion U-Net's */
+    GROUPNORM_LARGE(S4(64, 64, 14, 14), 8),
 };
 
 static const shape_case copy_box_shapes[] = {

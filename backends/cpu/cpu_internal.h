@@ -109,11 +109,11 @@ void cpu_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, cons
 void cpu_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
                             const zoo_tensor *save_mean, const zoo_tensor *save_invstd, zoo_tensor *dx,
                             zoo_tensor *dgamma, zoo_tensor *dbeta, const zoo_batchnorm_params *p);
-void cpu_layernorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta, zoo_tensor *y,
-                   zoo_tensor *mean, zoo_tensor *rstd, float eps);
-void cpu_layernorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
-                            const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx, zoo_tensor *dgamma,
-                            zoo_tensor *dbeta);
+void cpu_layernorm(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *gamma, const zoo_tensor *beta,
+                   zoo_tensor *y, zoo_tensor *mean, zoo_tensor *rstd, float eps);
+void cpu_layernorm_backward(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *dy,
+                            const zoo_tensor *gamma, const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx,
+                            zoo_tensor *dgamma, zoo_tensor *dbeta);
 
 /* optim.c */
 void cpu_sgd_update(void *ctx, zoo_tensor *param, const zoo_tensor *grad, zoo_tensor *momentum_buf,

@@ -114,31 +114,37 @@ void cpu_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy
     }
 }
 
-/* ---------------------------------------------------------------- layer norm */
+/* ---------------------------------------------------------------- layer norm and group norm */
 
-/* gamma, or ones when it is NULL; beta, or zeros (scratch of d floats each, so that the
- * loops below have one form; multiplying by 1 and adding 0 are what the contract says) */
-static const float *param_or(cpu_ctx *c, const zoo_tensor *t, int64_t d, float value) {
-    if (t) return f32(t);
-    float *v = cpu_scratch(c, (size_t)d);
-    for (int64_t j = 0; j < d; j++) v[j] = value;
+/* gamma (or beta) as each group's row of d parameters, [groups, d]: entry (q, k) is
+ * channel q * cpg + k / inner's, 1 (or 0) without the tensor. Layer norm's and a group
+ * norm's with one element per channel are the vector itself; else scratch, written once
+ * per call (one sample's worth of floats), so that the row loops below have one form. */
+static const float *row_params(cpu_ctx *c, const zoo_tensor *t, const zoo_norm_dims *nd, float value) {
+    if (t && nd->inner == 1) return f32(t);
+    float *v = cpu_scratch(c, (size_t)(nd->groups * nd->d));
+    for (int64_t ch = 0; ch < nd->params; ch++) {
+        float p = t ? f32(t)[ch] : value;
+        for (int64_t i = 0; i < nd->inner; i++) v[ch * nd->inner + i] = p;
+    }
     return v;
 }
 
 /* x [rows, d] -> y, mean and rstd [rows]; per row in parallel: the mean, then the sum of
  * squared deviations about it (two passes: no cancellation on large offsets). The row
  * of y holds the squared deviations until it is written. */
-void cpu_layernorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta, zoo_tensor *y,
-                   zoo_tensor *mean, zoo_tensor *rstd, float eps) {
+void cpu_layernorm(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *gamma, const zoo_tensor *beta,
+                   zoo_tensor *y, zoo_tensor *mean, zoo_tensor *rstd, float eps) {
     cpu_ctx *c = ctx;
-    int64_t d = x->shape.d[x->shape.ndim - 1], rows = x->numel / d;
+    zoo_norm_dims nd = zoo_norm_dims_of(x, groups);
+    int64_t d = nd.d;
     size_t mark = cpu_mark(c);
-    const float *g = param_or(c, gamma, d, 1.0f), *b = param_or(c, beta, d, 0.0f);
+    const float *gs = row_params(c, gamma, &nd, 1.0f), *bs = row_params(c, beta, &nd, 0.0f);
     const float *px = f32(x);
     float *py = f32(y), *pm = f32(mean), *pr = f32(rstd);
 #pragma omp parallel for if (x->numel >= PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = px + r * d;
+    for (int64_t r = 0; r < nd.rows; r++) {
+        const float *xr = px + r * d, *g = gs + r % nd.groups * d, *b = bs + r % nd.groups * d;
         float *yr = py + r * d;
         float m = zoo_ln_mean(cpu_sum(c, xr, d, 1), (float)d);
 #pragma omp simd
@@ -152,9 +158,10 @@ void cpu_layernorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, cons
     cpu_release(c, mark);
 }
 
-/* dgamma and dbeta, sums over rows: each group of ZOO_SUM_GROUP rows is added up from 0
- * in row order (in parallel over groups, vectorized over columns), then each column's
- * group sums are added in canon.h's order, which is the canon sum of all its terms */
+/* layer norm's dgamma and dbeta, sums over rows: each group of ZOO_SUM_GROUP rows is
+ * added up from 0 in row order (in parallel over groups, vectorized over columns), then
+ * each column's group sums are added in canon.h's order, which is the canon sum of all
+ * its terms */
 static void layernorm_param_grads(cpu_ctx *c, const float *px, const float *pd, const float *pm, const float *pr,
                                   float *dgamma, float *dbeta, int64_t rows, int64_t d) {
     int64_t groups = (rows + ZOO_SUM_GROUP - 1) / ZOO_SUM_GROUP;
@@ -186,23 +193,57 @@ static void layernorm_param_grads(cpu_ctx *c, const float *px, const float *pd, 
     cpu_release(c, mark);
 }
 
+/* group norm's dgamma and dbeta: per channel in parallel, the sums over its elements of
+ * sample 0, 1, ... (a run of inner each), built a group of terms at a time as batch
+ * norm's channel_sum does */
+static void groupnorm_param_grads(const cpu_ctx *c, const zoo_norm_dims *nd, const float *px, const float *pd,
+                                  const float *pm, const float *pr, float *dgamma, float *dbeta) {
+    int64_t inner = nd->inner;
+#pragma omp parallel for if (nd->rows * nd->d >= PAR_MIN) schedule(static)
+    for (int64_t ch = 0; ch < nd->params; ch++) {
+        zoo_canon_sum ag = zoo_canon_sum_new(), ab = zoo_canon_sum_new();
+        float fg = 0.0f, fb = 0.0f;
+        float buf[ZOO_SUM_GROUP];
+        for (int64_t s = 0; s < nd->samples; s++) {
+            int64_t r = s * nd->groups + ch / nd->cpg, at = r * nd->d + ch % nd->cpg * inner;
+            const float *xr = px + at, *dr = pd + at;
+            float m = pm[r], rs = pr[r];
+            if (dbeta) {
+                if (c->exact) zoo_canon_sum_add_run(&ab, dr, inner, 1);
+                else fb += cpu_vsum(dr, inner);
+            }
+            for (int64_t i0 = 0; dgamma && i0 < inner; i0 += ZOO_SUM_GROUP) {
+                int64_t len = inner - i0 < ZOO_SUM_GROUP ? inner - i0 : ZOO_SUM_GROUP;
+#pragma omp simd
+                for (int64_t i = 0; i < len; i++) buf[i] = dr[i0 + i] * zoo_ln_xhat(xr[i0 + i], m, rs);
+                if (c->exact) zoo_canon_sum_add_run(&ag, buf, len, 1);
+                else fg += cpu_vsum(buf, len);
+            }
+        }
+        if (dgamma) dgamma[ch] = c->exact ? zoo_canon_sum_result(&ag) : fg;
+        if (dbeta) dbeta[ch] = c->exact ? zoo_canon_sum_result(&ab) : fb;
+    }
+}
+
 /* per row in parallel: the sums of g and g * xhat, then dx; the row of dx holds the
  * terms of each sum until it is written */
-void cpu_layernorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
-                            const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx, zoo_tensor *dgamma,
-                            zoo_tensor *dbeta) {
+void cpu_layernorm_backward(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *dy,
+                            const zoo_tensor *gamma, const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx,
+                            zoo_tensor *dgamma, zoo_tensor *dbeta) {
     cpu_ctx *c = ctx;
-    int64_t d = x->shape.d[x->shape.ndim - 1], rows = x->numel / d;
+    zoo_norm_dims nd = zoo_norm_dims_of(x, groups);
+    int64_t d = nd.d;
     const float *px = f32(x), *pd = f32(dy), *pm = f32(mean), *pr = f32(rstd);
-    if (dgamma || dbeta)
-        layernorm_param_grads(c, px, pd, pm, pr, dgamma ? f32(dgamma) : NULL, dbeta ? f32(dbeta) : NULL, rows, d);
+    float *pdg = dgamma ? f32(dgamma) : NULL, *pdb = dbeta ? f32(dbeta) : NULL;
+    if ((dgamma || dbeta) && groups == 0) layernorm_param_grads(c, px, pd, pm, pr, pdg, pdb, nd.rows, d);
+    else if (dgamma || dbeta) groupnorm_param_grads(c, &nd, px, pd, pm, pr, pdg, pdb);
     if (!dx) return;
     size_t mark = cpu_mark(c);
-    const float *g = param_or(c, gamma, d, 1.0f);
+    const float *gs = row_params(c, gamma, &nd, 1.0f);
     float *po = f32(dx);
 #pragma omp parallel for if (x->numel >= PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = px + r * d, *dr = pd + r * d;
+    for (int64_t r = 0; r < nd.rows; r++) {
+        const float *xr = px + r * d, *dr = pd + r * d, *g = gs + r % nd.groups * d;
         float *o = po + r * d, m = pm[r], rs = pr[r];
 #pragma omp simd
         for (int64_t j = 0; j < d; j++) o[j] = dr[j] * g[j];

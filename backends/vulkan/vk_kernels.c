@@ -415,7 +415,7 @@ static void vk_rng_fill(void *ctx, zoo_tensor *o, zoo_rng_dist dist, uint64_t se
     vk_dispatch_threads(ctx, VK_SH_rng, args, 1, &push, sizeof push, o->numel);
 }
 
-/* ---------------------------------------------------------------- layer norm */
+/* ---------------------------------------------------------------- layer norm and group norm */
 
 /* how often one invocation of layernorm.comp or layernorm_backward_dx.comp loops over a
  * row of d (layernorm.glsl: two sums, then the elementwise pass), for lavapipe's budget */
@@ -426,45 +426,35 @@ static uint64_t layernorm_loops(vk_ctx *c, vk_shader sh, int64_t d) {
 }
 
 /* one workgroup per row: both sums and y in one dispatch */
-static void vk_layernorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const zoo_tensor *beta,
-                         zoo_tensor *y, zoo_tensor *mean, zoo_tensor *rstd, float eps) {
+static void vk_layernorm(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *gamma,
+                         const zoo_tensor *beta, zoo_tensor *y, zoo_tensor *mean, zoo_tensor *rstd, float eps) {
     vk_ctx *c = ctx;
-    int64_t d = last_dim(x), rows = x->numel / d;
+    zoo_norm_dims nd = zoo_norm_dims_of(x, groups);
     struct {
         uint32_t rows, d, has_gamma, has_beta;
         float eps;
-    } push = {vk_u32(rows), vk_u32(d), gamma != NULL, beta != NULL, eps};
+        uint32_t groups, inner;
+    } push = {vk_u32(nd.rows), vk_u32(nd.d), gamma != NULL, beta != NULL, eps, vk_u32(nd.groups), vk_u32(nd.inner)};
     /* without gamma or beta, x stands in for the binding */
     vk_arg args[6] = {vk_in(x), vk_in(gamma ? gamma : x), vk_in(beta ? beta : x), vk_out(y), vk_out(mean),
                       vk_out(rstd)};
-    vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm, d), "layer norm");
-    vk_dispatch_groups(c, VK_SH_layernorm, args, 6, &push, sizeof push, (uint64_t)rows);
+    vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm, nd.d), "layer norm");
+    vk_dispatch_groups(c, VK_SH_layernorm, args, 6, &push, sizeof push, (uint64_t)nd.rows);
 }
 
-/* [d0, d1] floats at a, for reduce */
-static zoo_tensor layernorm_view(vk_addr a, int64_t d0, int64_t d1) {
-    zoo_tensor t = {.shape = {2, {d0, d1, 1, 1}}, .dtype = ZOO_F32, .data = (void *)(uintptr_t)a};
-    t.numel = d0 * d1;
+/* [d0, d1, d2] floats at a, for reduce */
+static zoo_tensor norm_view(vk_addr a, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    zoo_tensor t = {.shape = {ndim, {d0, d1, d2, 1}}, .dtype = ZOO_F32, .data = (void *)(uintptr_t)a};
+    t.numel = d0 * d1 * d2;
     return t;
 }
 
-/* dx: one workgroup per row (layernorm_backward_dx.comp). dgamma, dbeta: the sums of
- * each group of 256 rows (layernorm_backward_params.comp), then, with more than one
- * group, those group sums added up by reduce in canon.h's order */
-static void vk_layernorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *gamma,
-                                  const zoo_tensor *mean, const zoo_tensor *rstd, zoo_tensor *dx, zoo_tensor *dgamma,
-                                  zoo_tensor *dbeta) {
-    vk_ctx *c = ctx;
-    int64_t d = last_dim(x), rows = x->numel / d;
-    if (dx) {
-        struct {
-            uint32_t rows, d, has_gamma;
-        } push = {vk_u32(rows), vk_u32(d), gamma != NULL};
-        vk_arg args[6] = {vk_in(x), vk_in(dy), vk_in(gamma ? gamma : x), vk_in(mean), vk_in(rstd), vk_out(dx)};
-        vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm_backward_dx, d), "layer norm backward");
-        vk_dispatch_groups(c, VK_SH_layernorm_backward_dx, args, 6, &push, sizeof push, (uint64_t)rows);
-    }
-    if (!dgamma && !dbeta) return;
+/* layer norm's dgamma, dbeta: the sums of each group of 256 rows
+ * (layernorm_backward_params.comp), then, with more than one group, those group sums
+ * added up by reduce in canon.h's order */
+static void layernorm_param_grads(vk_ctx *c, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *mean,
+                                  const zoo_tensor *rstd, zoo_tensor *dgamma, zoo_tensor *dbeta, int64_t rows,
+                                  int64_t d) {
     int64_t groups = (rows + ZOO_SUM_GROUP - 1) / ZOO_SUM_GROUP;
     size_t mark = vk_arena_mark(c);
     vk_arg sums[2] = {{0}, {0}};
@@ -483,10 +473,52 @@ static void vk_layernorm_backward(void *ctx, const zoo_tensor *x, const zoo_tens
     vk_dispatch_threads(c, VK_SH_layernorm_backward_params, args, 6, &push, sizeof push, (uint64_t)(groups * d));
     for (int i = 0; i < 2 && groups > 1; i++) {
         if (!outs[i]) continue;
-        zoo_tensor part = layernorm_view(sums[i].addr, groups, d), out = layernorm_view(vk_addr_of(outs[i]), 1, d);
+        zoo_tensor part = norm_view(sums[i].addr, 2, groups, d, 1), out = norm_view(vk_addr_of(outs[i]), 2, 1, d, 1);
         vk_reduce(c, ZOO_REDUCE_SUM, &part, &out);
     }
     vk_arena_reset(c, mark);
+}
+
+/* group norm's dgamma, dbeta: the terms dy * xhat (groupnorm_terms.comp), then the
+ * channel sums of those and of dy over (sample, position), as batch norm's */
+static void groupnorm_param_grads(vk_ctx *c, const zoo_tensor *x, const zoo_tensor *dy, const zoo_tensor *mean,
+                                  const zoo_tensor *rstd, zoo_tensor *dgamma, zoo_tensor *dbeta,
+                                  const zoo_norm_dims *nd) {
+    int64_t n = nd->samples, ch = nd->params, inner = nd->inner;
+    if (dbeta) {
+        zoo_tensor dyv = norm_view(vk_addr_of(dy), 3, n, ch, inner), out = norm_view(vk_addr_of(dbeta), 3, 1, ch, 1);
+        vk_reduce(c, ZOO_REDUCE_SUM, &dyv, &out);
+    }
+    if (!dgamma) return;
+    size_t mark = vk_arena_mark(c);
+    vk_addr t = vk_arena_scratch(c, x->numel);
+    struct {
+        uint32_t count, d;
+    } push = {vk_u32(x->numel), vk_u32(nd->d)};
+    vk_arg args[5] = {vk_in(x), vk_in(dy), vk_in(mean), vk_in(rstd), {t, (VkDeviceSize)x->numel * 4, true}};
+    vk_dispatch_threads(c, VK_SH_groupnorm_terms, args, 5, &push, sizeof push, (uint64_t)x->numel);
+    zoo_tensor tv = norm_view(t, 3, n, ch, inner), out = norm_view(vk_addr_of(dgamma), 3, 1, ch, 1);
+    vk_reduce(c, ZOO_REDUCE_SUM, &tv, &out);
+    vk_arena_reset(c, mark);
+}
+
+/* dx: one workgroup per row (layernorm_backward_dx.comp); dgamma, dbeta above */
+static void vk_layernorm_backward(void *ctx, const zoo_tensor *x, int64_t groups, const zoo_tensor *dy,
+                                  const zoo_tensor *gamma, const zoo_tensor *mean, const zoo_tensor *rstd,
+                                  zoo_tensor *dx, zoo_tensor *dgamma, zoo_tensor *dbeta) {
+    vk_ctx *c = ctx;
+    zoo_norm_dims nd = zoo_norm_dims_of(x, groups);
+    if (dx) {
+        struct {
+            uint32_t rows, d, has_gamma, groups, inner;
+        } push = {vk_u32(nd.rows), vk_u32(nd.d), gamma != NULL, vk_u32(nd.groups), vk_u32(nd.inner)};
+        vk_arg args[6] = {vk_in(x), vk_in(dy), vk_in(gamma ? gamma : x), vk_in(mean), vk_in(rstd), vk_out(dx)};
+        vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm_backward_dx, nd.d), "layer norm backward");
+        vk_dispatch_groups(c, VK_SH_layernorm_backward_dx, args, 6, &push, sizeof push, (uint64_t)nd.rows);
+    }
+    if (!dgamma && !dbeta) return;
+    if (groups == 0) layernorm_param_grads(c, x, dy, mean, rstd, dgamma, dbeta, nd.rows, nd.d);
+    else groupnorm_param_grads(c, x, dy, mean, rstd, dgamma, dbeta, &nd);
 }
 
 /* ---------------------------------------------------------------- optimizers */

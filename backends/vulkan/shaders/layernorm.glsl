@@ -4,10 +4,18 @@
 // group i of 256 terms from zero, left to right, and invocation 0 adds the group sums
 // as the terms of canon.h's levels 1 to 3, as the CPU's zoo_canon_sum does. Fast mode
 // strides the invocations over the row and adds their sums as a tree. The includer
-// defines `vec2 ln_terms(uint k)`, the two terms of column k, before including this;
-// the workgroup size is a power of two (vk_pipelines.c halves it to fit).
+// defines `vec2 ln_terms(uint k)`, the two terms of column k (declared here); the
+// workgroup size is a power of two (vk_pipelines.c halves it to fit).
 
 const uint LN_GROUP = 256u; // canon.h's ZOO_SUM_GROUP
+
+vec2 ln_terms(uint k);
+
+// the parameter (gamma, beta) of element k of row r (backend.h's layernorm): channel
+// (r % groups) * cpg + k / inner, cpg = d / inner; layer norm passes groups = inner = 1
+uint ln_param(uint r, uint k, uint groups, uint d, uint inner) {
+    return (r % groups) * (d / inner) + k / inner;
+}
 
 shared vec2 ln_part[gl_WorkGroupSize.x];
 
