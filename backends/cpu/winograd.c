@@ -130,8 +130,9 @@ static void wino_kernel(const float g[9], float *u, int64_t us) {
 
 /* U [16, a, b] from w [cout, cin, 3, 3]: a = out, b = in; or, flipped for the input
  * gradient, a = in, b = out and each kernel rotated by 180 degrees */
-static void wino_weights(const float *w, int32_t cout, int32_t cin, bool flip, float *u) {
+static void wino_weights(const float *w, int32_t cout, int32_t cin, bool flip, float *u, bool par) {
     int64_t plane = (int64_t)cout * cin;
+#pragma omp parallel for if (par) schedule(static)
     for (int32_t o = 0; o < cout; o++)
         for (int32_t i = 0; i < cin; i++) {
             const float *k = w + ((int64_t)o * cin + i) * 9;
@@ -284,7 +285,7 @@ void cpu_wino_conv2d(cpu_ctx *c, const float *x, const float *w, const float *bi
                         const zoo_conv2d_geom *g, bool par) {
     size_t mark = cpu_mark(c);
     float *u = cpu_scratch(c, (size_t)16 * g->cout * g->cin);
-    wino_weights(w, g->cout, g->cin, false, u);
+    wino_weights(w, g->cout, g->cin, false, u, par);
     wino_dims d = wino_make(g->n, g->cin, g->h, g->w, g->cout, g->oh, g->ow, g->pad_h, g->pad_w);
     wino_conv(c, x, u, bias, y, &d, par);
     cpu_release(c, mark);
@@ -295,7 +296,7 @@ void cpu_wino_conv2d_backward_input(cpu_ctx *c, const float *dy, const float *w,
                                        const zoo_conv2d_geom *g, bool par) {
     size_t mark = cpu_mark(c);
     float *u = cpu_scratch(c, (size_t)16 * g->cout * g->cin);
-    wino_weights(w, g->cout, g->cin, true, u);
+    wino_weights(w, g->cout, g->cin, true, u, par);
     wino_dims d = wino_make(g->n, g->cout, g->oh, g->ow, g->cin, g->h, g->w, 2 - g->pad_h, 2 - g->pad_w);
     wino_conv(c, dy, u, bias, dx, &d, par);
     cpu_release(c, mark);
