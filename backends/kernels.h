@@ -78,10 +78,11 @@ static inline void zoo_bn_dims(const zoo_tensor *x, int64_t *n, int64_t *c, int6
     *inner = x->numel / (*n * *c);
 }
 
-/* layernorm's rows (backend.h): groups 0 for layer norm over the last dim, else group
- * norm over x [n, c, inner...]. rows x d elements; the parameters of a row are `params`
- * (d or c) floats, channel j / inner of the row's group counting from (r % groups) * cpg;
- * samples = the sums of dgamma run over (samples, inner) per parameter. */
+/* backend.h's layernorm as numbers: x is rows x d elements, row r normalized; element
+ * k of row r takes parameter (r % groups) * cpg + k / inner of the `params` (gamma and
+ * beta's length); each parameter's gradient sums over `samples` runs of inner
+ * elements. Layer norm (groups 0): one group, params = cpg = d, inner 1, a sample per
+ * row. Group norm over x [n, c, inner...]: rows = n * groups, params = c. */
 typedef struct zoo_norm_dims {
     int64_t rows, d, groups, cpg, inner, params, samples;
 } zoo_norm_dims;
