@@ -236,10 +236,14 @@ typedef struct gn_case {
 } gn_case;
 
 /* [N, C, H, W] as the diffusion U-Net has them (GroupNorm(8)), [N, C, L], [N, C], one
- * group (layer norm over a sample), one channel a group (instance norm) */
+ * group (layer norm over a sample), one channel a group (instance norm); channels of 16
+ * or more elements take the CPU's fast-mode backward, of fewer its general one. No
+ * group has only two elements: their outputs are +-1 but where the two nearly meet, so
+ * central differences across such a pair measure nothing. */
 static const gn_case gn_cases[] = {
     {{4, {2, 16, 3, 3}}, 8, true}, {{4, {2, 6, 4, 5}}, 3, false}, {{3, {3, 4, 7, 1}}, 2, true},
-    {{2, {5, 6, 1, 1}}, 3, true},  {{4, {2, 4, 3, 3}}, 1, true},  {{4, {2, 4, 3, 3}}, 4, true},
+    {{2, {5, 6, 1, 1}}, 2, true},  {{4, {2, 4, 3, 3}}, 1, true},  {{4, {2, 4, 3, 3}}, 4, true},
+    {{4, {2, 8, 5, 5}}, 4, true},
 };
 
 static zoo_tensor *g_gn(zoo_tensor *const *x, const void *ctx) {
