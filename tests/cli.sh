@@ -254,7 +254,7 @@ contains "the refusal names the tensor" "no tensor 'generator."
 expect 0 "zoo-sample diffusion uses the shipped model" "$sample" diffusion --n 2 --sample-steps 2 --out "$tmp/shipped.png"
 contains "and says so" "shipped model"
 # the shipped diffusion model is class-conditional: the shipped CNN knows its classes
-# (its card: 97% of trousers, 100% of bags with 100 samples; here 10 each, 20 steps)
+# (its card: 100% of trousers and of bags with 100 samples; here 10 each, 20 steps)
 for k in 1 8; do
   expect 0 "zoo-sample diffusion --class $k" "$sample" diffusion --class "$k" --n 10 --sample-steps 20 --tiles "$tmp/class$k" --out "$tmp/class$k.png"
   expect 0 "zoo-eval cnn judges them" "$eval" cnn --images "$tmp/class$k"

@@ -1,8 +1,10 @@
-/* Batch norm and layer norm with their gradients (backend.h). Batch norm takes one
- * channel per task, its sums over (image, position) in order: in exact mode in canon.h's
- * order, in fast mode each image's run vectorized. Layer norm takes one row per task,
- * its row sums through cpu_sum (canon.h's order, or vectorized). The formulas are
- * formulas.h's, shared with the shaders. */
+/* Batch norm, layer norm and group norm with their gradients (backend.h). Batch norm
+ * takes one channel per task, its sums over (image, position) in order: in exact mode
+ * in canon.h's order, in fast mode each image's run vectorized. Layer norm and group
+ * norm (one kernel: group norm's rows are a sample's groups of channels) take one row
+ * per task, its row sums through cpu_sum (canon.h's order, or vectorized); group
+ * norm's parameter gradients take one channel per task, as batch norm's sums do. The
+ * formulas are formulas.h's, shared with the shaders. */
 #include "cpu_internal.h"
 #include "../canon.h"
 #include "../formulas.h"
@@ -231,8 +233,9 @@ static void groupnorm_param_grads(const cpu_ctx *c, const zoo_norm_dims *nd, con
 /* Group norm in fast mode, per row (sample, group) in parallel: one pass over each
  * channel's run takes sum(dy) and sum(dy * xhat), kept per (sample, channel), from
  * which the row's sums of g and g * xhat follow (gamma is constant along a run); a
- * second pass writes dx. dgamma and dbeta are then the per-sample sums added up. Two
- * reads of x and dy instead of the general path's seven. */
+ * second pass writes dx. dgamma and dbeta are then the per-sample sums added up. x and
+ * dy are read twice, where the general path reads them once for the parameters' sums
+ * and then five times row by row. */
 static void groupnorm_backward_fast(cpu_ctx *c, const zoo_norm_dims *nd, const float *px, const float *pd,
                                     const float *pm, const float *pr, const float *gamma, float *dx,
                                     float *dgamma, float *dbeta) {
