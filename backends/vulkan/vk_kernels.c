@@ -438,7 +438,7 @@ static void vk_layernorm(void *ctx, const zoo_tensor *x, int64_t groups, const z
     /* without gamma or beta, x stands in for the binding */
     vk_arg args[6] = {vk_in(x), vk_in(gamma ? gamma : x), vk_in(beta ? beta : x), vk_out(y), vk_out(mean),
                       vk_out(rstd)};
-    vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm, nd.d), "layer norm");
+    vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm, nd.d), groups ? "group norm" : "layer norm");
     vk_dispatch_groups(c, VK_SH_layernorm, args, 6, &push, sizeof push, (uint64_t)nd.rows);
 }
 
@@ -513,7 +513,8 @@ static void vk_layernorm_backward(void *ctx, const zoo_tensor *x, int64_t groups
             uint32_t rows, d, has_gamma, groups, inner;
         } push = {vk_u32(nd.rows), vk_u32(nd.d), gamma != NULL, vk_u32(nd.groups), vk_u32(nd.inner)};
         vk_arg args[6] = {vk_in(x), vk_in(dy), vk_in(gamma ? gamma : x), vk_in(mean), vk_in(rstd), vk_out(dx)};
-        vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm_backward_dx, nd.d), "layer norm backward");
+        vk_check_loops(c, layernorm_loops(c, VK_SH_layernorm_backward_dx, nd.d),
+                       groups ? "group norm backward" : "layer norm backward");
         vk_dispatch_groups(c, VK_SH_layernorm_backward_dx, args, 6, &push, sizeof push, (uint64_t)nd.rows);
     }
     if (!dgamma && !dbeta) return;
