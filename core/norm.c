@@ -6,10 +6,9 @@
 
 #include <stdio.h>
 
-/* the node's parameter area: the eps its forward used (the backward reads the saved
- * mean and rstd instead) and the groups (0: layer norm) */
+/* the node's parameter area: the groups (0: layer norm); the backward reads the saved
+ * mean and rstd, not eps */
 typedef struct layer_norm_params {
-    float eps;
     int64_t groups;
 } layer_norm_params;
 
@@ -37,11 +36,12 @@ static bool check_row_vector(const char *what, const zoo_tensor *x, const zoo_te
     return false;
 }
 
-/* the kernel call and the node, once the arguments are checked: rows of x normalized,
- * rows as backend.h's layernorm counts them for these groups */
-static zoo_tensor *normalize_rows(const char *op, zoo_tensor *x, int64_t groups, int64_t rows, zoo_tensor *weight,
-                                  zoo_tensor *bias, float eps) {
-    zoo_shape rs = zoo_shape1(rows);
+/* the kernel call and the node, once the arguments are checked: the rows of x
+ * normalized, rows as backend.h's layernorm counts them (groups 0: layer norm's rows
+ * over the last dim; else a sample's groups of channels) */
+static zoo_tensor *normalize_rows(const char *op, zoo_tensor *x, int64_t groups, zoo_tensor *weight, zoo_tensor *bias,
+                                  float eps) {
+    zoo_shape rs = zoo_shape1(groups ? x->shape.d[0] * groups : x->numel / x->shape.d[x->shape.ndim - 1]);
     zoo_tensor *y = zoo_tensor_new(ZOO_F32, x->shape);
     zoo_tensor *mean = zoo_tensor_new(ZOO_F32, rs), *rstd = zoo_tensor_new(ZOO_F32, rs);
     if (!y || !mean || !rstd) return NULL;
@@ -51,7 +51,6 @@ static zoo_tensor *normalize_rows(const char *op, zoo_tensor *x, int64_t groups,
     if (n) {
         n->saved[0] = mean;
         n->saved[1] = rstd;
-        ZOO_NODE_PARAMS(n, layer_norm_params)->eps = eps;
         ZOO_NODE_PARAMS(n, layer_norm_params)->groups = groups;
     }
     return y;
@@ -69,7 +68,7 @@ zoo_tensor *zoo_layer_norm(zoo_tensor *x, zoo_tensor *weight, zoo_tensor *bias, 
         zoo__error("%s: eps must be positive, got %g", op, (double)eps);
         return NULL;
     }
-    return normalize_rows(op, x, 0, x->numel / x->shape.d[x->shape.ndim - 1], weight, bias, eps);
+    return normalize_rows(op, x, 0, weight, bias, eps);
 }
 
 /* ---------------------------------------------------------------- group norm */
@@ -105,5 +104,5 @@ zoo_tensor *zoo_group_norm(zoo_tensor *x, int groups, zoo_tensor *weight, zoo_te
         return NULL;
     }
     /* one row per (sample, group): its channels are consecutive in memory */
-    return normalize_rows(op, x, groups, x->shape.d[0] * groups, weight, bias, eps);
+    return normalize_rows(op, x, groups, weight, bias, eps);
 }

@@ -15,17 +15,11 @@
 
 static vk_arg arg(vk_addr a, int64_t floats, bool write) { return (vk_arg){a, (VkDeviceSize)floats * 4, write}; }
 
-/* a tensor header over device bytes, for reusing the elementwise kernels */
-static zoo_tensor view(vk_addr a, int ndim, int64_t d0, int64_t d1, int64_t d2) {
-    zoo_tensor t = {.shape = {ndim, {d0, d1, d2, 1}}, .dtype = ZOO_F32, .data = (void *)(uintptr_t)a};
-    t.numel = d0 * d1 * d2;
-    return t;
-}
 
 /* y [n, ch, plane] += bias [ch] */
 static void add_channel_bias(vk_ctx *c, const zoo_tensor *y, const zoo_tensor *bias, int64_t n, int64_t ch,
                              int64_t plane) {
-    zoo_tensor yv = view(vk_addr_of(y), 3, n, ch, plane), bv = view(vk_addr_of(bias), 2, ch, 1, 1);
+    zoo_tensor yv = vk_view(vk_addr_of(y), 3, n, ch, plane), bv = vk_view(vk_addr_of(bias), 2, ch, 1, 1);
     vk_binary(c, ZOO_BINARY_ADD, &yv, &bv, &yv);
 }
 
@@ -126,9 +120,9 @@ void vk_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor 
     size_t mark = vk_arena_mark(c);
     if (db) {
         vk_addr rows = vk_arena_scratch(c, g->n * g->cout);
-        zoo_tensor dyv = view(vk_addr_of(dy), 3, g->n, g->cout, P), rv = view(rows, 3, g->n, g->cout, 1);
+        zoo_tensor dyv = vk_view(vk_addr_of(dy), 3, g->n, g->cout, P), rv = vk_view(rows, 3, g->n, g->cout, 1);
         vk_reduce(c, ZOO_REDUCE_SUM, &dyv, &rv);
-        zoo_tensor imgs = view(rows, 2, g->n, g->cout, 1), dbv = view(vk_addr_of(db), 2, 1, g->cout, 1);
+        zoo_tensor imgs = vk_view(rows, 2, g->n, g->cout, 1), dbv = vk_view(vk_addr_of(db), 2, 1, g->cout, 1);
         vk_reduce(c, ZOO_REDUCE_SUM, &imgs, &dbv);
     }
     if (!dw) {
@@ -159,7 +153,7 @@ void vk_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor 
             .alpha = 1.0f, .beta = 0.0f,
         };
         vk_gemm_run(c, &a);
-        zoo_tensor pv = view(parts, 2, nb, WS, 1), sv = view(group_sum, 2, 1, WS, 1);
+        zoo_tensor pv = vk_view(parts, 2, nb, WS, 1), sv = vk_view(group_sum, 2, 1, WS, 1);
         if (b0 % ZOO_SUM_GROUP == 0)
             vk_reduce(c, ZOO_REDUCE_SUM, &pv, &sv);
         else
@@ -170,7 +164,7 @@ void vk_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor 
                     false);
     }
     if (ngroups > 1) {
-        zoo_tensor gv = view(sums, 2, ngroups, WS, 1), dwv = view(vk_addr_of(dw), 2, 1, WS, 1);
+        zoo_tensor gv = vk_view(sums, 2, ngroups, WS, 1), dwv = vk_view(vk_addr_of(dw), 2, 1, WS, 1);
         vk_reduce(c, ZOO_REDUCE_SUM, &gv, &dwv);
     }
     vk_arena_reset(c, mark);
@@ -202,19 +196,19 @@ void vk_pool2d_backward(void *ctx, zoo_pool_op op, const zoo_tensor *dy, const z
 
 /* ---------------------------------------------------------------- batch norm */
 
-/* the sum over (n, inner) of each channel of t [n, c, inner], in canon.h's order,
- * into dst [c] */
-static void channel_sums(vk_ctx *c, vk_addr t, int64_t n, int64_t ch, int64_t inner, vk_addr dst) {
-    zoo_tensor tv = view(t, 3, n, ch, inner), dv = view(dst, 3, 1, ch, 1);
+/* vk_internal.h: the channel sums, reduce.comp over [n, ch, inner] -> [1, ch, 1] */
+void vk_channel_sums(vk_ctx *c, vk_addr t, int64_t n, int64_t ch, int64_t inner, vk_addr dst) {
+    zoo_tensor tv = vk_view(t, 3, n, ch, inner), dv = vk_view(dst, 3, 1, ch, 1);
     vk_reduce(c, ZOO_REDUCE_SUM, &tv, &dv);
 }
 
 /* dst [n, c, inner] = x - mean (mean [c]), then times `by` when given (else itself) */
 static void deviations(vk_ctx *c, const zoo_tensor *x, vk_addr mean, const zoo_tensor *by, vk_addr dst, int64_t n,
                        int64_t ch, int64_t inner) {
-    zoo_tensor xv = view(vk_addr_of(x), 3, n, ch, inner), mv = view(mean, 3, 1, ch, 1), dv = view(dst, 3, n, ch, inner);
+    zoo_tensor xv = vk_view(vk_addr_of(x), 3, n, ch, inner), mv = vk_view(mean, 3, 1, ch, 1);
+    zoo_tensor dv = vk_view(dst, 3, n, ch, inner);
     vk_binary(c, ZOO_BINARY_SUB, &xv, &mv, &dv);
-    zoo_tensor bv = by ? view(vk_addr_of(by), 3, n, ch, inner) : dv;
+    zoo_tensor bv = by ? vk_view(vk_addr_of(by), 3, n, ch, inner) : dv;
     vk_binary(c, ZOO_BINARY_MUL, &bv, &dv, &dv);
 }
 
@@ -240,11 +234,11 @@ void vk_batchnorm(void *ctx, const zoo_tensor *x, const zoo_tensor *gamma, const
     vk_arg sargs[5] = {arg(sums, ch, false), vk_out(running ? running_mean : save_mean),
                        vk_out(running ? running_var : save_invstd), vk_out(save_mean), vk_out(save_invstd)};
     if (p->training) {
-        channel_sums(c, vk_addr_of(x), n, ch, inner, sums);
+        vk_channel_sums(c, vk_addr_of(x), n, ch, inner, sums);
         vk_dispatch_threads(c, VK_SH_batchnorm_stats, sargs, 5, &push, sizeof push, (uint64_t)ch);
         vk_addr dev = vk_arena_scratch(c, x->numel);
         deviations(c, x, vk_addr_of(save_mean), NULL, dev, n, ch, inner);
-        channel_sums(c, dev, n, ch, inner, sums);
+        vk_channel_sums(c, dev, n, ch, inner, sums);
         push.stage = 1;
     }
     vk_dispatch_threads(c, VK_SH_batchnorm_stats, sargs, 5, &push, sizeof push, (uint64_t)ch);
@@ -270,13 +264,13 @@ void vk_batchnorm_backward(void *ctx, const zoo_tensor *x, const zoo_tensor *dy,
     /* per channel: sum dy, and sum dy (x - mean) */
     vk_addr sum_dy = vk_arena_scratch(c, ch), sum_dot = vk_arena_scratch(c, ch);
     if (dgamma || dbeta || (dx && p->training)) {
-        channel_sums(c, vk_addr_of(dy), n, ch, inner, sum_dy);
+        vk_channel_sums(c, vk_addr_of(dy), n, ch, inner, sum_dy);
         vk_addr dev = vk_arena_scratch(c, x->numel);
         deviations(c, x, vk_addr_of(save_mean), dy, dev, n, ch, inner);
-        channel_sums(c, dev, n, ch, inner, sum_dot);
+        vk_channel_sums(c, dev, n, ch, inner, sum_dot);
     }
     if (dgamma) { /* sum dy (x - mean) * invstd */
-        zoo_tensor dot = view(sum_dot, 1, ch, 1, 1);
+        zoo_tensor dot = vk_view(sum_dot, 1, ch, 1, 1);
         vk_binary(c, ZOO_BINARY_MUL, &dot, save_invstd, dgamma);
     }
     if (dbeta) vk_copy(c, sum_dy, vk_addr_of(dbeta), (VkDeviceSize)ch * 4, false);

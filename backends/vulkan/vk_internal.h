@@ -253,6 +253,17 @@ void vk_sum_continue(vk_ctx *c, const zoo_tensor *x, zoo_tensor *o);
 vk_arg vk_in(const zoo_tensor *t);  /* a tensor a dispatch reads */
 vk_arg vk_out(const zoo_tensor *t); /* a tensor a dispatch writes (and may read) */
 
+/* a float32 tensor header [d0, d1, d2] (ndim of them) over device bytes, for running
+ * the vtable's kernels on scratch or on another shape of a tensor */
+static inline zoo_tensor vk_view(vk_addr a, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    zoo_tensor t = {.shape = {ndim, {d0, d1, d2, 1}}, .dtype = ZOO_F32, .data = (void *)(uintptr_t)a};
+    t.numel = d0 * d1 * d2;
+    return t;
+}
+/* dst [ch] = the sum over (n, inner) of each channel of t [n, ch, inner], in canon.h's
+ * order (batch norm's and group norm's parameter sums) */
+void vk_channel_sums(vk_ctx *c, vk_addr t, int64_t n, int64_t ch, int64_t inner, vk_addr dst);
+
 /* ---------------------------------------------------------------- vk_conv.c */
 
 void vk_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_tensor *bias, zoo_tensor *y,

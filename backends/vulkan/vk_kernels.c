@@ -442,13 +442,6 @@ static void vk_layernorm(void *ctx, const zoo_tensor *x, int64_t groups, const z
     vk_dispatch_groups(c, VK_SH_layernorm, args, 6, &push, sizeof push, (uint64_t)nd.rows);
 }
 
-/* [d0, d1, d2] floats at a, for reduce */
-static zoo_tensor norm_view(vk_addr a, int ndim, int64_t d0, int64_t d1, int64_t d2) {
-    zoo_tensor t = {.shape = {ndim, {d0, d1, d2, 1}}, .dtype = ZOO_F32, .data = (void *)(uintptr_t)a};
-    t.numel = d0 * d1 * d2;
-    return t;
-}
-
 /* layer norm's dgamma, dbeta: the sums of each group of 256 rows
  * (layernorm_backward_params.comp), then, with more than one group, those group sums
  * added up by reduce in canon.h's order */
@@ -473,7 +466,7 @@ static void layernorm_param_grads(vk_ctx *c, const zoo_tensor *x, const zoo_tens
     vk_dispatch_threads(c, VK_SH_layernorm_backward_params, args, 6, &push, sizeof push, (uint64_t)(groups * d));
     for (int i = 0; i < 2 && groups > 1; i++) {
         if (!outs[i]) continue;
-        zoo_tensor part = norm_view(sums[i].addr, 2, groups, d, 1), out = norm_view(vk_addr_of(outs[i]), 2, 1, d, 1);
+        zoo_tensor part = vk_view(sums[i].addr, 2, groups, d, 1), out = vk_view(vk_addr_of(outs[i]), 2, 1, d, 1);
         vk_reduce(c, ZOO_REDUCE_SUM, &part, &out);
     }
     vk_arena_reset(c, mark);
@@ -485,10 +478,7 @@ static void groupnorm_param_grads(vk_ctx *c, const zoo_tensor *x, const zoo_tens
                                   const zoo_tensor *rstd, zoo_tensor *dgamma, zoo_tensor *dbeta,
                                   const zoo_norm_dims *nd) {
     int64_t n = nd->samples, ch = nd->params, inner = nd->inner;
-    if (dbeta) {
-        zoo_tensor dyv = norm_view(vk_addr_of(dy), 3, n, ch, inner), out = norm_view(vk_addr_of(dbeta), 3, 1, ch, 1);
-        vk_reduce(c, ZOO_REDUCE_SUM, &dyv, &out);
-    }
+    if (dbeta) vk_channel_sums(c, vk_addr_of(dy), n, ch, inner, vk_addr_of(dbeta));
     if (!dgamma) return;
     size_t mark = vk_arena_mark(c);
     vk_addr t = vk_arena_scratch(c, x->numel);
@@ -497,8 +487,7 @@ static void groupnorm_param_grads(vk_ctx *c, const zoo_tensor *x, const zoo_tens
     } push = {vk_u32(x->numel), vk_u32(nd->d)};
     vk_arg args[5] = {vk_in(x), vk_in(dy), vk_in(mean), vk_in(rstd), {t, (VkDeviceSize)x->numel * 4, true}};
     vk_dispatch_threads(c, VK_SH_groupnorm_terms, args, 5, &push, sizeof push, (uint64_t)x->numel);
-    zoo_tensor tv = norm_view(t, 3, n, ch, inner), out = norm_view(vk_addr_of(dgamma), 3, 1, ch, 1);
-    vk_reduce(c, ZOO_REDUCE_SUM, &tv, &out);
+    vk_channel_sums(c, t, n, ch, inner, vk_addr_of(dgamma));
     vk_arena_reset(c, mark);
 }
 
