@@ -153,6 +153,14 @@ static void p_softmax(void *ctx, const zoo_tensor *x, zoo_tensor *y, bool log) {
 static void p_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tensor *dy, zoo_tensor *dx, bool log) {
     TIMED(ctx, log ? "log_softmax_backward" : "softmax_backward", softmax_backward, y, dy, dx, log);
 }
+static void p_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads,
+                        float scale) {
+    TIMED(ctx, "attention", attention, qkv, y, stats, heads, scale);
+}
+static void p_attention_backward(void *ctx, const zoo_tensor *qkv, const zoo_tensor *stats, const zoo_tensor *dy,
+                                 zoo_tensor *dqkv, int64_t heads, float scale) {
+    TIMED(ctx, "attention_backward", attention_backward, qkv, stats, dy, dqkv, heads, scale);
+}
 static void p_nll(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels, zoo_tensor *losses) {
     TIMED(ctx, "nll", nll, logp, labels, losses);
 }
@@ -273,6 +281,8 @@ zoo_backend *zoo_backend_profile_new(zoo_backend *inner) {
         .reduce = p_reduce,
         .softmax = p_softmax,
         .softmax_backward = p_softmax_backward,
+        .attention = p_attention,
+        .attention_backward = p_attention_backward,
         .nll = p_nll,
         .nll_backward = p_nll_backward,
         .cross_entropy_backward = p_cross_entropy_backward,

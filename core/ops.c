@@ -2,6 +2,7 @@
  * backend, and the backward function next to each forward. */
 #include "internal.h"
 
+#include <math.h>
 #include <string.h>
 
 void zoo__shape_error(const char *op, const char *what, const zoo_tensor *a, const zoo_tensor *b) {
@@ -498,3 +499,46 @@ static zoo_tensor *softmax(const char *name, zoo_tensor *x, bool log) {
 
 zoo_tensor *zoo_softmax(zoo_tensor *x) { return softmax("softmax", x, false); }
 zoo_tensor *zoo_log_softmax(zoo_tensor *x) { return softmax("log_softmax", x, true); }
+
+/* ---------------------------------------------------------------- attention */
+
+typedef struct attention_params {
+    int64_t heads;
+    float scale;
+} attention_params;
+
+static void attention_backward(zoo_node *n) {
+    zoo_tensor *qkv = n->in[0], *dqkv = zoo__grad_begin(qkv);
+    if (!dqkv) return;
+    const attention_params *p = ZOO_NODE_PARAMS(n, attention_params);
+    ZOO_K(attention_backward, qkv, n->saved[0], n->out->grad, dqkv, p->heads, p->scale);
+    zoo__grad_end(qkv, dqkv);
+}
+
+zoo_tensor *zoo_attention(zoo_tensor *qkv, int heads) {
+    if (!check_f32("attention", qkv)) return NULL;
+    int64_t c3 = qkv->shape.ndim == 3 ? qkv->shape.d[2] : 0;
+    if (heads < 1 || c3 == 0 || c3 % (3 * (int64_t)heads) != 0) {
+        char sb[96];
+        zoo_set_error("attention: expects qkv [batch, time, 3 * heads * head_dim] with %d heads (qkv %s)", heads,
+                      zoo_shape_str(qkv->shape, sb, sizeof sb));
+        return NULL;
+    }
+    int64_t b = qkv->shape.d[0], t = qkv->shape.d[1], c = c3 / 3;
+    if (c / heads > ZOO_ATTENTION_MAX_HEAD || t > 65536) {
+        zoo_set_error("attention: heads of at most %d values and at most 65536 positions (%lld and %lld here)",
+                      ZOO_ATTENTION_MAX_HEAD, (long long)(c / heads), (long long)t);
+        return NULL;
+    }
+    float scale = 1.0f / sqrtf((float)(c / heads));
+    zoo_tensor *y = zoo_tensor_new(ZOO_F32, zoo_shape3(b, t, c));
+    zoo_tensor *stats = zoo_tensor_new(ZOO_F32, zoo_shape4(b, heads, t, 2));
+    if (!y || !stats) return NULL;
+    ZOO_K(attention, qkv, y, stats, heads, scale);
+    zoo_node *n = zoo__record("attention", y, attention_backward, 1, &qkv);
+    if (n) {
+        n->saved[0] = stats;
+        *ZOO_NODE_PARAMS(n, attention_params) = (attention_params){heads, scale};
+    }
+    return y;
+}

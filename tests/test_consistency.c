@@ -568,6 +568,68 @@ static void case_softmax_backward(run *R, const shape_case *sc, int v) {
     keep(R, "dx", dx);
 }
 
+/* ---------------------------------------------------------------- case: attention, attention_backward */
+
+/* ATTENTION(b, t, heads, d): qkv [b, t, 3 heads d] uniform in [-2, 2) */
+#define ATTENTION(b, t, h, d) {.n = {b, t, h, d}}
+#define ATTENTION_LARGE(b, t, h, d) {.n = {b, t, h, d}, .large = true}
+
+static zoo_tensor *attention_qkv(run *R, const shape_case *sc, float **host_qkv) {
+    int64_t b = sc->n[0], t = sc->n[1], c = sc->n[2] * sc->n[3];
+    zoo_shape s = shape3(b, t, 3 * c);
+    float *v = malloc((size_t)numel(s) * sizeof *v);
+    for (int64_t i = 0; i < numel(s); i++) v[i] = uni(R, -2, 2);
+    zoo_tensor *qkv = input_values(R, s, v);
+    if (host_qkv) *host_qkv = v;
+    else free(v);
+    return qkv;
+}
+
+static float attention_scale(const shape_case *sc) { return 1.0f / sqrtf((float)sc->n[3]); }
+
+static void case_attention(run *R, const shape_case *sc, int v) {
+    (void)v;
+    int64_t b = sc->n[0], t = sc->n[1], h = sc->n[2], c = h * sc->n[3];
+    zoo_tensor *qkv = attention_qkv(R, sc, NULL);
+    zoo_tensor *y = output(R, shape3(b, t, c)), *stats = output(R, (zoo_shape)S4(b, h, t, 2));
+    describe(R, "qkv %s heads=%lld", fmt_shape(qkv->shape), (long long)h);
+    R->be->iface.attention(R->be->ctx, qkv, y, stats, h, attention_scale(sc));
+    keep(R, "y", y);
+    keep(R, "stats", stats);
+}
+
+/* the backward's stats are the forward's: each query's max and sum, in double */
+static void case_attention_backward(run *R, const shape_case *sc, int v) {
+    (void)v;
+    int64_t b = sc->n[0], t = sc->n[1], h = sc->n[2], d = sc->n[3], c = h * d;
+    float *x, scale = attention_scale(sc);
+    zoo_tensor *qkv = attention_qkv(R, sc, &x);
+    float *st = malloc((size_t)(b * h * t * 2) * sizeof *st);
+    double *s = malloc((size_t)t * sizeof *s);
+    for (int64_t bh = 0; bh < b * h; bh++)
+        for (int64_t i = 0; i < t; i++) {
+            const float *q = x + ((bh / h) * t + i) * 3 * c + (bh % h) * d;
+            double mx = -INFINITY, sum = 0;
+            for (int64_t j = 0; j <= i; j++) {
+                const float *k = x + ((bh / h) * t + j) * 3 * c + c + (bh % h) * d;
+                s[j] = 0;
+                for (int64_t e = 0; e < d; e++) s[j] += (double)q[e] * k[e];
+                s[j] *= scale;
+                mx = fmax(mx, s[j]);
+            }
+            for (int64_t j = 0; j <= i; j++) sum += exp(s[j] - mx);
+            st[(bh * t + i) * 2] = (float)mx, st[(bh * t + i) * 2 + 1] = (float)sum;
+        }
+    zoo_tensor *stats = input_values(R, (zoo_shape)S4(b, h, t, 2), st);
+    free(x);
+    free(st);
+    free(s);
+    zoo_tensor *dy = input(R, shape3(b, t, c), -1, 1), *dqkv = output(R, qkv->shape);
+    describe(R, "qkv %s heads=%lld", fmt_shape(qkv->shape), (long long)h);
+    R->be->iface.attention_backward(R->be->ctx, qkv, stats, dy, dqkv, h, scale);
+    keep(R, "dqkv", dqkv);
+}
+
 /* ---------------------------------------------------------------- case: nll, nll_backward, cross_entropy_backward */
 
 /* CLASSES(n, c): n examples of c classes */
@@ -1181,6 +1243,17 @@ static const shape_case softmax_shapes[] = {
     SOFTMAX(S2(300, 257), 5), SOFTMAX_LARGE(S2(1000, 1003), 5), SOFTMAX_LARGE(S2(100000, 10), 5),
 };
 
+static const shape_case attention_shapes[] = {
+    ATTENTION(1, 1, 1, 1),
+    ATTENTION(2, 5, 2, 4),
+    ATTENTION(2, 17, 3, 16),   /* a block of 16 keys and one more */
+    ATTENTION(1, 37, 2, 20),   /* head values past a multiple of 16 */
+    ATTENTION(2, 64, 4, 32),   /* the transformer's */
+    ATTENTION(1, 300, 1, 8),   /* sums past a group of 256 */
+    ATTENTION_LARGE(4, 256, 8, 32),  /* within lavapipe's loop budget, as the next */
+    ATTENTION_LARGE(2, 1024, 2, 8),
+};
+
 static const shape_case classes_shapes[] = {
     CLASSES(1, 1), CLASSES(1, 10), CLASSES(32, 10), CLASSES(5, 67), CLASSES(3000, 13), CLASSES_LARGE(100000, 10),
 };
@@ -1310,6 +1383,8 @@ static const kernel_row table[] = {
     ROW(reduce, ZOO_REDUCE_COUNT, reduce_shapes),
     ROW(softmax, 2, softmax_shapes),
     ROW(softmax_backward, 2, softmax_shapes),
+    ROW(attention, 1, attention_shapes),
+    ROW(attention_backward, 1, attention_shapes),
     ROW(nll, 1, classes_shapes),
     ROW(nll_backward, 1, classes_shapes),
     ROW(cross_entropy_backward, 1, classes_shapes),

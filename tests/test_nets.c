@@ -1,8 +1,10 @@
-/* Two small networks built from the core's ops, as the transformer and the diffusion
- * model will use them, one training step each (forward, backward) on every backend:
+/* Small networks built from the core's ops, as the transformer and the diffusion
+ * model use them, one training step each (forward, backward) on every backend:
  *   attention  ids -> embedding -> qkv from one linear -> chunk -> heads (reshape,
  *              permute) -> causal softmax attention (4-d matmuls) -> projection ->
  *              logits -> cross-entropy
+ *   fused      the same with zoo_attention's one kernel in place of chunk .. permute;
+ *              in exact mode its loss and gradients are the composed network's bits
  *   U-Net      conv -> group norm -> SiLU -> pool (down) -> conv -> upsample (up) ->
  *              concat with the skip -> pad -> conv -> MSE
  * On the CPU in exact mode each network's gradient matches finite differences (the
@@ -55,6 +57,15 @@ static zoo_tensor *attention_loss(zoo_tensor *const *p) {
                              zoo_tensor_from_host_i32(zoo_shape1(B * T), targets));
 }
 
+static zoo_tensor *fused_attention_loss(zoo_tensor *const *p) {
+    zoo_tensor *wte = p[0], *w_qkv = p[1], *b_qkv = p[2], *w_proj = p[3], *w_head = p[4];
+    zoo_tensor *x = zoo_embedding(wte, zoo_tensor_from_host_i32(zoo_shape2(B, T), ids));
+    zoo_tensor *out = zoo_linear(zoo_attention(zoo_linear(x, w_qkv, b_qkv), H), w_proj, NULL);
+    zoo_tensor *logits = zoo_linear(zoo_add(x, out), w_head, NULL);
+    return zoo_cross_entropy(zoo_reshape(logits, zoo_shape2(B * T, V)),
+                             zoo_tensor_from_host_i32(zoo_shape1(B * T), targets));
+}
+
 enum { N = 2, S = 6 };
 
 static zoo_tensor *unet_loss(zoo_tensor *const *p) {
@@ -77,6 +88,10 @@ static const net nets[] = {
      {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
      {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
      attention_loss},
+    {"fused", 5,
+     {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
+     {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
+     fused_attention_loss},
     {"unet", 7,
      {{4, {4, 1, 3, 3}}, {1, {4}}, {4, {4, 4, 3, 3}}, {4, {1, 8, 3, 3}}, {4, {N, 1, S, S}}, {1, {4}}, {1, {4}}},
      {"conv1.w", "conv1.b", "conv2.w", "conv3.w", "input", "norm1.w", "norm1.b"},
@@ -97,6 +112,10 @@ typedef struct step_result {
 static void make_values(void) {
     for (int k = 0; k < N_NETS; k++)
         for (int i = 0; i < nets[k].n; i++) {
+            if (k == 1) { /* the fused attention: the composed one's parameters */
+                values[k][i] = values[0][i];
+                continue;
+            }
             int64_t n = zoo_shape_numel(nets[k].shape[i]);
             values[k][i] = malloc((size_t)n * sizeof(float));
             for (int64_t j = 0; j < n; j++) values[k][i][j] = (float)(urand(&data_rng) - 0.5);
@@ -170,6 +189,11 @@ int main(void) {
     for (int k = 0; k < N_NETS; k++)
         if (!step(k, &ref[k], true)) return 1;
     zoo_shutdown();
+    /* the fused kernel's exact mode: the composed ops' numbers, bit for bit */
+    expect(ref[1].loss == ref[0].loss, "fused attention: loss %.9g, composed %.9g", ref[1].loss, ref[0].loss);
+    for (int i = 0; i < nets[0].n; i++)
+        expect(memcmp(ref[1].grad[i], ref[0].grad[i], (size_t)zoo_shape_numel(nets[0].shape[i]) * 4) == 0,
+               "fused attention: d%s differs from the composed attention's", nets[0].pname[i]);
 
     static const char *const backends[] = {"cpu", "vulkan"};
     bool have_vulkan = false;
@@ -193,7 +217,7 @@ int main(void) {
         }
     for (int k = 0; k < N_NETS; k++) {
         free_result(k, &ref[k]);
-        for (int i = 0; i < nets[k].n; i++) free(values[k][i]);
+        for (int i = 0; i < nets[k].n && k != 1; i++) free(values[k][i]);
     }
     if (!have_vulkan && getenv("ZOO_TEST_REQUIRE_VULKAN")) {
         fprintf(stderr, "FAIL: ZOO_TEST_REQUIRE_VULKAN is set and there is no Vulkan backend\n");

@@ -141,6 +141,8 @@ zoo_backend *zoo_backend_cpu_new(const zoo_backend_config *cfg) {
         .reduce = cpu_reduce,
         .softmax = cpu_softmax,
         .softmax_backward = cpu_softmax_backward,
+        .attention = cpu_attention,
+        .attention_backward = cpu_attention_backward,
         .nll = cpu_nll,
         .nll_backward = cpu_nll_backward,
         .cross_entropy_backward = cpu_cross_entropy_backward,

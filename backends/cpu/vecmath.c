@@ -297,3 +297,165 @@ VEC_CLONES void cpu_vgemm_shallow_cols(const float *a, const float *b, const flo
 void cpu_vgemm_shallow(const float *a, const float *b, const float *bias, float *y, int64_t m, int64_t k, int64_t n) {
     cpu_vgemm_shallow_cols(a, b, bias, y, m, k, n, 0, n);
 }
+
+/* ---------------------------------------------------------------- attention's heads */
+
+/* R rows of a product, one 16-column strip: out[r ldo + 0..16) = alpha * the sum over
+ * k < kk of a[r ars + k aks] * b[k ldb + 0..16), for r < R (1 to 4). Each of b's
+ * vectors is loaded once for all R rows, which keep R independent sums in registers. */
+static inline __attribute__((always_inline)) void strip(float *out, int64_t ldo, const float *a, int64_t ars,
+                                                        int64_t aks, const float *b, int64_t ldb, int64_t kk,
+                                                        int R, float alpha) {
+    v16f acc[4] = {{0}, {0}, {0}, {0}};
+    for (int64_t k = 0; k < kk; k++) {
+        v16f x;
+        LOAD16(x, b + k * ldb);
+        for (int r = 0; r < R; r++) acc[r] += a[r * ars + k * aks] * x;
+    }
+    for (int r = 0; r < R; r++) {
+        v16f v = acc[r] * alpha;
+        memcpy(out + r * ldo, &v, 64);
+    }
+}
+
+/* the same product over n columns: 16-column strips, then the columns past the last
+ * strip one by one */
+static inline __attribute__((always_inline)) void rows_product(float *out, int64_t ldo, const float *a, int64_t ars,
+                                                               int64_t aks, const float *b, int64_t ldb, int64_t kk,
+                                                               int64_t n, int R, float alpha) {
+    int64_t n16 = n / 16 * 16;
+    for (int64_t c = 0; c < n16; c += 16) strip(out + c, ldo, a, ars, aks, b + c, ldb, kk, R, alpha);
+    for (int r = 0; r < R; r++)
+        for (int64_t c = n16; c < n; c++) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < kk; k++) acc += a[r * ars + k * aks] * b[k * ldb + c];
+            out[r * ldo + c] = alpha * acc;
+        }
+}
+
+static int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
+size_t cpu_vattention_work(int64_t t, int64_t dh) {
+    int64_t tp = round16(t);
+    return (size_t)(2 * dh * tp + 2 * tp * tp);
+}
+
+/* the scaled scores of query row i (s[0..i], computed up to the next multiple of 16)
+ * -> its probabilities (0 past i, up to tp); the max and sum go to st, or come from
+ * there (have). The loops run to that multiple of 16, masking, so that no scalar
+ * remainder is left. */
+static inline void prob_row(float *restrict s, int64_t i, int64_t tp, float *st, bool have) {
+    int64_t n = i + 1, n16 = round16(n);
+    float mx = s[0], sum = 0.0f;
+    if (have) {
+        mx = st[0];
+    } else {
+#pragma omp simd reduction(max : mx)
+        for (int64_t j = 0; j < n16; j++) mx = j < n && s[j] > mx ? s[j] : mx;
+    }
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n16; j++) {
+        float e = j < n ? vexp(s[j] - mx) : 0.0f;
+        s[j] = e;
+        sum += e;
+    }
+    if (have) sum = st[1];
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < n16; j++) s[j] *= inv;
+    for (int64_t j = n16; j < tp; j++) s[j] = 0.0f;
+    st[0] = mx, st[1] = sum;
+}
+
+/* one head's k (or v) [t, dh], rows ld apart, as [dh, tp] with zero columns past t */
+static void transposed(float *restrict kt, int64_t tp, const float *restrict k, int64_t ld, int64_t t, int64_t dh) {
+    for (int64_t d = 0; d < dh; d++) {
+        for (int64_t j = 0; j < t; j++) kt[d * tp + j] = k[j * ld + d];
+        for (int64_t j = t; j < tp; j++) kt[d * tp + j] = 0.0f;
+    }
+}
+
+/* one head's operands and work space */
+typedef struct att_head {
+    const float *q, *k, *v, *dy;
+    int64_t ld, ldy, t, tp, dh;
+    float scale;
+    float *kt, *vt, *p, *ds; /* k and v transposed; [t, tp] probabilities and ds */
+} att_head;
+
+/* forward, query rows i0 .. i0 + R - 1: their scores against the keys they see, the
+ * probabilities (4 rows of p at a time), y */
+static inline __attribute__((always_inline)) void forward_rows(const att_head *h, float *y, float *stats, int64_t i0,
+                                                               int R) {
+    int64_t keys = i0 + R;
+    rows_product(h->p, h->tp, h->q + i0 * h->ld, h->ld, 1, h->kt, h->tp, h->dh, round16(keys), R, h->scale);
+    for (int r = 0; r < R; r++) prob_row(h->p + r * h->tp, i0 + r, h->tp, stats + 2 * (i0 + r), false);
+    rows_product(y + i0 * h->ldy, h->ldy, h->p, h->tp, 1, h->v, h->ld, keys, h->dh, R, 1.0f);
+}
+
+/* backward, query rows i0 ..: p and ds = p (dp - c) scale, then dq = ds k */
+static inline __attribute__((always_inline)) void query_rows(const att_head *h, const float *stats, float *dq,
+                                                             int64_t i0, int R) {
+    int64_t keys = i0 + R, n16 = round16(keys), tp = h->tp;
+    float *pb = h->p + i0 * tp, *sb = h->ds + i0 * tp;
+    rows_product(pb, tp, h->q + i0 * h->ld, h->ld, 1, h->kt, tp, h->dh, n16, R, h->scale);
+    rows_product(sb, tp, h->dy + i0 * h->ldy, h->ldy, 1, h->vt, tp, h->dh, n16, R, 1.0f); /* dp */
+    for (int r = 0; r < R; r++) {
+        int64_t i = i0 + r, n = i + 1;
+        float *pi = pb + r * tp, *si = sb + r * tp, st[2] = {stats[2 * i], stats[2 * i + 1]}, c = 0.0f;
+        prob_row(pi, i, tp, st, true);
+        int64_t n16 = round16(n); /* p is 0 past i: so is ds */
+#pragma omp simd reduction(+ : c)
+        for (int64_t j = 0; j < n16; j++) c += si[j] * pi[j];
+#pragma omp simd
+        for (int64_t j = 0; j < n16; j++) si[j] = pi[j] * (si[j] - c) * h->scale;
+        for (int64_t j = n16; j < tp; j++) si[j] = 0.0f;
+    }
+    rows_product(dq + i0 * h->ld, h->ld, sb, tp, 1, h->k, h->ld, keys, h->dh, R, 1.0f);
+}
+
+/* backward, key rows j0 ..: dk = ds^T q and dv = p^T dy over the queries i >= j0 (ds
+ * and p hold 0 where i < j) */
+static inline __attribute__((always_inline)) void key_rows(const att_head *h, float *dk, float *dv, int64_t j0,
+                                                           int R) {
+    int64_t queries = h->t - j0, tp = h->tp;
+    rows_product(dk + j0 * h->ld, h->ld, h->ds + j0 * tp + j0, 1, tp, h->q + j0 * h->ld, h->ld, queries, h->dh, R,
+                 1.0f);
+    rows_product(dv + j0 * h->ld, h->ld, h->p + j0 * tp + j0, 1, tp, h->dy + j0 * h->ldy, h->ldy, queries, h->dh, R,
+                 1.0f);
+}
+
+/* rows four at a time while four are left (R a constant in each call, so each is
+   specialized), then one at a time */
+#define FOR_ROW_BLOCKS(t, i0, call4, call1)                                                        \
+    for (int64_t i0 = 0; i0 < (t);) {                                                              \
+        if ((t) - i0 >= 4) {                                                                       \
+            call4;                                                                                 \
+            i0 += 4;                                                                               \
+        } else {                                                                                   \
+            call1;                                                                                 \
+            i0 += 1;                                                                               \
+        }                                                                                          \
+    }
+
+VEC_CLONES void cpu_vattention_head(const float *q, const float *k, const float *v, int64_t ld, float *y, int64_t ldy,
+                                    float *stats, int64_t t, int64_t dh, float scale, float *work) {
+    int64_t tp = round16(t);
+    att_head h = {.q = q, .k = k, .v = v, .ld = ld, .ldy = ldy, .t = t, .tp = tp, .dh = dh, .scale = scale,
+                  .kt = work, .p = work + dh * tp};
+    transposed(h.kt, tp, k, ld, t, dh);
+    FOR_ROW_BLOCKS(t, i0, forward_rows(&h, y, stats, i0, 4), forward_rows(&h, y, stats, i0, 1))
+}
+
+VEC_CLONES void cpu_vattention_head_backward(const float *q, const float *k, const float *v, int64_t ld,
+                                             const float *dy, int64_t ldy, const float *stats, float *dq, float *dk,
+                                             float *dv, int64_t t, int64_t dh, float scale, float *work) {
+    int64_t tp = round16(t);
+    att_head h = {.q = q, .k = k, .v = v, .dy = dy, .ld = ld, .ldy = ldy, .t = t, .tp = tp, .dh = dh,
+                  .scale = scale, .kt = work, .vt = work + dh * tp, .p = work + 2 * dh * tp,
+                  .ds = work + 2 * dh * tp + tp * tp};
+    transposed(h.kt, tp, k, ld, t, dh);
+    transposed(h.vt, tp, v, ld, t, dh);
+    FOR_ROW_BLOCKS(t, i0, query_rows(&h, stats, dq, i0, 4), query_rows(&h, stats, dq, i0, 1))
+    FOR_ROW_BLOCKS(t, j0, key_rows(&h, dk, dv, j0, 4), key_rows(&h, dk, dv, j0, 1))
+}

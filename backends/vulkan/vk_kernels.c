@@ -342,6 +342,43 @@ static void vk_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tensor
     vk_dispatch_threads(ctx, VK_SH_softmax_backward, args, 3, &push, sizeof push, rows);
 }
 
+/* ---------------------------------------------------------------- attention */
+
+typedef struct attention_push {
+    uint32_t rows, t, c, heads, dh;
+    float scale;
+} attention_push;
+
+/* one invocation per (sample, head, position); each loops over all T positions a few
+ * times, D values each */
+static attention_push attention_push_of(const vk_ctx *c, const zoo_tensor *qkv, int64_t heads, float scale,
+                                        const char *what) {
+    int64_t b = qkv->shape.d[0], t = qkv->shape.d[1], ch = qkv->shape.d[2] / 3;
+    vk_check_loops(c, 4 * (uint64_t)t * (uint64_t)(ch / heads + 1), what);
+    return (attention_push){vk_u32(b * heads * t), vk_u32(t), vk_u32(ch), vk_u32(heads), vk_u32(ch / heads), scale};
+}
+
+static void vk_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads,
+                         float scale) {
+    attention_push push = attention_push_of(ctx, qkv, heads, scale, "attention");
+    vk_arg args[3] = {vk_in(qkv), vk_out(y), vk_out(stats)};
+    vk_dispatch_threads(ctx, VK_SH_attention, args, 3, &push, sizeof push, push.rows);
+}
+
+/* dq and each query's c_i first (kept in scratch), then dk and dv per key */
+static void vk_attention_backward(void *ctx, const zoo_tensor *qkv, const zoo_tensor *stats, const zoo_tensor *dy,
+                                  zoo_tensor *dqkv, int64_t heads, float scale) {
+    vk_ctx *c = ctx;
+    attention_push push = attention_push_of(c, qkv, heads, scale, "attention backward");
+    size_t mark = vk_arena_mark(c);
+    vk_arg csum = {vk_arena_scratch(c, push.rows), (VkDeviceSize)push.rows * 4, true};
+    vk_arg args[5] = {vk_in(qkv), vk_in(stats), vk_in(dy), vk_out(dqkv), csum};
+    vk_dispatch_threads(c, VK_SH_attention_backward_dq, args, 5, &push, sizeof push, push.rows);
+    args[4].write = false;
+    vk_dispatch_threads(c, VK_SH_attention_backward_dkv, args, 5, &push, sizeof push, push.rows);
+    vk_arena_reset(c, mark);
+}
+
 typedef struct rows_push {
     uint32_t rows, cols;
 } rows_push;
@@ -594,6 +631,8 @@ zoo_backend *zoo_backend_vulkan_new(const zoo_backend_config *cfg) {
         .reduce = vk_reduce,
         .softmax = vk_softmax,
         .softmax_backward = vk_softmax_backward,
+        .attention = vk_attention,
+        .attention_backward = vk_attention_backward,
         .nll = vk_nll,
         .nll_backward = vk_nll_backward,
         .cross_entropy_backward = vk_cross_entropy_backward,

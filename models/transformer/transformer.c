@@ -81,9 +81,15 @@ static zoo_tensor *attend(gpt *m, zoo_tensor *q, zoo_tensor *k, zoo_tensor *v, i
  * appended to (*kc, *vc) [B, H, t, D] and the queries see them all */
 static zoo_tensor *attention(gpt *m, const block *l, zoo_tensor *x, zoo_tensor **kc, zoo_tensor **vc, bool training,
                              zoo_rng *drop) {
-    /* Training takes q, k and v from the thirds of c_attn's weight and bias: the same
-       numbers as chunking the fused projection's output, but the backward then copies
-       no activations. Inference (no backward) runs the fused projection. */
+    /* Without a cache (and without dropout on the probabilities) one fused kernel reads
+       q, k and v straight from the projection's output and writes the heads side by
+       side: no permutes, one [T, T] block per head at a time. */
+    if (!kc && (!training || m->dropout == 0.0f))
+        return zoo_linear_forward(&l->attn_proj, zoo_attention(zoo_linear_forward(&l->c_attn, x), m->n_head));
+    /* The composed version. Training takes q, k and v from the thirds of c_attn's
+       weight and bias: the same numbers as chunking the fused projection's output, but
+       the backward then copies no activations. Inference (no backward) runs the fused
+       projection. */
     zoo_tensor *qkv[3];
     if (zoo_grad_enabled()) {
         for (int i = 0; i < 3; i++) {
