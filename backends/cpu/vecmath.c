@@ -135,8 +135,14 @@ static inline float verf(float x) {
 
 static inline float vgelu(float v) { return 0.5f * v * (1.0f + verf(v * RSQRT2)); }
 
-static inline float vgelu_grad(float v) {
-    return 0.5f * (1.0f + verf(v * RSQRT2)) + v * RSQRT2PI * vexp(-0.5f * v * v);
+/* GELU's derivative Phi(v) + v phi(v) (Phi the normal distribution, phi its density)
+ * with Phi(v) = y / v read off the forward's y = v Phi(v): one exponential instead of
+ * erf's and another. Near 0, where y / v would lose digits, Phi's series 1/2 + v phi(0)
+ * (its next term, v^3 phi(0) / 6, is under 1e-10 there). */
+static inline float vgelu_grad(float v, float y) {
+    float ax = v < 0.0f ? -v : v;
+    float cdf = ax > 1e-3f ? y / v : 0.5f + v * RSQRT2PI;
+    return cdf + v * RSQRT2PI * vexp(-0.5f * v * v);
 }
 
 /* ---------------------------------------------------------------- pow */
@@ -195,19 +201,20 @@ VEC_CLONES void cpu_vunary(zoo_unary_op op, const float *x, float *y, int64_t n,
 
 #define MAP_GRAD(expr)                                                                             \
     _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                                          \
-        float v = x[i], g = dy[i];                                                                 \
+        float v = x[i], fv = y[i], g = dy[i];                                                      \
         dx[i] = (expr);                                                                            \
     }                                                                                              \
     return;
 
-VEC_CLONES void cpu_vunary_backward(zoo_unary_op op, const float *x, const float *dy, float *dx, int64_t n, float a) {
+VEC_CLONES void cpu_vunary_backward(zoo_unary_op op, const float *x, const float *y, const float *dy, float *dx,
+                                    int64_t n, float a) {
     switch (op) {
     case ZOO_UNARY_POW:
         vpow(x, dx, n, a - 1.0f);
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) dx[i] = a * dx[i] * dy[i];
         return;
-    case ZOO_UNARY_GELU: MAP_GRAD(g * vgelu_grad(v))
+    case ZOO_UNARY_GELU: MAP_GRAD(g * vgelu_grad(v, fv))
     case ZOO_UNARY_SILU: {
         _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {
             float v = x[i], s = vsigmoid(v);

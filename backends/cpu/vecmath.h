@@ -12,8 +12,10 @@
 /* y = f(x) for the unary ops with an elementary function in them: POW, TANH, SIGMOID,
  * GELU, SILU, EXP, LOG (the formulas of formulas.h) */
 void cpu_vunary(zoo_unary_op op, const float *x, float *y, int64_t n, float a);
-/* dx = dy * f'(x) for POW, GELU and SILU (the others need no elementary function) */
-void cpu_vunary_backward(zoo_unary_op op, const float *x, const float *dy, float *dx, int64_t n, float a);
+/* dx = dy * f'(x) for POW, GELU and SILU (the others need no elementary function);
+ * y = f(x), which GELU's reads */
+void cpu_vunary_backward(zoo_unary_op op, const float *x, const float *y, const float *dy, float *dx, int64_t n,
+                         float a);
 /* y = exp(x - shift), returning the sum of the y (in any order) */
 float cpu_vexp_sum(const float *x, float *y, int64_t n, float shift);
 /* y = erf(x) (GELU's; exposed for the accuracy test) */
