@@ -84,14 +84,24 @@ void zoo__grad_accumulate(zoo_tensor *t, zoo_tensor *g) {
         t->grad_owned = false;
         return;
     }
+    zoo_tensor gv = *g; /* same numel; viewed with t's shape */
+    gv.shape = t->shape;
+    if (!t->persistent && !t->grad_owned) {
+        /* a gradient shared with another tensor: the sum goes to one of t's own, in one
+           pass (not a copy and then an add in place) */
+        zoo_tensor *sum = zoo_tensor_new(ZOO_F32, t->shape);
+        if (!sum) return;
+        ZOO_K(binary, ZOO_BINARY_ADD, t->grad, &gv, sum);
+        t->grad = sum;
+        t->grad_owned = true;
+        return;
+    }
     float beta;
     zoo_tensor *slot = zoo__grad_slot(t, &beta);
     if (!slot) return;
     if (beta == 0.0f) {
         ZOO_K(unary, ZOO_UNARY_COPY, g, slot, 0, 0);
     } else {
-        zoo_tensor gv = *g; /* same numel; view with the slot's shape */
-        gv.shape = slot->shape;
         ZOO_K(binary, ZOO_BINARY_ADD, slot, &gv, slot);
     }
 }

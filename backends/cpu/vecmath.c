@@ -307,22 +307,27 @@ void cpu_vgemm_shallow(const float *a, const float *b, const float *bias, float 
 
 /* ---------------------------------------------------------------- attention's heads */
 
-/* R rows of a product, one 16-column strip: out[r ldo + 0..16) = alpha * the sum over
- * k < kk of a[r ars + k aks] * b[k ldb + 0..16), for r < R (1 to 4). Each of b's
- * vectors is loaded once for all R rows, which keep R independent sums in registers. */
+/* R rows of a product, W 16-column strips (W = 1 or 2): out[r ldo + 0..16 W) = alpha *
+ * the sum over k < kk of a[r ars + k aks] * b[k ldb + 0..16 W), for r < R (1 to 4). Each
+ * of b's vectors is loaded once for all R rows and each of a's values once for all W
+ * strips; the R W sums stay in registers, independent of each other. */
 static inline __attribute__((always_inline)) void strip(float *out, int64_t ldo, const float *a, int64_t ars,
                                                         int64_t aks, const float *b, int64_t ldb, int64_t kk,
-                                                        int R, float alpha) {
-    v16f acc[4] = {{0}, {0}, {0}, {0}};
+                                                        int R, int W, float alpha) {
+    v16f acc[2][4] = {{{0}, {0}, {0}, {0}}, {{0}, {0}, {0}, {0}}};
     for (int64_t k = 0; k < kk; k++) {
-        v16f x;
-        LOAD16(x, b + k * ldb);
-        for (int r = 0; r < R; r++) acc[r] += a[r * ars + k * aks] * x;
+        v16f x[2];
+        for (int w = 0; w < W; w++) LOAD16(x[w], b + k * ldb + 16 * w);
+        for (int r = 0; r < R; r++) {
+            float ar = a[r * ars + k * aks];
+            for (int w = 0; w < W; w++) acc[w][r] += ar * x[w];
+        }
     }
-    for (int r = 0; r < R; r++) {
-        v16f v = acc[r] * alpha;
-        memcpy(out + r * ldo, &v, 64);
-    }
+    for (int w = 0; w < W; w++)
+        for (int r = 0; r < R; r++) {
+            v16f v = acc[w][r] * alpha;
+            memcpy(out + r * ldo + 16 * w, &v, 64);
+        }
 }
 
 /* the same product over n columns: 16-column strips, then the columns past the last
@@ -330,8 +335,9 @@ static inline __attribute__((always_inline)) void strip(float *out, int64_t ldo,
 static inline __attribute__((always_inline)) void rows_product(float *out, int64_t ldo, const float *a, int64_t ars,
                                                                int64_t aks, const float *b, int64_t ldb, int64_t kk,
                                                                int64_t n, int R, float alpha) {
-    int64_t n16 = n / 16 * 16;
-    for (int64_t c = 0; c < n16; c += 16) strip(out + c, ldo, a, ars, aks, b + c, ldb, kk, R, alpha);
+    int64_t n16 = n / 16 * 16, c = 0;
+    for (; c + 32 <= n16; c += 32) strip(out + c, ldo, a, ars, aks, b + c, ldb, kk, R, 2, alpha);
+    if (c < n16) strip(out + c, ldo, a, ars, aks, b + c, ldb, kk, R, 1, alpha);
     for (int r = 0; r < R; r++)
         for (int64_t c = n16; c < n; c++) {
             float acc = 0.0f;
@@ -347,37 +353,85 @@ size_t cpu_vattention_work(int64_t t, int64_t dh) {
     return (size_t)(2 * dh * tp + 2 * tp * tp);
 }
 
-/* the scaled scores of query row i (s[0..i], computed up to the next multiple of 16)
- * -> its probabilities (0 past i, up to tp); the max and sum go to st, or come from
- * there (have). The loops run to that multiple of 16, masking, so that no scalar
+/* The scaled scores of query rows i0 .. i0 + R - 1 (R = 1 or 4; rows tp apart, each
+ * computed up to n16, the multiple of 16 past the block's last key) -> their
+ * probabilities (0 past each row's own key, up to tp); the maxima and sums go to st
+ * ([R, 2]), or come from there (have). The R rows go through each loop together, so
+ * that their reductions overlap, and the loops run to n16, masking, so that no scalar
  * remainder is left. */
-static inline void prob_row(float *restrict s, int64_t i, int64_t tp, float *st, bool have) {
-    int64_t n = i + 1, n16 = round16(n);
-    float mx = s[0], sum = 0.0f;
+static inline __attribute__((always_inline)) void prob_rows(float *restrict s, int64_t tp, int64_t i0, int R,
+                                                            float *st, bool have) {
+    int64_t n16 = round16(i0 + R), n0 = i0 + 1, n1 = i0 + 2, n2 = i0 + 3, n3 = i0 + 4;
+    float *s0 = s, *s1 = s + (R > 1 ? tp : 0), *s2 = s + (R > 1 ? 2 * tp : 0), *s3 = s + (R > 1 ? 3 * tp : 0);
+    float m0 = s0[0], m1 = s1[0], m2 = s2[0], m3 = s3[0];
     if (have) {
-        mx = st[0];
+        m0 = st[0];
+        if (R > 1) m1 = st[2], m2 = st[4], m3 = st[6];
     } else {
-#pragma omp simd reduction(max : mx)
-        for (int64_t j = 0; j < n16; j++) mx = j < n && s[j] > mx ? s[j] : mx;
+#pragma omp simd reduction(max : m0, m1, m2, m3)
+        for (int64_t j = 0; j < n16; j++) {
+            m0 = j < n0 && s0[j] > m0 ? s0[j] : m0;
+            if (R > 1) {
+                m1 = j < n1 && s1[j] > m1 ? s1[j] : m1;
+                m2 = j < n2 && s2[j] > m2 ? s2[j] : m2;
+                m3 = j < n3 && s3[j] > m3 ? s3[j] : m3;
+            }
+        }
     }
-#pragma omp simd reduction(+ : sum)
+    float u0 = 0.0f, u1 = 0.0f, u2 = 0.0f, u3 = 0.0f;
+#pragma omp simd reduction(+ : u0, u1, u2, u3)
     for (int64_t j = 0; j < n16; j++) {
-        float e = j < n ? vexp(s[j] - mx) : 0.0f;
-        s[j] = e;
-        sum += e;
+        float e0 = j < n0 ? vexp(s0[j] - m0) : 0.0f;
+        s0[j] = e0, u0 += e0;
+        if (R > 1) {
+            float e1 = j < n1 ? vexp(s1[j] - m1) : 0.0f, e2 = j < n2 ? vexp(s2[j] - m2) : 0.0f,
+                  e3 = j < n3 ? vexp(s3[j] - m3) : 0.0f;
+            s1[j] = e1, s2[j] = e2, s3[j] = e3;
+            u1 += e1, u2 += e2, u3 += e3;
+        }
     }
-    if (have) sum = st[1];
-    float inv = 1.0f / sum;
+    if (have) {
+        u0 = st[1];
+        if (R > 1) u1 = st[3], u2 = st[5], u3 = st[7];
+    }
+    float v0 = 1.0f / u0, v1 = 1.0f / u1, v2 = 1.0f / u2, v3 = 1.0f / u3;
 #pragma omp simd
-    for (int64_t j = 0; j < n16; j++) s[j] *= inv;
-    for (int64_t j = n16; j < tp; j++) s[j] = 0.0f;
-    st[0] = mx, st[1] = sum;
+    for (int64_t j = 0; j < n16; j++) {
+        s0[j] *= v0;
+        if (R > 1) s1[j] *= v1, s2[j] *= v2, s3[j] *= v3;
+    }
+    for (int r = 0; r < R; r++)
+        for (int64_t j = n16; j < tp; j++) s[r * tp + j] = 0.0f;
+    st[0] = m0, st[1] = u0;
+    if (R > 1) st[2] = m1, st[3] = u1, st[4] = m2, st[5] = u2, st[6] = m3, st[7] = u3;
 }
 
-/* one head's k (or v) [t, dh], rows ld apart, as [dh, tp] with zero columns past t */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+/* one head's k (or v) [t, dh], rows ld apart, as [dh, tp] with zero columns past t:
+ * 4x4 tiles through registers (a row-by-row copy would store one float per cache line
+ * touched), then the edges one by one */
 static void transposed(float *restrict kt, int64_t tp, const float *restrict k, int64_t ld, int64_t t, int64_t dh) {
+    int64_t t4 = t / 4 * 4, d4 = dh / 4 * 4;
+    for (int64_t j = 0; j < t4; j += 4)
+        for (int64_t d = 0; d < d4; d += 4) {
+            v4f r0, r1, r2, r3;
+            memcpy(&r0, k + j * ld + d, 16);
+            memcpy(&r1, k + (j + 1) * ld + d, 16);
+            memcpy(&r2, k + (j + 2) * ld + d, 16);
+            memcpy(&r3, k + (j + 3) * ld + d, 16);
+            v4f t0 = __builtin_shuffle(r0, r1, (v4i){0, 4, 1, 5}), t1 = __builtin_shuffle(r0, r1, (v4i){2, 6, 3, 7});
+            v4f t2 = __builtin_shuffle(r2, r3, (v4i){0, 4, 1, 5}), t3 = __builtin_shuffle(r2, r3, (v4i){2, 6, 3, 7});
+            v4f o0 = __builtin_shuffle(t0, t2, (v4i){0, 1, 4, 5}), o1 = __builtin_shuffle(t0, t2, (v4i){2, 3, 6, 7});
+            v4f o2 = __builtin_shuffle(t1, t3, (v4i){0, 1, 4, 5}), o3 = __builtin_shuffle(t1, t3, (v4i){2, 3, 6, 7});
+            memcpy(kt + d * tp + j, &o0, 16);
+            memcpy(kt + (d + 1) * tp + j, &o1, 16);
+            memcpy(kt + (d + 2) * tp + j, &o2, 16);
+            memcpy(kt + (d + 3) * tp + j, &o3, 16);
+        }
     for (int64_t d = 0; d < dh; d++) {
-        for (int64_t j = 0; j < t; j++) kt[d * tp + j] = k[j * ld + d];
+        for (int64_t j = d < d4 ? t4 : 0; j < t; j++) kt[d * tp + j] = k[j * ld + d];
         for (int64_t j = t; j < tp; j++) kt[d * tp + j] = 0.0f;
     }
 }
@@ -396,7 +450,7 @@ static inline __attribute__((always_inline)) void forward_rows(const att_head *h
                                                                int R) {
     int64_t keys = i0 + R;
     rows_product(h->p, h->tp, h->q + i0 * h->ld, h->ld, 1, h->kt, h->tp, h->dh, round16(keys), R, h->scale);
-    for (int r = 0; r < R; r++) prob_row(h->p + r * h->tp, i0 + r, h->tp, stats + 2 * (i0 + r), false);
+    prob_rows(h->p, h->tp, i0, R, stats + 2 * i0, false);
     rows_product(y + i0 * h->ldy, h->ldy, h->p, h->tp, 1, h->v, h->ld, keys, h->dh, R, 1.0f);
 }
 
@@ -407,11 +461,11 @@ static inline __attribute__((always_inline)) void query_rows(const att_head *h, 
     float *pb = h->p + i0 * tp, *sb = h->ds + i0 * tp;
     rows_product(pb, tp, h->q + i0 * h->ld, h->ld, 1, h->kt, tp, h->dh, n16, R, h->scale);
     rows_product(sb, tp, h->dy + i0 * h->ldy, h->ldy, 1, h->vt, tp, h->dh, n16, R, 1.0f); /* dp */
-    for (int r = 0; r < R; r++) {
-        int64_t i = i0 + r, n = i + 1;
-        float *pi = pb + r * tp, *si = sb + r * tp, st[2] = {stats[2 * i], stats[2 * i + 1]}, c = 0.0f;
-        prob_row(pi, i, tp, st, true);
-        int64_t n16 = round16(n); /* p is 0 past i: so is ds */
+    float st[8];
+    for (int r = 0; r < 2 * R; r++) st[r] = stats[2 * i0 + r];
+    prob_rows(pb, tp, i0, R, st, true);
+    for (int r = 0; r < R; r++) { /* p is 0 past each row's key: so is ds */
+        float *pi = pb + r * tp, *si = sb + r * tp, c = 0.0f;
 #pragma omp simd reduction(+ : c)
         for (int64_t j = 0; j < n16; j++) c += si[j] * pi[j];
 #pragma omp simd
