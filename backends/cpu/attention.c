@@ -23,7 +23,7 @@ static void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
     zoo_gemm(&g, scratch, 1);
 }
 
-/* one (sample, head): where its q, k, v, y (or dy) and stats start */
+/* one (sample, head): where its q, k, v and stats start */
 typedef struct head {
     const float *q, *k, *v;
     int64_t ld; /* 3C: from one position's q to the next's */

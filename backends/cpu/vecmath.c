@@ -330,14 +330,14 @@ static inline __attribute__((always_inline)) void strip(float *out, int64_t ldo,
         }
 }
 
-/* the same product over n columns: 16-column strips, then the columns past the last
- * strip one by one */
+/* the same product over n columns: 32 columns at a time, then 16, then the columns past
+ * the last strip one by one */
 static inline __attribute__((always_inline)) void rows_product(float *out, int64_t ldo, const float *a, int64_t ars,
                                                                int64_t aks, const float *b, int64_t ldb, int64_t kk,
                                                                int64_t n, int R, float alpha) {
-    int64_t n16 = n / 16 * 16, c = 0;
-    for (; c + 32 <= n16; c += 32) strip(out + c, ldo, a, ars, aks, b + c, ldb, kk, R, 2, alpha);
-    if (c < n16) strip(out + c, ldo, a, ars, aks, b + c, ldb, kk, R, 1, alpha);
+    int64_t n16 = n / 16 * 16, s = 0;
+    for (; s + 32 <= n16; s += 32) strip(out + s, ldo, a, ars, aks, b + s, ldb, kk, R, 2, alpha);
+    if (s < n16) strip(out + s, ldo, a, ars, aks, b + s, ldb, kk, R, 1, alpha);
     for (int r = 0; r < R; r++)
         for (int64_t c = n16; c < n; c++) {
             float acc = 0.0f;
