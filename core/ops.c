@@ -531,13 +531,13 @@ zoo_tensor *zoo_attention(zoo_tensor *qkv, int heads) {
     int64_t c3 = qkv->shape.ndim == 3 ? qkv->shape.d[2] : 0;
     if (heads < 1 || c3 == 0 || c3 % (3 * (int64_t)heads) != 0) {
         char sb[96];
-        zoo_set_error("attention: expects qkv [batch, time, 3 * heads * head_dim] with %d heads (qkv %s)", heads,
+        zoo__error("attention: expects qkv [batch, time, 3 * heads * head_dim] with %d heads (qkv %s)", heads,
                       zoo_shape_str(qkv->shape, sb, sizeof sb));
         return NULL;
     }
     int64_t b = qkv->shape.d[0], t = qkv->shape.d[1], c = c3 / 3;
     if (c / heads > ZOO_ATTENTION_MAX_HEAD || t > 65536) {
-        zoo_set_error("attention: heads of at most %d values and at most 65536 positions (%lld and %lld here)",
+        zoo__error("attention: heads of at most %d values and at most 65536 positions (%lld and %lld here)",
                       ZOO_ATTENTION_MAX_HEAD, (long long)(c / heads), (long long)t);
         return NULL;
     }
