@@ -23,18 +23,20 @@ static void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alp
     zoo_gemm(&g, scratch, 1);
 }
 
-/* one (sample, head): where its q, k, v and stats start */
+/* one (sample, head): where its q, k, v and stats start, and its first value in y (or
+ * dy), whose rows are C apart */
 typedef struct head {
     const float *q, *k, *v;
     int64_t ld; /* 3C: from one position's q to the next's */
     float *stats;
+    int64_t y;
 } head;
 
 static head head_of(const zoo_tensor *qkv, const zoo_tensor *stats, int64_t bh, int64_t heads, int64_t t,
                     int64_t dh) {
     int64_t b = bh / heads, h = bh % heads, c = heads * dh;
     const float *base = f32(qkv) + b * t * 3 * c + h * dh;
-    return (head){base, base + c, base + 2 * c, 3 * c, f32(stats) + bh * t * 2};
+    return (head){base, base + c, base + 2 * c, 3 * c, f32(stats) + bh * t * 2, b * t * c + h * dh};
 }
 
 /* Exact mode's scores s [T, T] (no scale yet) -> probabilities: each row softmax's
@@ -86,7 +88,7 @@ void cpu_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *
     for (int64_t bh = 0; bh < nb * heads; bh++) {
         float *s = w.base + (size_t)omp_get_thread_num() * w.per, *pack = s + t * t;
         head hd = head_of(qkv, stats, bh, heads, t, dh);
-        float *out = f32(y) + (bh / heads) * t * ch + (bh % heads) * dh;
+        float *out = f32(y) + hd.y;
         if (!c->exact) {
             cpu_vattention_head(hd.q, hd.k, hd.v, hd.ld, out, ch, hd.stats, t, dh, scale, s);
             continue;
@@ -108,7 +110,7 @@ void cpu_attention_backward(void *ctx, const zoo_tensor *qkv, const zoo_tensor *
     for (int64_t bh = 0; bh < nb * heads; bh++) {
         float *p = w.base + (size_t)omp_get_thread_num() * w.per, *ds = p + t * t, *pack = ds + t * t;
         head hd = head_of(qkv, stats, bh, heads, t, dh);
-        const float *g = f32(dy) + (bh / heads) * t * ch + (bh % heads) * dh;
+        const float *g = f32(dy) + hd.y;
         float *dq = f32(dqkv) + (hd.q - f32(qkv)), *dk = dq + ch, *dv = dq + 2 * ch;
         if (!c->exact) {
             cpu_vattention_head_backward(hd.q, hd.k, hd.v, hd.ld, g, ch, hd.stats, dq, dk, dv, t, dh, scale, p);
