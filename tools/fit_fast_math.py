@@ -50,23 +50,25 @@ def main():
     xs = np.linspace(1e-4, 1.0, 100001)
     report("tanh", xs, xs + xs * xs * xs * np.polyval(p[::-1], xs * xs), np.tanh(xs))
 
-    # erf x = x + x * Q(z), z = x^2, on |x| <= 0.9
-    x = nodes(1e-4, 0.9)
+    # erf x = x + x * Q(z), z = x^2, on |x| <= 1.2
+    x = nodes(1e-4, 1.2)
     z = x * x
     y = np.array([math.erf(v) for v in x]) / x - 1
-    q = fit_rounded(z, y, x / np.array([math.erf(v) for v in x]), 6)
+    q = fit_rounded(z, y, x / np.array([math.erf(v) for v in x]), 7)
     print("erf Q:", ", ".join(f"{c:.9e}f" for c in q))
-    xs = np.linspace(1e-4, 0.9, 100001)
+    xs = np.linspace(1e-4, 1.2, 100001)
     report("erf (small)", xs, xs + xs * np.polyval(q[::-1], xs * xs), np.array([math.erf(v) for v in xs]))
 
-    # erf x = 1 - exp(R(x)), R ~ log(erfc x), on 0.9 <= x <= 3.93 (past that erf rounds to 1)
-    x = nodes(0.9, 3.93)
+    # erf x = 1 - exp(R(x)), R ~ log(erfc x), on 1.2 <= x <= 3.93 (past that erf rounds to
+    # 1). Starting at 1.2, where erfc is under 0.09, lets R be evaluated in float: its
+    # rounding costs erfc(x) times as much in erf.
+    x = nodes(1.2, 3.93)
     y = np.array([math.log(math.erfc(v)) for v in x])
     w = np.array([math.erfc(v) for v in x])  # an error in R costs erfc(x) times as much
-    r = fit_rounded(x - 2.4, y, w / 1e-2, 9)
-    print("erf R (in x - 2.4):", ", ".join(f"{c:.9e}f" for c in r))
-    xs = np.linspace(0.9, 3.93, 100001)
-    report("erf (large)", xs, 1 - np.exp(np.polyval(r[::-1], xs - 2.4)), np.array([math.erf(v) for v in xs]))
+    r = fit_rounded(x - 2.5, y, w / 1e-2, 10)
+    print("erf R (in x - 2.5):", ", ".join(f"{c:.9e}f" for c in r))
+    xs = np.linspace(1.2, 3.93, 100001)
+    report("erf (large)", xs, 1 - np.exp(np.polyval(r[::-1], xs - 2.5)), np.array([math.erf(v) for v in xs]))
 
 
 if __name__ == "__main__":
