@@ -409,7 +409,6 @@ static inline __attribute__((always_inline)) void prob_rows(float *restrict s, i
 }
 
 typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
 
 /* one head's k (or v) [t, dh], rows ld apart, as [dh, tp] with zero columns past t:
  * 4x4 tiles through registers (a row-by-row copy would store one float per cache line
@@ -423,10 +422,10 @@ static void transposed(float *restrict kt, int64_t tp, const float *restrict k, 
             memcpy(&r1, k + (j + 1) * ld + d, 16);
             memcpy(&r2, k + (j + 2) * ld + d, 16);
             memcpy(&r3, k + (j + 3) * ld + d, 16);
-            v4f t0 = __builtin_shuffle(r0, r1, (v4i){0, 4, 1, 5}), t1 = __builtin_shuffle(r0, r1, (v4i){2, 6, 3, 7});
-            v4f t2 = __builtin_shuffle(r2, r3, (v4i){0, 4, 1, 5}), t3 = __builtin_shuffle(r2, r3, (v4i){2, 6, 3, 7});
-            v4f o0 = __builtin_shuffle(t0, t2, (v4i){0, 1, 4, 5}), o1 = __builtin_shuffle(t0, t2, (v4i){2, 3, 6, 7});
-            v4f o2 = __builtin_shuffle(t1, t3, (v4i){0, 1, 4, 5}), o3 = __builtin_shuffle(t1, t3, (v4i){2, 3, 6, 7});
+            v4f t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
+            v4f t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5), t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+            v4f o0 = __builtin_shufflevector(t0, t2, 0, 1, 4, 5), o1 = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+            v4f o2 = __builtin_shufflevector(t1, t3, 0, 1, 4, 5), o3 = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
             memcpy(kt + d * tp + j, &o0, 16);
             memcpy(kt + (d + 1) * tp + j, &o1, 16);
             memcpy(kt + (d + 2) * tp + j, &o2, 16);
