@@ -532,13 +532,13 @@ zoo_tensor *zoo_attention(zoo_tensor *qkv, int heads) {
     if (heads < 1 || c3 == 0 || c3 % (3 * (int64_t)heads) != 0) {
         char sb[96];
         zoo__error("attention: expects qkv [batch, time, 3 * heads * head_dim] with %d heads (qkv %s)", heads,
-                      zoo_shape_str(qkv->shape, sb, sizeof sb));
+                   zoo_shape_str(qkv->shape, sb, sizeof sb));
         return NULL;
     }
     int64_t b = qkv->shape.d[0], t = qkv->shape.d[1], c = c3 / 3;
     if (c / heads > ZOO_ATTENTION_MAX_HEAD || t > 65536) {
         zoo__error("attention: heads of at most %d values and at most 65536 positions (%lld and %lld here)",
-                      ZOO_ATTENTION_MAX_HEAD, (long long)(c / heads), (long long)t);
+                   ZOO_ATTENTION_MAX_HEAD, (long long)(c / heads), (long long)t);
         return NULL;
     }
     float scale = 1.0f / sqrtf((float)(c / heads));

@@ -4,7 +4,7 @@
 // Include after common.glsl, canon_math.h and the shader's buffers (qkv; the
 // backward's stats and dy, with ATT_BACKWARD defined).
 
-#define ATT_MAX_D 128 // kernels.h's ZOO_ATTENTION_MAX_HEAD
+#define ATT_MAX_D 128 // backend.h's ZOO_ATTENTION_MAX_HEAD
 
 layout(push_constant) uniform Push {
     uint rows, t, c, heads, dh; // rows = B heads T: one invocation per (sample, head, position)
