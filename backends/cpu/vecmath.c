@@ -488,7 +488,7 @@ static inline __attribute__((always_inline)) void key_rows(const att_head *h, fl
 }
 
 /* rows four at a time while four are left (R a constant in each call, so each is
-   specialized), then one at a time */
+ * specialized), then one at a time */
 #define FOR_ROW_BLOCKS(t, i0, call4, call1)                                                        \
     for (int64_t i0 = 0; i0 < (t);) {                                                              \
         if ((t) - i0 >= 4) {                                                                       \
