@@ -71,13 +71,13 @@ typedef struct work {
 } work;
 
 static work work_new(cpu_ctx *c, int64_t t, int64_t dh, int blocks) {
-    size_t per = cpu_vattention_work(t, dh);
-    if (c->exact) {
-        size_t a = zoo_gemm_scratch_floats(t, t, dh), b = zoo_gemm_scratch_floats(t, dh, t);
-        per = (size_t)blocks * (size_t)(t * t) + (a > b ? a : b);
-    }
+    size_t a = zoo_gemm_scratch_floats(t, t, dh), b = zoo_gemm_scratch_floats(t, dh, t);
+    size_t per = c->exact ? (size_t)blocks * (size_t)(t * t) + (a > b ? a : b) : cpu_vattention_work(t, dh);
     return (work){cpu_scratch(c, per * (size_t)c->threads), per};
 }
+
+/* the calling thread's part of w */
+static float *work_of(const work *w) { return w->base + (size_t)omp_get_thread_num() * w->per; }
 
 void cpu_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads, float scale) {
     cpu_ctx *c = ctx;
@@ -86,7 +86,7 @@ void cpu_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *
     work w = work_new(c, t, dh, 1);
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (nb * heads > 1)
     for (int64_t bh = 0; bh < nb * heads; bh++) {
-        float *s = w.base + (size_t)omp_get_thread_num() * w.per, *pack = s + t * t;
+        float *s = work_of(&w), *pack = s + t * t;
         head hd = head_of(qkv, stats, bh, heads, t, dh);
         float *out = f32(y) + hd.y;
         if (!c->exact) {
@@ -108,7 +108,7 @@ void cpu_attention_backward(void *ctx, const zoo_tensor *qkv, const zoo_tensor *
     work w = work_new(c, t, dh, 2);
 #pragma omp parallel for num_threads(c->threads) schedule(static) if (nb * heads > 1)
     for (int64_t bh = 0; bh < nb * heads; bh++) {
-        float *p = w.base + (size_t)omp_get_thread_num() * w.per, *ds = p + t * t, *pack = ds + t * t;
+        float *p = work_of(&w), *ds = p + t * t, *pack = ds + t * t;
         head hd = head_of(qkv, stats, bh, heads, t, dh);
         const float *g = f32(dy) + hd.y;
         float *dq = f32(dqkv) + (hd.q - f32(qkv)), *dk = dq + ch, *dv = dq + 2 * ch;
