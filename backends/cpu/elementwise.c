@@ -261,13 +261,22 @@ void cpu_copy_box(void *ctx, const zoo_tensor *src, zoo_tensor *dst, const zoo_b
     uint32_t *pd = dst->data;
     const int32_t *n = b->size, *ss = b->src_stride, *ds = b->dst_stride;
     int64_t planes = (int64_t)n[0] * n[1], total = planes * n[2] * n[3];
+    /* nearest upsampling by 2 (each source element twice along a row) as whole rows, a
+     * loop the compiler vectorizes */
+    bool pairs = ss[3] == 0 && n[3] == 2 && ds[3] == 1 && ss[2] == 1 && ds[2] == 2;
     /* each part of the box writes its own elements (the box never overlaps itself in dst) */
 #pragma omp parallel for if (total >= PAR_MIN) schedule(static)
     for (int64_t p = 0; p < planes; p++) {
         int64_t i0 = p / n[1], i1 = p % n[1];
+        const uint32_t *s0 = ps + b->src_offset + i0 * ss[0] + i1 * ss[1];
+        uint32_t *d0 = pd + b->dst_offset + i0 * ds[0] + i1 * ds[1];
+        if (pairs) {
+            for (int64_t j = 0; j < n[2]; j++) d0[2 * j] = d0[2 * j + 1] = s0[j];
+            continue;
+        }
         for (int64_t i2 = 0; i2 < n[2]; i2++) {
-            const uint32_t *s = ps + b->src_offset + i0 * ss[0] + i1 * ss[1] + i2 * ss[2];
-            uint32_t *d = pd + b->dst_offset + i0 * ds[0] + i1 * ds[1] + i2 * ds[2];
+            const uint32_t *s = s0 + i2 * ss[2];
+            uint32_t *d = d0 + i2 * ds[2];
             if (ss[3] == 1 && ds[3] == 1) memcpy(d, s, (size_t)n[3] * 4);
             else if (ss[3] == 0)
                 for (int64_t i3 = 0; i3 < n[3]; i3++) d[i3 * ds[3]] = s[0];

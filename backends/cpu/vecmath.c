@@ -258,6 +258,40 @@ VEC_CLONES float cpu_vdot(const float *a, const float *b, int64_t n) {
     return s;
 }
 
+/* ---------------------------------------------------------------- Winograd kernels */
+
+typedef float v8f __attribute__((vector_size(32)));
+
+/* eight kernels at a time, one in each lane; a last partial group through a copy */
+VEC_CLONES void cpu_vwino_kernels(const float *w, int64_t n, float *u, int64_t us) {
+    for (int64_t q = 0; q < n; q += 8) {
+        int64_t lanes = n - q < 8 ? n - q : 8;
+        v8f g[9] = {0};
+        for (int j = 0; j < 9; j++)
+            for (int64_t l = 0; l < lanes; l++) g[j][l] = w[(q + l) * 9 + j];
+        v8f t[4][3], r[16];
+        for (int j = 0; j < 3; j++) { /* G g: G's rows (1, 0, 0), (1, 1, 1)/2, (1, -1, 1)/2, (0, 0, 1) */
+            t[0][j] = g[j];
+            t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+            t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+            t[3][j] = g[6 + j];
+        }
+        for (int i = 0; i < 4; i++) { /* (G g) G^T */
+            r[4 * i + 0] = t[i][0];
+            r[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+            r[4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+            r[4 * i + 3] = t[i][2];
+        }
+        for (int k = 0; k < 16; k++) {
+            if (lanes == 8) {
+                memcpy(u + k * us + q, &r[k], sizeof r[k]);
+            } else {
+                for (int64_t l = 0; l < lanes; l++) u[k * us + q + l] = r[k][l];
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- shallow products */
 
 /* 64 columns of y at a time, their k products summed in four 16-float registers (or

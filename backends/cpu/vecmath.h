@@ -25,6 +25,10 @@ float cpu_vsum(const float *p, int64_t n);
 /* the sum of a[i] * b[i] in any order */
 float cpu_vdot(const float *a, const float *b, int64_t n);
 
+/* Winograd F(2x2, 3x3)'s kernel transform (winograd.c): u[k * us + q] (k < 16) =
+ * (G g G^T)[k / 4][k % 4] for the n row-major 3x3 kernels g = w + 9q */
+void cpu_vwino_kernels(const float *w, int64_t n, float *u, int64_t us);
+
 /* A product with a shallow depth k, where a BLAS call spends its time packing (a
  * convolution over one or a few input channels): y [m, n] = a [m, k] b [k, n], plus
  * bias[i] on row i when bias is not NULL. */

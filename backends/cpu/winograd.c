@@ -111,35 +111,25 @@ static int64_t wino_scratch(const wino_dims *d) {
     return 16 * d->ld * (d->ci + d->co) + (int64_t)d->rows * d->pr + 4 * (int64_t)d->rows * 4 * d->blocks;
 }
 
-/* u[k * us] (k < 16) = (G g G^T)[k / 4][k % 4] for one row-major 3x3 kernel g */
-static void wino_kernel(const float g[9], float *u, int64_t us) {
-    float t[4][3];
-    for (int j = 0; j < 3; j++) {
-        t[0][j] = g[j];
-        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        t[3][j] = g[6 + j];
-    }
-    for (int i = 0; i < 4; i++) {
-        u[(4 * i + 0) * us] = t[i][0];
-        u[(4 * i + 1) * us] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-        u[(4 * i + 2) * us] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-        u[(4 * i + 3) * us] = t[i][2];
-    }
-}
-
 /* U [16, a, b] from w [cout, cin, 3, 3]: a = out, b = in; or, flipped for the input
- * gradient, a = in, b = out and each kernel rotated by 180 degrees */
-static void wino_weights(const float *w, int32_t cout, int32_t cin, bool flip, float *u, bool par) {
+ * gradient, a = in, b = out and each kernel rotated by 180 degrees (rearranged into
+ * tmp, cout * cin * 9 floats, first) */
+static void wino_weights(const float *w, int32_t cout, int32_t cin, bool flip, float *u, float *tmp, bool par) {
     int64_t plane = (int64_t)cout * cin;
+    if (flip) {
 #pragma omp parallel for if (par) schedule(static)
-    for (int32_t o = 0; o < cout; o++)
-        for (int32_t i = 0; i < cin; i++) {
-            const float *k = w + ((int64_t)o * cin + i) * 9;
-            float g[9];
-            for (int j = 0; j < 9; j++) g[j] = flip ? k[8 - j] : k[j];
-            wino_kernel(g, u + (flip ? (int64_t)i * cout + o : (int64_t)o * cin + i), plane);
-        }
+        for (int32_t i = 0; i < cin; i++)
+            for (int32_t o = 0; o < cout; o++)
+                for (int j = 0; j < 9; j++) tmp[((int64_t)i * cout + o) * 9 + j] = w[((int64_t)o * cin + i) * 9 + 8 - j];
+        w = tmp;
+    }
+    /* the kernels in one range per thread */
+#pragma omp parallel if (par)
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t q0 = plane * id / nt / 8 * 8, q1 = id == nt - 1 ? plane : plane * (id + 1) / nt / 8 * 8;
+        cpu_vwino_kernels(w + q0 * 9, q1 - q0, u + q0, plane);
+    }
 }
 
 /* V [16, ci, ld] = B^T d B for every channel and tile of nimg images of x. B^T's rows
@@ -285,7 +275,7 @@ void cpu_wino_conv2d(cpu_ctx *c, const float *x, const float *w, const float *bi
                         const zoo_conv2d_geom *g, bool par) {
     size_t mark = cpu_mark(c);
     float *u = cpu_scratch(c, (size_t)16 * g->cout * g->cin);
-    wino_weights(w, g->cout, g->cin, false, u, par);
+    wino_weights(w, g->cout, g->cin, false, u, NULL, par);
     wino_dims d = wino_make(g->n, g->cin, g->h, g->w, g->cout, g->oh, g->ow, g->pad_h, g->pad_w);
     wino_conv(c, x, u, bias, y, &d, par);
     cpu_release(c, mark);
@@ -295,8 +285,8 @@ void cpu_wino_conv2d(cpu_ctx *c, const float *x, const float *w, const float *bi
 void cpu_wino_conv2d_backward_input(cpu_ctx *c, const float *dy, const float *w, const float *bias, float *dx,
                                        const zoo_conv2d_geom *g, bool par) {
     size_t mark = cpu_mark(c);
-    float *u = cpu_scratch(c, (size_t)16 * g->cout * g->cin);
-    wino_weights(w, g->cout, g->cin, true, u, par);
+    float *u = cpu_scratch(c, (size_t)16 * g->cout * g->cin), *tmp = cpu_scratch(c, (size_t)9 * g->cout * g->cin);
+    wino_weights(w, g->cout, g->cin, true, u, tmp, par);
     wino_dims d = wino_make(g->n, g->cout, g->oh, g->ow, g->cin, g->h, g->w, 2 - g->pad_h, 2 - g->pad_w);
     wino_conv(c, dy, u, bias, dx, &d, par);
     cpu_release(c, mark);
