@@ -1287,6 +1287,7 @@ static const shape_case conv_shapes[] = {
     CONV(1, 3, 5, 5, 2, 3, 3, 1, 1, 2, 2, 1, 1),     /* padding wider than half the kernel */
     CONV(2, 5, 13, 13, 3, 3, 3, 3, 3, 1, 1, 1, 1),   /* stride 3: some inputs read by no window */
     CONV(8, 16, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1), /* the larger case */
+    CONV(2, 32, 28, 28, 1, 3, 3, 1, 1, 1, 1, 1, 1),  /* the U-Net's last layer: 32 channels to 1 */
     CONV(600, 2, 3, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1),   /* over 512 images: the gradients' sums over
                                                          images take two levels of canon.h's groups */
     CONV_LARGE(32, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1),

@@ -128,7 +128,9 @@ static const conv_case conv_cases[] = {
     {2, 8, 7, 4, 8, 3, 3, ARGS(1, 1, 2, 2, 1, 1), true},   /* padding 2 */
     {1, 8, 6, 5, 8, 3, 3, ARGS(1, 1, 0, 2, 1, 1), false},  /* padding 0 and 2 */
     {3, 8, 1, 1, 8, 3, 3, ARGS(1, 1, 1, 1, 1, 1), true},   /* 1x1 image */
-    {1, 8, 29, 18, 8, 3, 3, ARGS(1, 1, 1, 1, 1, 1), true}, /* 135 tiles: bands of 8 and 7 tile rows */
+    {1, 8, 29, 18, 8, 3, 3, ARGS(1, 1, 1, 1, 1, 1), true}, /* 135 tiles per image */
+    {2, 8, 6, 7, 1, 3, 3, ARGS(1, 1, 1, 1, 1, 1), true},   /* one output channel */
+    {1, 10, 5, 5, 3, 3, 3, ARGS(1, 1, 2, 2, 1, 1), false}, /* three output channels */
     {2, 8, 4, 4, 8, 3, 3, ARGS(1, 1, 1, 1, 2, 2), false},  /* dilation 2 falls back */
 };
 

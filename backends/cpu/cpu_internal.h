@@ -92,7 +92,7 @@ void cpu_conv2d_backward_weight(void *ctx, const zoo_tensor *x, const zoo_tensor
 int cpu_wgrad_chunks(int64_t n, int64_t wsize);
 void cpu_sum_partials(const float *parts, int nparts, int64_t stride, float *dst, int64_t len);
 
-/* winograd.c: fast mode's 3x3 stride-1 convolutions with 8+ channels each way */
+/* winograd.c: fast mode's 3x3 stride-1 convolutions of 8 or more input channels */
 bool cpu_conv_is_winograd(const zoo_conv2d_geom *g);
 void cpu_wino_conv2d(cpu_ctx *c, const float *x, const float *w, const float *bias, float *y,
                      const zoo_conv2d_geom *g, bool par);
