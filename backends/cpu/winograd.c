@@ -136,7 +136,9 @@ static void wino_weights(const float *w, int32_t cout, int32_t cin, bool flip, f
 /* V [16, ci, ld] = B^T d B for every channel and tile of nimg images of x. B^T's rows
  * are d0 - d2, d1 + d2, d2 - d1, d1 - d3; applied across each padded row first (h),
  * then down the columns. */
-static void wino_input(const float *x, const wino_dims *d, int32_t nimg, float *v, float *p) {
+static void wino_input(const float *x, const wino_dims *dims, int32_t nimg, float *v, float *p) {
+    /* a copy the stores below cannot alias: its fields stay in registers */
+    const wino_dims local = *dims, *d = &local;
     int64_t plane = (int64_t)d->ci * d->ld, hr = 4 * (int64_t)d->blocks, hs = d->rows * hr;
     float *h = p + (int64_t)d->rows * d->pr;
     for (int32_t b = 0; b < nimg; b++)
@@ -144,6 +146,9 @@ static void wino_input(const float *x, const wino_dims *d, int32_t nimg, float *
             /* the plane, zero-padded: input (iy, ix) at row iy + pad_h, column ix + pad_w */
             const float *xc = x + ((int64_t)b * d->ci + c) * d->ih * d->iw;
             int32_t n = d->iw < d->pr - d->pad_w ? d->iw : d->pr - d->pad_w;
+            /* the next plane on its way into cache while this one is transformed */
+            if (b + 1 < nimg || c + 1 < d->ci)
+                for (int64_t i = 0; i < (int64_t)d->ih * d->iw; i += 16) __builtin_prefetch(xc + (int64_t)d->ih * d->iw + i);
             for (int32_t r = 0; r < d->rows; r++) {
                 float *row = p + (int64_t)r * d->pr;
                 int32_t iy = r - d->pad_h;
@@ -190,7 +195,9 @@ static void wino_input(const float *x, const wino_dims *d, int32_t nimg, float *
 
 /* y [nimg, co, oh, ow] = A^T M A (+ bias) from M [16, co, ld]. A^T's rows are
  * m0 + m1 + m2 and m1 - m2 - m3. */
-static void wino_output(float *m, const float *bias, const wino_dims *d, int32_t nimg, float *y) {
+static void wino_output(float *m, const float *bias, const wino_dims *dims, int32_t nimg, float *y) {
+    /* a copy the stores below cannot alias: its fields stay in registers */
+    const wino_dims local = *dims, *d = &local;
     int64_t plane = (int64_t)d->co * d->ld;
     for (int32_t b = 0; b < nimg; b++)
         for (int32_t o = 0; o < d->co; o++) {
@@ -223,7 +230,9 @@ static void wino_output(float *m, const float *bias, const wino_dims *d, int32_t
 /* dM [16, co, ld] = A dy A^T for every output channel and tile of dy [nimg, co, oh, ow]
  * (outputs past the edge read 0): with a and b the tile's two output rows, the rows
  * of A dy are a, a + b, a - b, -b, and each row (u, w) becomes (u, u + w, u - w, -w). */
-static void wino_output_adjoint(const float *dy, const wino_dims *d, int32_t nimg, float *dm) {
+static void wino_output_adjoint(const float *dy, const wino_dims *dims, int32_t nimg, float *dm) {
+    /* a copy the stores below cannot alias: its fields stay in registers */
+    const wino_dims local = *dims, *d = &local;
     int64_t plane = (int64_t)d->co * d->ld;
     v4f zero = {0, 0, 0, 0};
     for (int32_t b = 0; b < nimg; b++)
