@@ -115,6 +115,8 @@ static const conv_case conv_cases[] = {
     {2, 2, 5, 5, 3, 1, 1, ARGS(2, 2, 0, 0, 1, 1), false},  /* 1x1 stride 2 */
     {2, 2, 5, 5, 3, 1, 1, ARGS(1, 1, 1, 1, 1, 1), true},   /* 1x1 with padding */
     {2, 2, 9, 8, 3, 4, 4, ARGS(2, 2, 1, 1, 1, 1), true},   /* 4x4 stride 2 (DCGAN) */
+    {2, 3, 7, 11, 2, 3, 5, ARGS(1, 2, 1, 3, 1, 1), true},  /* stride 2 across only, wide padding */
+    {1, 2, 6, 10, 2, 2, 2, ARGS(3, 2, 0, 0, 2, 1), false}, /* stride 2 across, dilation 2 down */
     {1, 2, 7, 6, 2, 4, 4, ARGS(1, 1, 2, 2, 1, 1), false},  /* 4x4 stride 1 padding 2 */
     {1, 2, 8, 9, 2, 3, 3, ARGS(1, 1, 2, 2, 2, 2), true},   /* dilation 2 */
     {2, 2, 9, 9, 2, 3, 3, ARGS(2, 2, 1, 1, 2, 2), false},  /* dilation 2, stride 2 */
