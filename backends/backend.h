@@ -167,25 +167,26 @@ typedef struct zoo_backend_iface {
      * s the sum of dy * y; log: dx = dy - exp(y) * s, s the sum of dy */
     void (*softmax_backward)(void *ctx, const zoo_tensor *y, const zoo_tensor *dy, zoo_tensor *dx,
                              bool log);
-    /* Causal self-attention over `heads` heads of D = C / heads values. qkv: [B, T, 3C],
+    /* Self-attention over `heads` heads of D = C / heads values, causal or not. qkv: [B, T, 3C],
      * each position's q, k and v side by side (a fused projection's output; head h's
      * values at h D .. h D + D - 1 of each); y: [B, T, C], the heads side by side;
      * stats: [B, heads, T, 2], each query's softmax max and sum, for the backward.
      * Per sample and head, query i: s_j = S_j * scale, S_j the sum over d of
-     * q_d * k_jd, for the keys j <= i, s_j = -inf for j > i; m = the max of the s_j;
+     * q_d * k_jd, for every key when not causal, for the keys j <= i when causal, and
+     * s_j = -inf for the rest (j > i); m = the max of the s_j;
      * e_j = exp(s_j - m); sum = the sum of e_0 .. e_{T-1}; p_j = e_j / sum;
      * y_d = the sum of p_j * v_jd over j = 0 .. T-1. (The numbers of the composed
      * ops: a product, a scale, a mask added, softmax, a product.) D is at most
      * ZOO_ATTENTION_MAX_HEAD and T at most 65536 (sums of two canon.h levels). */
     void (*attention)(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads,
-                      float scale);
+                      float scale, bool causal);
     /* dqkv [B, T, 3C] from qkv, stats and dy [B, T, C], with p_ij recomputed as above
      * (m and sum from stats): dp_ij = the sum over d of dy_id * v_jd; c_i = the sum
      * over j of dp_ij * p_ij; ds_ij = (p_ij * (dp_ij - c_i)) * scale; then, i and j
      * over 0 .. T-1: dq_id = the sum over j of ds_ij * k_jd, dk_jd = the sum over i of
      * ds_ij * q_id, dv_jd = the sum over i of p_ij * dy_id. */
     void (*attention_backward)(void *ctx, const zoo_tensor *qkv, const zoo_tensor *stats, const zoo_tensor *dy,
-                               zoo_tensor *dqkv, int64_t heads, float scale);
+                               zoo_tensor *dqkv, int64_t heads, float scale, bool causal);
     /* logp: [n, c], labels: int32 [n] -> losses: [n], losses[i] = -logp[i, labels[i]] */
     void (*nll)(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels, zoo_tensor *losses);
     /* dlogp[i, j] = -dlosses[i] where j == labels[i], else 0 */

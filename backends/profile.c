@@ -154,12 +154,12 @@ static void p_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tensor 
     TIMED(ctx, log ? "log_softmax_backward" : "softmax_backward", softmax_backward, y, dy, dx, log);
 }
 static void p_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads,
-                        float scale) {
-    TIMED(ctx, "attention", attention, qkv, y, stats, heads, scale);
+                        float scale, bool causal) {
+    TIMED(ctx, "attention", attention, qkv, y, stats, heads, scale, causal);
 }
 static void p_attention_backward(void *ctx, const zoo_tensor *qkv, const zoo_tensor *stats, const zoo_tensor *dy,
-                                 zoo_tensor *dqkv, int64_t heads, float scale) {
-    TIMED(ctx, "attention_backward", attention_backward, qkv, stats, dy, dqkv, heads, scale);
+                                 zoo_tensor *dqkv, int64_t heads, float scale, bool causal) {
+    TIMED(ctx, "attention_backward", attention_backward, qkv, stats, dy, dqkv, heads, scale, causal);
 }
 static void p_nll(void *ctx, const zoo_tensor *logp, const zoo_tensor *labels, zoo_tensor *losses) {
     TIMED(ctx, "nll", nll, logp, labels, losses);

@@ -516,17 +516,38 @@ zoo_tensor *zoo_log_softmax(zoo_tensor *x) { return softmax("log_softmax", x, tr
 typedef struct attention_params {
     int64_t heads;
     float scale;
+    bool causal;
 } attention_params;
 
 static void attention_backward(zoo_node *n) {
     zoo_tensor *qkv = n->in[0], *dqkv = zoo__grad_begin(qkv);
     if (!dqkv) return;
     const attention_params *p = ZOO_NODE_PARAMS(n, attention_params);
-    ZOO_K(attention_backward, qkv, n->saved[0], n->out->grad, dqkv, p->heads, p->scale);
+    ZOO_K(attention_backward, qkv, n->saved[0], n->out->grad, dqkv, p->heads, p->scale, p->causal);
     zoo__grad_end(qkv, dqkv);
 }
 
-zoo_tensor *zoo_attention(zoo_tensor *qkv, int heads) {
+/* heads too wide for the kernels: the ops the kernel fuses, one by one (their [B, heads,
+ * T, T] scores held whole) */
+static zoo_tensor *attention_composed(zoo_tensor *qkv, int64_t heads, float scale, bool causal) {
+    int64_t b = qkv->shape.d[0], t = qkv->shape.d[1], c = qkv->shape.d[2] / 3;
+    static const int to_heads[4] = {0, 2, 1, 3}; /* [B, T, H, D] <-> [B, H, T, D] */
+    zoo_tensor *part[3], *h[3];
+    if (zoo_chunk(qkv, 3, 2, part)) return NULL;
+    for (int i = 0; i < 3; i++) h[i] = zoo_permute(zoo_reshape(part[i], zoo_shape4(b, t, heads, c / heads)), to_heads);
+    zoo_tensor *s = zoo_mul_scalar(zoo_matmul_ex(h[0], h[1], false, true), scale);
+    if (causal) {
+        float *mask = zoo_scope_alloc((size_t)(t * t) * sizeof *mask);
+        if (!mask) return NULL;
+        for (int64_t i = 0; i < t; i++)
+            for (int64_t j = 0; j < t; j++) mask[i * t + j] = j > i ? -INFINITY : 0.0f;
+        s = zoo_add(s, zoo_tensor_from_host(zoo_shape2(t, t), mask));
+    }
+    zoo_tensor *y = zoo_permute(zoo_matmul(zoo_softmax(s), h[2]), to_heads);
+    return zoo_reshape(y, zoo_shape3(b, t, c));
+}
+
+zoo_tensor *zoo_attention(zoo_tensor *qkv, int heads, bool causal) {
     if (!check_f32("attention", qkv)) return NULL;
     int64_t c3 = qkv->shape.ndim == 3 ? qkv->shape.d[2] : 0;
     if (heads < 1 || c3 == 0 || c3 % (3 * (int64_t)heads) != 0) {
@@ -536,20 +557,20 @@ zoo_tensor *zoo_attention(zoo_tensor *qkv, int heads) {
         return NULL;
     }
     int64_t b = qkv->shape.d[0], t = qkv->shape.d[1], c = c3 / 3;
-    if (c / heads > ZOO_ATTENTION_MAX_HEAD || t > 65536) {
-        zoo__error("attention: heads of at most %d values and at most 65536 positions (%lld and %lld here)",
-                   ZOO_ATTENTION_MAX_HEAD, (long long)(c / heads), (long long)t);
+    if (t > 65536) {
+        zoo__error("attention: at most 65536 positions (%lld here)", (long long)t);
         return NULL;
     }
     float scale = 1.0f / sqrtf((float)(c / heads));
+    if (c / heads > ZOO_ATTENTION_MAX_HEAD) return attention_composed(qkv, heads, scale, causal);
     zoo_tensor *y = zoo_tensor_new(ZOO_F32, zoo_shape3(b, t, c));
     zoo_tensor *stats = zoo_tensor_new(ZOO_F32, zoo_shape4(b, heads, t, 2));
     if (!y || !stats) return NULL;
-    ZOO_K(attention, qkv, y, stats, heads, scale);
+    ZOO_K(attention, qkv, y, stats, heads, scale, causal);
     zoo_node *n = zoo__record("attention", y, attention_backward, 1, &qkv);
     if (n) {
         n->saved[0] = stats;
-        *ZOO_NODE_PARAMS(n, attention_params) = (attention_params){heads, scale};
+        *ZOO_NODE_PARAMS(n, attention_params) = (attention_params){heads, scale, causal};
     }
     return y;
 }

@@ -73,12 +73,14 @@ ZOO_API zoo_tensor *zoo_abs(zoo_tensor *x);
 /* along the last axis */
 ZOO_API zoo_tensor *zoo_softmax(zoo_tensor *x);
 ZOO_API zoo_tensor *zoo_log_softmax(zoo_tensor *x);
-/* causal self-attention of a fused projection's output (nanoGPT's
- * scaled_dot_product_attention with is_causal): qkv [B, T, 3C] holds each position's q,
- * k and v of C = heads * D values -> [B, T, C], each head's softmax(q k^T / sqrt(D) +
- * mask) v side by side. One fused kernel, forward and backward; the numbers of the
- * composed ops (split, permute, matmul, scale, mask, softmax, matmul). */
-ZOO_API zoo_tensor *zoo_attention(zoo_tensor *qkv, int heads);
+/* self-attention of a fused projection's output (PyTorch's scaled_dot_product_attention,
+ * is_causal as causal): qkv [B, T, 3C] holds each position's q, k and v of C = heads * D
+ * values -> [B, T, C], each head's softmax(q k^T / sqrt(D) (+ mask)) v side by side;
+ * causal: each position attends to itself and the positions before it. One fused
+ * kernel, forward and backward, for heads of up to 128 values (wider ones run the ops
+ * one by one); the numbers of the composed ops (split, permute, matmul, scale, mask,
+ * softmax, matmul). At most 65536 positions. */
+ZOO_API zoo_tensor *zoo_attention(zoo_tensor *qkv, int heads, bool causal);
 /* layer norm over the last dim (torch's F.layer_norm(x, [d], weight, bias, eps)): x [..., d],
  * weight and bias [d] or NULL (1 and 0) -> x's shape, each row of d as (x - mean) /
  * sqrt(var + eps) * weight + bias with its mean and biased var. eps > 0 (PyTorch: 1e-5).

@@ -570,9 +570,13 @@ static void case_softmax_backward(run *R, const shape_case *sc, int v) {
 
 /* ---------------------------------------------------------------- case: attention, attention_backward */
 
-/* ATTENTION(b, t, heads, d): qkv [b, t, 3 heads d] uniform in [-2, 2) */
+/* ATTENTION(b, t, heads, d): causal attention of qkv [b, t, 3 heads d] uniform in
+ * [-2, 2); ATTENTION_FULL: every position attends to every position */
 #define ATTENTION(b, t, h, d) {.n = {b, t, h, d}}
+#define ATTENTION_FULL(b, t, h, d) {.n = {b, t, h, d, 1}}
 #define ATTENTION_LARGE(b, t, h, d) {.n = {b, t, h, d}, .large = true}
+
+static bool attention_causal(const shape_case *sc) { return sc->n[4] == 0; }
 
 static zoo_tensor *attention_qkv(run *R, const shape_case *sc, float **host_qkv) {
     int64_t b = sc->n[0], t = sc->n[1], c = sc->n[2] * sc->n[3];
@@ -592,8 +596,8 @@ static void case_attention(run *R, const shape_case *sc, int v) {
     int64_t b = sc->n[0], t = sc->n[1], h = sc->n[2], c = h * sc->n[3];
     zoo_tensor *qkv = attention_qkv(R, sc, NULL);
     zoo_tensor *y = output(R, shape3(b, t, c)), *stats = output(R, (zoo_shape)S4(b, h, t, 2));
-    describe(R, "qkv %s heads=%lld", fmt_shape(qkv->shape), (long long)h);
-    R->be->iface.attention(R->be->ctx, qkv, y, stats, h, attention_scale(sc));
+    describe(R, "qkv %s heads=%lld%s", fmt_shape(qkv->shape), (long long)h, attention_causal(sc) ? " causal" : "");
+    R->be->iface.attention(R->be->ctx, qkv, y, stats, h, attention_scale(sc), attention_causal(sc));
     keep(R, "y", y);
     keep(R, "stats", stats);
 }
@@ -610,14 +614,15 @@ static void case_attention_backward(run *R, const shape_case *sc, int v) {
         for (int64_t i = 0; i < t; i++) {
             const float *q = x + ((bh / h) * t + i) * 3 * c + (bh % h) * d;
             double mx = -INFINITY, sum = 0;
-            for (int64_t j = 0; j <= i; j++) {
+            int64_t last = attention_causal(sc) ? i : t - 1;
+            for (int64_t j = 0; j <= last; j++) {
                 const float *k = x + ((bh / h) * t + j) * 3 * c + c + (bh % h) * d;
                 s[j] = 0;
                 for (int64_t e = 0; e < d; e++) s[j] += (double)q[e] * k[e];
                 s[j] *= scale;
                 mx = fmax(mx, s[j]);
             }
-            for (int64_t j = 0; j <= i; j++) sum += exp(s[j] - mx);
+            for (int64_t j = 0; j <= last; j++) sum += exp(s[j] - mx);
             st[(bh * t + i) * 2] = (float)mx, st[(bh * t + i) * 2 + 1] = (float)sum;
         }
     zoo_tensor *stats = input_values(R, (zoo_shape)S4(b, h, t, 2), st);
@@ -625,8 +630,8 @@ static void case_attention_backward(run *R, const shape_case *sc, int v) {
     free(st);
     free(s);
     zoo_tensor *dy = input(R, shape3(b, t, c), -1, 1), *dqkv = output(R, qkv->shape);
-    describe(R, "qkv %s heads=%lld", fmt_shape(qkv->shape), (long long)h);
-    R->be->iface.attention_backward(R->be->ctx, qkv, stats, dy, dqkv, h, scale);
+    describe(R, "qkv %s heads=%lld%s", fmt_shape(qkv->shape), (long long)h, attention_causal(sc) ? " causal" : "");
+    R->be->iface.attention_backward(R->be->ctx, qkv, stats, dy, dqkv, h, scale, attention_causal(sc));
     keep(R, "dqkv", dqkv);
 }
 
@@ -1250,6 +1255,11 @@ static const shape_case attention_shapes[] = {
     ATTENTION(1, 37, 2, 20),   /* head values past a multiple of 16 */
     ATTENTION(2, 64, 4, 32),   /* the transformer's */
     ATTENTION(1, 300, 1, 8),   /* sums past a group of 256 */
+    ATTENTION_FULL(2, 5, 2, 4),
+    ATTENTION_FULL(2, 17, 3, 16),
+    ATTENTION_FULL(1, 37, 2, 20),
+    ATTENTION_FULL(1, 300, 1, 8),
+    ATTENTION_FULL(2, 196, 1, 64), /* the U-Net's at 14x14 (--attn 14) */
     ATTENTION_LARGE(4, 256, 8, 32),  /* within lavapipe's loop budget, as the next */
     ATTENTION_LARGE(2, 1024, 2, 8),
 };

@@ -5,6 +5,8 @@
  *              logits -> cross-entropy
  *   fused      the same with zoo_attention's one kernel in place of chunk .. permute;
  *              in exact mode its loss and gradients are the composed network's bits
+ *   full, fused-full   both again without the causal mask (every position attends to
+ *              every position, as the U-Net's attention does)
  *   U-Net      conv -> group norm -> SiLU -> pool (down) -> conv -> upsample (up) ->
  *              concat with the skip -> pad -> conv -> MSE
  * On the CPU in exact mode each network's gradient matches finite differences (the
@@ -36,7 +38,7 @@ typedef struct net {
 static const int32_t ids[B * T] = {1, 4, 2, 9, 0, 3, 3, 10, 5, 7};
 static const int32_t targets[B * T] = {4, 2, 9, 0, 6, 3, 10, 5, 7, 1};
 
-static zoo_tensor *attention_loss(zoo_tensor *const *p) {
+static zoo_tensor *attention_loss_masked(zoo_tensor *const *p, bool causal) {
     zoo_tensor *wte = p[0], *w_qkv = p[1], *b_qkv = p[2], *w_proj = p[3], *w_head = p[4];
     zoo_tensor *x = zoo_embedding(wte, zoo_tensor_from_host_i32(zoo_shape2(B, T), ids)); /* [B, T, C] */
     zoo_tensor *qkv[3];
@@ -49,7 +51,7 @@ static zoo_tensor *attention_loss(zoo_tensor *const *p) {
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++) mask[i * T + j] = j > i ? -1e30f : 0.0f;
     zoo_tensor *scores = zoo_mul_scalar(zoo_matmul_ex(h[0], h[1], false, true), 1.0f / sqrtf((float)(C / H)));
-    zoo_tensor *att = zoo_softmax(zoo_add(scores, zoo_tensor_from_host(zoo_shape2(T, T), mask)));
+    zoo_tensor *att = zoo_softmax(causal ? zoo_add(scores, zoo_tensor_from_host(zoo_shape2(T, T), mask)) : scores);
     zoo_tensor *y = zoo_permute(zoo_matmul(att, h[2]), to_heads); /* [B, T, H, D] */
     zoo_tensor *out = zoo_linear(zoo_reshape(y, zoo_shape3(B, T, C)), w_proj, NULL);
     zoo_tensor *logits = zoo_linear(zoo_add(x, out), w_head, NULL); /* a residual, then [B, T, V] */
@@ -57,14 +59,19 @@ static zoo_tensor *attention_loss(zoo_tensor *const *p) {
                              zoo_tensor_from_host_i32(zoo_shape1(B * T), targets));
 }
 
-static zoo_tensor *fused_attention_loss(zoo_tensor *const *p) {
+static zoo_tensor *fused_attention_loss_masked(zoo_tensor *const *p, bool causal) {
     zoo_tensor *wte = p[0], *w_qkv = p[1], *b_qkv = p[2], *w_proj = p[3], *w_head = p[4];
     zoo_tensor *x = zoo_embedding(wte, zoo_tensor_from_host_i32(zoo_shape2(B, T), ids));
-    zoo_tensor *out = zoo_linear(zoo_attention(zoo_linear(x, w_qkv, b_qkv), H), w_proj, NULL);
+    zoo_tensor *out = zoo_linear(zoo_attention(zoo_linear(x, w_qkv, b_qkv), H, causal), w_proj, NULL);
     zoo_tensor *logits = zoo_linear(zoo_add(x, out), w_head, NULL);
     return zoo_cross_entropy(zoo_reshape(logits, zoo_shape2(B * T, V)),
                              zoo_tensor_from_host_i32(zoo_shape1(B * T), targets));
 }
+
+static zoo_tensor *attention_loss(zoo_tensor *const *p) { return attention_loss_masked(p, true); }
+static zoo_tensor *fused_attention_loss(zoo_tensor *const *p) { return fused_attention_loss_masked(p, true); }
+static zoo_tensor *full_attention_loss(zoo_tensor *const *p) { return attention_loss_masked(p, false); }
+static zoo_tensor *fused_full_attention_loss(zoo_tensor *const *p) { return fused_attention_loss_masked(p, false); }
 
 enum { N = 2, S = 6 };
 
@@ -92,6 +99,14 @@ static const net nets[] = {
      {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
      {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
      fused_attention_loss},
+    {"full", 5,
+     {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
+     {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
+     full_attention_loss},
+    {"fused-full", 5,
+     {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
+     {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
+     fused_full_attention_loss},
     {"unet", 7,
      {{4, {4, 1, 3, 3}}, {1, {4}}, {4, {4, 4, 3, 3}}, {4, {1, 8, 3, 3}}, {4, {N, 1, S, S}}, {1, {4}}, {1, {4}}},
      {"conv1.w", "conv1.b", "conv2.w", "conv3.w", "input", "norm1.w", "norm1.b"},
@@ -112,7 +127,7 @@ typedef struct step_result {
 static void make_values(void) {
     for (int k = 0; k < N_NETS; k++)
         for (int i = 0; i < nets[k].n; i++) {
-            if (k == 1) { /* the fused attention: the composed one's parameters */
+            if (k >= 1 && k <= 3) { /* the other attention networks: the first one's parameters */
                 values[k][i] = values[0][i];
                 continue;
             }
@@ -189,11 +204,16 @@ int main(void) {
     for (int k = 0; k < N_NETS; k++)
         if (!step(k, &ref[k], true)) return 1;
     zoo_shutdown();
-    /* the fused kernel's exact mode: the composed ops' numbers, bit for bit */
-    expect(ref[1].loss == ref[0].loss, "fused attention: loss %.9g, composed %.9g", ref[1].loss, ref[0].loss);
-    for (int i = 0; i < nets[0].n; i++)
-        expect(memcmp(ref[1].grad[i], ref[0].grad[i], (size_t)zoo_shape_numel(nets[0].shape[i]) * 4) == 0,
-               "fused attention: d%s differs from the composed attention's", nets[0].pname[i]);
+    /* the fused kernel's exact mode: the composed ops' numbers, bit for bit, causal (1
+     * against 0) and not (3 against 2) */
+    for (int k = 1; k <= 3; k += 2) {
+        expect(ref[k].loss == ref[k - 1].loss, "%s attention: loss %.9g, composed %.9g", nets[k].name, ref[k].loss,
+               ref[k - 1].loss);
+        for (int i = 0; i < nets[0].n; i++)
+            expect(memcmp(ref[k].grad[i], ref[k - 1].grad[i], (size_t)zoo_shape_numel(nets[0].shape[i]) * 4) == 0,
+                   "%s attention: d%s differs from the composed attention's", nets[k].name, nets[0].pname[i]);
+    }
+    expect(ref[2].loss != ref[0].loss, "the attention without its mask has the masked one's loss %.9g", ref[0].loss);
 
     static const char *const backends[] = {"cpu", "vulkan"};
     bool have_vulkan = false;
@@ -217,7 +237,7 @@ int main(void) {
         }
     for (int k = 0; k < N_NETS; k++) {
         free_result(k, &ref[k]);
-        for (int i = 0; i < nets[k].n && k != 1; i++) free(values[k][i]);
+        for (int i = 0; i < nets[k].n && !(k >= 1 && k <= 3); i++) free(values[k][i]);
     }
     if (!have_vulkan && getenv("ZOO_TEST_REQUIRE_VULKAN")) {
         fprintf(stderr, "FAIL: ZOO_TEST_REQUIRE_VULKAN is set and there is no Vulkan backend\n");

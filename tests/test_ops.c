@@ -710,13 +710,16 @@ TEST(softmax_and_log_softmax_normalize_rows_stably) {
 
 typedef struct attention_case {
     int b, t, heads, d;
+    bool causal;
 } attention_case;
 
 static zoo_tensor *g_attention(zoo_tensor *const *x, const void *ctx) {
-    return zoo_attention(x[0], ((const attention_case *)ctx)->heads);
+    const attention_case *a = ctx;
+    return zoo_attention(x[0], a->heads, a->causal);
 }
 
-/* causal softmax(q k^T / sqrt(D)) v per sample and head, in double, on the host */
+/* softmax(q k^T / sqrt(D) (+ the causal mask)) v per sample and head, in double, on
+ * the host */
 static void ref_attention(const float *qkv, const attention_case *a, double *y) {
     int c = a->heads * a->d;
     double *s = malloc((size_t)a->t * sizeof *s);
@@ -725,17 +728,18 @@ static void ref_attention(const float *qkv, const attention_case *a, double *y) 
             for (int i = 0; i < a->t; i++) {
                 const float *q = qkv + ((size_t)(b * a->t + i) * 3 * c) + h * a->d;
                 double mx = -INFINITY, sum = 0;
-                for (int j = 0; j <= i; j++) {
+                int last = a->causal ? i : a->t - 1; /* the last key position i sees */
+                for (int j = 0; j <= last; j++) {
                     const float *k = qkv + ((size_t)(b * a->t + j) * 3 * c) + c + h * a->d;
                     s[j] = 0;
                     for (int e = 0; e < a->d; e++) s[j] += (double)q[e] * k[e];
                     s[j] /= sqrt((double)a->d);
                     mx = fmax(mx, s[j]);
                 }
-                for (int j = 0; j <= i; j++) sum += exp(s[j] - mx);
+                for (int j = 0; j <= last; j++) sum += exp(s[j] - mx);
                 for (int e = 0; e < a->d; e++) {
                     double acc = 0;
-                    for (int j = 0; j <= i; j++)
+                    for (int j = 0; j <= last; j++)
                         acc += exp(s[j] - mx) / sum * qkv[((size_t)(b * a->t + j) * 3 * c) + 2 * c + h * a->d + e];
                     y[((size_t)(b * a->t + i) * c) + h * a->d + e] = acc;
                 }
@@ -744,13 +748,18 @@ static void ref_attention(const float *qkv, const attention_case *a, double *y) 
 }
 
 /* One head of 5 values over 7 positions, heads of 16 over 19 positions (past a block of
- * 16 keys: fast mode's register tiles and their edges), a head of 20 (16 and 4 more). */
-TEST(attention_matches_a_causal_reference_and_finite_differences) {
-    static const attention_case cases[] = {{2, 7, 1, 5}, {1, 19, 2, 16}, {2, 6, 3, 20}};
+ * 16 keys: fast mode's register tiles and their edges), a head of 20 (16 and 4 more);
+ * causal and not, and 35 positions (two strips of 16 keys and 3 more) without the mask;
+ * heads wider than the kernels take (the composed ops). */
+TEST(attention_matches_a_reference_and_finite_differences) {
+    static const attention_case cases[] = {{2, 7, 1, 5, true},   {1, 19, 2, 16, true}, {2, 6, 3, 20, true},
+                                           {2, 7, 1, 5, false},  {1, 19, 2, 16, false}, {2, 6, 3, 20, false},
+                                           {1, 35, 1, 8, false}, {1, 5, 2, 130, true}, {2, 4, 1, 129, false}};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const attention_case *a = &cases[k];
-        char what[64];
-        snprintf(what, sizeof what, "attention b=%d t=%d heads=%d d=%d", a->b, a->t, a->heads, a->d);
+        char what[80];
+        snprintf(what, sizeof what, "attention b=%d t=%d heads=%d d=%d%s", a->b, a->t, a->heads, a->d,
+                 a->causal ? " causal" : "");
         zoo_tensor *qkv = param_rand(zoo_shape3(a->b, a->t, 3 * a->heads * a->d), -1.5f, 1.5f, 0);
         zoo_scope_begin();
         zoo_tensor *y = g_attention(&qkv, a);
@@ -1207,8 +1216,8 @@ static void bad_backward_shape(void) {
 }
 static void bad_sum_to(void) { zoo_sum_to(zoo_tensor_zeros(ZOO_F32, zoo_shape2(3, 4)), zoo_shape1(5)); }
 static void bad_sum_to_more_dims(void) { zoo_sum_to(zoo_tensor_zeros(ZOO_F32, zoo_shape1(4)), zoo_shape2(3, 4)); }
-static void bad_attention_heads(void) { zoo_attention(zoo_tensor_zeros(ZOO_F32, zoo_shape3(2, 4, 30)), 4); }
-static void bad_attention_head_size(void) { zoo_attention(zoo_tensor_zeros(ZOO_F32, zoo_shape3(1, 2, 3 * 129)), 1); }
+static void bad_attention_heads(void) { zoo_attention(zoo_tensor_zeros(ZOO_F32, zoo_shape3(2, 4, 30)), 4, true); }
+static void bad_attention_length(void) { zoo_attention(zoo_tensor_zeros(ZOO_F32, zoo_shape3(1, 65537, 3)), 1, false); }
 static void bad_dropout_p(void) {
     zoo_rng rng = zoo_rng_new(1);
     zoo_dropout(zoo_tensor_zeros(ZOO_F32, zoo_shape1(3)), 1.0f, true, &rng);
@@ -1234,7 +1243,7 @@ TEST(shape_errors_return_null_and_say_what_is_wrong) {
     expect_usage_error("sum_to [3,4] -> [5]", bad_sum_to, "sum_to");
     expect_usage_error("sum_to [4] -> [3,4]", bad_sum_to_more_dims, "sum_to");
     expect_usage_error("attention of qkv [2,4,30] with 4 heads", bad_attention_heads, "attention");
-    expect_usage_error("attention with heads of 129 values", bad_attention_head_size, "attention");
+    expect_usage_error("attention over 65537 positions", bad_attention_length, "65536");
 }
 
 int main(void) {
@@ -1253,7 +1262,7 @@ int main(void) {
     RUN(reshape_is_a_view_that_passes_the_gradient_through);
     RUN(transpose_and_permute_move_elements_and_gradients);
     RUN(softmax_and_log_softmax_normalize_rows_stably);
-    RUN(attention_matches_a_causal_reference_and_finite_differences);
+    RUN(attention_matches_a_reference_and_finite_differences);
     RUN(regression_losses_match_reference_and_finite_differences);
     RUN(cross_entropy_is_log_softmax_then_nll_averaged_over_the_batch);
     RUN(nll_loss_averages_minus_the_labelled_log_probability);

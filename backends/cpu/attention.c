@@ -1,11 +1,11 @@
-/* Causal self-attention, fused (backend.h's attention and attention_backward). Each
+/* Self-attention, fused (backend.h's attention and attention_backward). Each
  * (sample, head) runs on one thread with its own [T, T] blocks, never the whole
  * batch's. q, k and v are read in place from the fused projection's [B, T, 3C] output
  * (rows 3C apart), and y and the gradients are written in place the same way, so the
  * model needs no permutes. Exact mode runs the composed ops' own steps (gemm.c's
  * products, the scale as a separate multiply, softmax's exact row) and so gives their
- * bits; fast mode (vecmath.c's heads) computes only the unmasked half of each block,
- * with the scale folded into q. */
+ * bits; fast mode (vecmath.c's heads) computes only the unmasked part of each block
+ * (half of it when causal), with the scale folded into q. */
 #include "cpu_internal.h"
 #include "../canon.h"
 #include "../canon_math.h"
@@ -40,12 +40,13 @@ static head head_of(const zoo_tensor *qkv, const zoo_tensor *stats, int64_t bh, 
 }
 
 /* Exact mode's scores s [T, T] (no scale yet) -> probabilities: each row softmax's
- * exact row over all T columns, -inf where masked. With have_stats, each row's max and
- * sum come from stats (the backward's recomputation: the same numbers). */
-static void probabilities(float *s, int64_t t, float scale, float *stats, bool have_stats) {
+ * exact row over all T columns, -inf where masked (causal: past the row's own key).
+ * With have_stats, each row's max and sum come from stats (the backward's
+ * recomputation: the same numbers). */
+static void probabilities(float *s, int64_t t, float scale, bool causal, float *stats, bool have_stats) {
     for (int64_t i = 0; i < t; i++) {
         float *r = s + i * t;
-        for (int64_t j = 0; j < t; j++) r[j] = j <= i ? r[j] * scale : -INFINITY;
+        for (int64_t j = 0; j < t; j++) r[j] = !causal || j <= i ? r[j] * scale : -INFINITY;
         float mx, sum;
         if (have_stats) {
             mx = stats[2 * i], sum = stats[2 * i + 1];
@@ -79,7 +80,8 @@ static work work_new(cpu_ctx *c, int64_t t, int64_t dh, int blocks) {
 /* the calling thread's part of w */
 static float *work_of(const work *w) { return w->base + (size_t)omp_get_thread_num() * w->per; }
 
-void cpu_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads, float scale) {
+void cpu_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads, float scale,
+                   bool causal) {
     cpu_ctx *c = ctx;
     int64_t nb = qkv->shape.d[0], t = qkv->shape.d[1], ch = y->shape.d[2], dh = ch / heads;
     size_t mark = cpu_mark(c);
@@ -90,18 +92,18 @@ void cpu_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *
         head hd = head_of(qkv, stats, bh, heads, t, dh);
         float *out = f32(y) + hd.y;
         if (!c->exact) {
-            cpu_vattention_head(hd.q, hd.k, hd.v, hd.ld, out, ch, hd.stats, t, dh, scale, s);
+            cpu_vattention_head(hd.q, hd.k, hd.v, hd.ld, out, ch, hd.stats, t, dh, scale, causal, s);
             continue;
         }
         product(false, true, t, t, dh, 1.0f, hd.q, hd.ld, hd.k, hd.ld, s, t, pack);
-        probabilities(s, t, scale, hd.stats, false);
+        probabilities(s, t, scale, causal, hd.stats, false);
         product(false, false, t, dh, t, 1.0f, s, t, hd.v, hd.ld, out, ch, pack);
     }
     cpu_release(c, mark);
 }
 
 void cpu_attention_backward(void *ctx, const zoo_tensor *qkv, const zoo_tensor *stats, const zoo_tensor *dy,
-                            zoo_tensor *dqkv, int64_t heads, float scale) {
+                            zoo_tensor *dqkv, int64_t heads, float scale, bool causal) {
     cpu_ctx *c = ctx;
     int64_t nb = qkv->shape.d[0], t = qkv->shape.d[1], ch = dy->shape.d[2], dh = ch / heads;
     size_t mark = cpu_mark(c);
@@ -113,11 +115,12 @@ void cpu_attention_backward(void *ctx, const zoo_tensor *qkv, const zoo_tensor *
         const float *g = f32(dy) + hd.y;
         float *dq = f32(dqkv) + (hd.q - f32(qkv)), *dk = dq + ch, *dv = dq + 2 * ch;
         if (!c->exact) {
-            cpu_vattention_head_backward(hd.q, hd.k, hd.v, hd.ld, g, ch, hd.stats, dq, dk, dv, t, dh, scale, p);
+            cpu_vattention_head_backward(hd.q, hd.k, hd.v, hd.ld, g, ch, hd.stats, dq, dk, dv, t, dh, scale, causal,
+                                         p);
             continue;
         }
         product(false, true, t, t, dh, 1.0f, hd.q, hd.ld, hd.k, hd.ld, p, t, pack);
-        probabilities(p, t, scale, hd.stats, true);
+        probabilities(p, t, scale, causal, hd.stats, true);
         product(false, true, t, t, dh, 1.0f, g, ch, hd.v, hd.ld, ds, t, pack); /* dp */
         for (int64_t i = 0; i < t; i++) {
             const float *pr = p + i * t;

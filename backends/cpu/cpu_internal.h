@@ -74,9 +74,10 @@ void cpu_cross_entropy_backward(void *ctx, const zoo_tensor *logp, const zoo_ten
 float cpu_sum(const cpu_ctx *c, const float *p, int64_t n, int64_t stride);
 
 /* attention.c */
-void cpu_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads, float scale);
+void cpu_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads, float scale,
+                   bool causal);
 void cpu_attention_backward(void *ctx, const zoo_tensor *qkv, const zoo_tensor *stats, const zoo_tensor *dy,
-                            zoo_tensor *dqkv, int64_t heads, float scale);
+                            zoo_tensor *dqkv, int64_t heads, float scale, bool causal);
 
 /* conv.c */
 void cpu_conv2d(void *ctx, const zoo_tensor *x, const zoo_tensor *w, const zoo_tensor *bias, zoo_tensor *y,

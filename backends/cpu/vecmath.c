@@ -391,13 +391,15 @@ size_t cpu_vattention_work(int64_t t, int64_t dh) {
 
 /* The scaled scores of query rows i0 .. i0 + R - 1 (R = 1 or 4; rows tp apart, each
  * computed up to n16, the multiple of 16 past the block's last key) -> their
- * probabilities (0 past each row's own key, up to tp); the maxima and sums go to st
- * ([R, 2]), or come from there (have). The R rows go through each loop together, so
- * that their reductions overlap, and the loops run to n16, masking, so that no scalar
+ * probabilities (0 past the last key each row sees, up to tp); the maxima and sums go
+ * to st ([R, 2]), or come from there (have). Each row sees `all` keys, or, with all 0
+ * (causal), the keys up to its own. The R rows go through each loop together, so that
+ * their reductions overlap, and the loops run to n16, masking, so that no scalar
  * remainder is left. */
 static inline __attribute__((always_inline)) void prob_rows(float *restrict s, int64_t tp, int64_t i0, int R,
-                                                            float *st, bool have) {
-    int64_t n16 = round16(i0 + R), n0 = i0 + 1, n1 = i0 + 2, n2 = i0 + 3, n3 = i0 + 4;
+                                                            int64_t all, float *st, bool have) {
+    int64_t n16 = round16(all ? all : i0 + R), n0 = all ? all : i0 + 1, n1 = all ? all : i0 + 2;
+    int64_t n2 = all ? all : i0 + 3, n3 = all ? all : i0 + 4;
     float *s0 = s, *s1 = s + (R > 1 ? tp : 0), *s2 = s + (R > 1 ? 2 * tp : 0), *s3 = s + (R > 1 ? 3 * tp : 0);
     float m0 = s0[0], m1 = s1[0], m2 = s2[0], m3 = s3[0];
     if (have) {
@@ -476,29 +478,33 @@ typedef struct att_head {
     const float *q, *k, *v, *dy;
     int64_t ld, ldy, t, tp, dh;
     float scale;
+    bool causal;
     float *kt, *vt, *p, *ds; /* k and v transposed; [t, tp] probabilities and ds */
 } att_head;
+
+/* the keys query rows i0 .. i0 + R - 1 see between them */
+static inline int64_t keys_of(const att_head *h, int64_t i0, int R) { return h->causal ? i0 + R : h->t; }
 
 /* forward, query rows i0 .. i0 + R - 1: their scores against the keys they see, the
  * probabilities (4 rows of p at a time), y */
 static inline __attribute__((always_inline)) void forward_rows(const att_head *h, float *y, float *stats, int64_t i0,
                                                                int R) {
-    int64_t keys = i0 + R;
+    int64_t keys = keys_of(h, i0, R);
     rows_product(h->p, h->tp, h->q + i0 * h->ld, h->ld, 1, h->kt, h->tp, h->dh, round16(keys), R, h->scale);
-    prob_rows(h->p, h->tp, i0, R, stats + 2 * i0, false);
+    prob_rows(h->p, h->tp, i0, R, h->causal ? 0 : h->t, stats + 2 * i0, false);
     rows_product(y + i0 * h->ldy, h->ldy, h->p, h->tp, 1, h->v, h->ld, keys, h->dh, R, 1.0f);
 }
 
 /* backward, query rows i0 ..: p and ds = p (dp - c) scale, then dq = ds k */
 static inline __attribute__((always_inline)) void query_rows(const att_head *h, const float *stats, float *dq,
                                                              int64_t i0, int R) {
-    int64_t keys = i0 + R, n16 = round16(keys), tp = h->tp;
+    int64_t keys = keys_of(h, i0, R), n16 = round16(keys), tp = h->tp;
     float *pb = h->p + i0 * tp, *sb = h->ds + i0 * tp;
     rows_product(pb, tp, h->q + i0 * h->ld, h->ld, 1, h->kt, tp, h->dh, n16, R, h->scale);
     rows_product(sb, tp, h->dy + i0 * h->ldy, h->ldy, 1, h->vt, tp, h->dh, n16, R, 1.0f); /* dp */
     float st[8];
     for (int r = 0; r < 2 * R; r++) st[r] = stats[2 * i0 + r];
-    prob_rows(pb, tp, i0, R, st, true);
+    prob_rows(pb, tp, i0, R, h->causal ? 0 : h->t, st, true);
     for (int r = 0; r < R; r++) { /* p is 0 past each row's key: so is ds */
         float *pi = pb + r * tp, *si = sb + r * tp, c = 0.0f;
 #pragma omp simd reduction(+ : c)
@@ -510,14 +516,14 @@ static inline __attribute__((always_inline)) void query_rows(const att_head *h, 
     rows_product(dq + i0 * h->ld, h->ld, sb, tp, 1, h->k, h->ld, keys, h->dh, R, 1.0f);
 }
 
-/* backward, key rows j0 ..: dk = ds^T q and dv = p^T dy over the queries i >= j0 (ds
- * and p hold 0 where i < j) */
+/* backward, key rows j0 ..: dk = ds^T q and dv = p^T dy over the queries that see them
+ * (causal: i >= j0; ds and p hold 0 where i < j) */
 static inline __attribute__((always_inline)) void key_rows(const att_head *h, float *dk, float *dv, int64_t j0,
                                                            int R) {
-    int64_t queries = h->t - j0, tp = h->tp;
-    rows_product(dk + j0 * h->ld, h->ld, h->ds + j0 * tp + j0, 1, tp, h->q + j0 * h->ld, h->ld, queries, h->dh, R,
+    int64_t i0 = h->causal ? j0 : 0, queries = h->t - i0, tp = h->tp;
+    rows_product(dk + j0 * h->ld, h->ld, h->ds + i0 * tp + j0, 1, tp, h->q + i0 * h->ld, h->ld, queries, h->dh, R,
                  1.0f);
-    rows_product(dv + j0 * h->ld, h->ld, h->p + j0 * tp + j0, 1, tp, h->dy + j0 * h->ldy, h->ldy, queries, h->dh, R,
+    rows_product(dv + j0 * h->ld, h->ld, h->p + i0 * tp + j0, 1, tp, h->dy + i0 * h->ldy, h->ldy, queries, h->dh, R,
                  1.0f);
 }
 
@@ -535,20 +541,21 @@ static inline __attribute__((always_inline)) void key_rows(const att_head *h, fl
     }
 
 VEC_CLONES void cpu_vattention_head(const float *q, const float *k, const float *v, int64_t ld, float *y, int64_t ldy,
-                                    float *stats, int64_t t, int64_t dh, float scale, float *work) {
+                                    float *stats, int64_t t, int64_t dh, float scale, bool causal, float *work) {
     int64_t tp = round16(t);
     att_head h = {.q = q, .k = k, .v = v, .ld = ld, .ldy = ldy, .t = t, .tp = tp, .dh = dh, .scale = scale,
-                  .kt = work, .p = work + dh * tp};
+                  .causal = causal, .kt = work, .p = work + dh * tp};
     transposed(h.kt, tp, k, ld, t, dh);
     FOR_ROW_BLOCKS(t, i0, forward_rows(&h, y, stats, i0, 4), forward_rows(&h, y, stats, i0, 1))
 }
 
 VEC_CLONES void cpu_vattention_head_backward(const float *q, const float *k, const float *v, int64_t ld,
                                              const float *dy, int64_t ldy, const float *stats, float *dq, float *dk,
-                                             float *dv, int64_t t, int64_t dh, float scale, float *work) {
+                                             float *dv, int64_t t, int64_t dh, float scale, bool causal,
+                                             float *work) {
     int64_t tp = round16(t);
     att_head h = {.q = q, .k = k, .v = v, .dy = dy, .ld = ld, .ldy = ldy, .t = t, .tp = tp, .dh = dh,
-                  .scale = scale, .kt = work, .vt = work + dh * tp, .p = work + 2 * dh * tp,
+                  .scale = scale, .causal = causal, .kt = work, .vt = work + dh * tp, .p = work + 2 * dh * tp,
                   .ds = work + 2 * dh * tp + tp * tp};
     transposed(h.kt, tp, k, ld, t, dh);
     transposed(h.vt, tp, v, ld, t, dh);

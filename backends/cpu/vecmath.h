@@ -37,15 +37,16 @@ void cpu_vgemm_shallow(const float *a, const float *b, const float *bias, float 
 void cpu_vgemm_shallow_cols(const float *a, const float *b, const float *bias, float *y, int64_t m, int64_t k,
                             int64_t n, int64_t j0, int64_t j1);
 
-/* One head of fast mode's causal attention (attention.c; backend.h's formulas, scale
- * folded into q): q, k and v [t, dh] with rows ld floats apart, y and dy rows ldy
- * apart, dq, dk and dv rows ld apart; stats [t, 2]. Only the unmasked half of each
- * [t, t] block is computed, 16 keys at a time. work: cpu_vattention_work floats. */
+/* One head of fast mode's attention (attention.c; backend.h's formulas, scale folded
+ * into q): q, k and v [t, dh] with rows ld floats apart, y and dy rows ldy apart, dq,
+ * dk and dv rows ld apart; stats [t, 2]. Only the unmasked part of each [t, t] block
+ * is computed (causal: half of it), 16 keys at a time. work: cpu_vattention_work
+ * floats. */
 size_t cpu_vattention_work(int64_t t, int64_t dh);
 void cpu_vattention_head(const float *q, const float *k, const float *v, int64_t ld, float *y, int64_t ldy,
-                         float *stats, int64_t t, int64_t dh, float scale, float *work);
+                         float *stats, int64_t t, int64_t dh, float scale, bool causal, float *work);
 void cpu_vattention_head_backward(const float *q, const float *k, const float *v, int64_t ld, const float *dy,
                                   int64_t ldy, const float *stats, float *dq, float *dk, float *dv, int64_t t,
-                                  int64_t dh, float scale, float *work);
+                                  int64_t dh, float scale, bool causal, float *work);
 
 #endif

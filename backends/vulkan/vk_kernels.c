@@ -347,29 +347,31 @@ static void vk_softmax_backward(void *ctx, const zoo_tensor *y, const zoo_tensor
 typedef struct attention_push {
     uint32_t rows, t, c, heads, dh;
     float scale;
+    uint32_t causal;
 } attention_push;
 
 /* one invocation per (sample, head, position); each loops over all T positions a few
  * times, D values each */
 static attention_push attention_push_of(const vk_ctx *c, const zoo_tensor *qkv, int64_t heads, float scale,
-                                        const char *what) {
+                                        bool causal, const char *what) {
     int64_t b = qkv->shape.d[0], t = qkv->shape.d[1], ch = qkv->shape.d[2] / 3;
     vk_check_loops(c, 4 * (uint64_t)t * (uint64_t)(ch / heads + 1), what);
-    return (attention_push){vk_u32(b * heads * t), vk_u32(t), vk_u32(ch), vk_u32(heads), vk_u32(ch / heads), scale};
+    return (attention_push){vk_u32(b * heads * t), vk_u32(t), vk_u32(ch), vk_u32(heads), vk_u32(ch / heads), scale,
+                            causal};
 }
 
 static void vk_attention(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads,
-                         float scale) {
-    attention_push push = attention_push_of(ctx, qkv, heads, scale, "attention");
+                         float scale, bool causal) {
+    attention_push push = attention_push_of(ctx, qkv, heads, scale, causal, "attention");
     vk_arg args[3] = {vk_in(qkv), vk_out(y), vk_out(stats)};
     vk_dispatch_threads(ctx, VK_SH_attention, args, 3, &push, sizeof push, push.rows);
 }
 
 /* dq and each query's c_i first (kept in scratch), then dk and dv per key */
 static void vk_attention_backward(void *ctx, const zoo_tensor *qkv, const zoo_tensor *stats, const zoo_tensor *dy,
-                                  zoo_tensor *dqkv, int64_t heads, float scale) {
+                                  zoo_tensor *dqkv, int64_t heads, float scale, bool causal) {
     vk_ctx *c = ctx;
-    attention_push push = attention_push_of(c, qkv, heads, scale, "attention backward");
+    attention_push push = attention_push_of(c, qkv, heads, scale, causal, "attention backward");
     size_t mark = vk_arena_mark(c);
     vk_arg csum = {vk_arena_scratch(c, push.rows), (VkDeviceSize)push.rows * 4, true};
     vk_arg args[5] = {vk_in(qkv), vk_in(stats), vk_in(dy), vk_out(dqkv), csum};

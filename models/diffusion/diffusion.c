@@ -121,18 +121,16 @@ static zoo_tensor *resblock_forward(const resblock *r, zoo_tensor *x, zoo_tensor
     return zoo_add(h, r->skip.weight ? zoo_conv2d_forward(&r->skip, x) : x);
 }
 
-/* x [n, C, H, W] plus its self-attention: every pixel attends to every pixel; the
-   products run on [n, 1, C, HW] views, so no transposes are copied */
+/* x [n, C, H, W] plus its self-attention: every pixel attends to every pixel, one head
+   of C values (zoo_attention's fused kernel, on the pixels as positions: the 1x1 conv's
+   [n, 3C, HW] transposed to [n, HW, 3C], and its output back) */
 static zoo_tensor *attn_forward(const attnblock *a, zoo_tensor *x) {
     if (!a->qkv.weight || !x) return x;
     int64_t n = x->shape.d[0], c = x->shape.d[1], hw = x->shape.d[2] * x->shape.d[3];
-    zoo_tensor *qkv[3];
-    if (zoo_chunk(zoo_conv2d_forward(&a->qkv, zoo_groupnorm_forward(&a->norm, x)), 3, 1, qkv)) return NULL;
-    zoo_shape flat = zoo_shape4(n, 1, c, hw);
-    zoo_tensor *q = zoo_reshape(qkv[0], flat), *k = zoo_reshape(qkv[1], flat), *v = zoo_reshape(qkv[2], flat);
-    zoo_tensor *att = zoo_softmax(zoo_mul_scalar(zoo_matmul_ex(q, k, true, false), 1.0f / sqrtf((float)c))); /* [n,1,hw,hw] */
-    zoo_tensor *o = zoo_reshape(zoo_matmul_ex(v, att, false, true), x->shape); /* out[c, i] = sum_j v[c, j] att[i, j] */
-    return zoo_add(x, zoo_conv2d_forward(&a->proj, o));
+    zoo_tensor *qkv = zoo_conv2d_forward(&a->qkv, zoo_groupnorm_forward(&a->norm, x));
+    qkv = zoo_transpose(zoo_reshape(qkv, zoo_shape3(n, 3 * c, hw)), 1, 2); /* [n, HW, 3C] */
+    zoo_tensor *o = zoo_transpose(zoo_attention(qkv, 1, false), 1, 2);    /* [n, C, HW] */
+    return zoo_add(x, zoo_conv2d_forward(&a->proj, zoo_reshape(o, x->shape)));
 }
 
 /* the predicted noise for x_t [n, c, h, w] at steps t [n], for labels y [n] (conditional

@@ -85,7 +85,7 @@ static zoo_tensor *attention(gpt *m, const block *l, zoo_tensor *x, zoo_tensor *
        q, k and v straight from the projection's output and writes the heads side by
        side: no permutes, one [T, T] block per head at a time. */
     if (!kc && (!training || m->dropout == 0.0f))
-        return zoo_linear_forward(&l->attn_proj, zoo_attention(zoo_linear_forward(&l->c_attn, x), m->n_head));
+        return zoo_linear_forward(&l->attn_proj, zoo_attention(zoo_linear_forward(&l->c_attn, x), m->n_head, true));
     /* The composed version. Training takes q, k and v from the thirds of c_attn's
        weight and bias: the same numbers as chunking the fused projection's output, but
        the backward then copies no activations. Inference (no backward) runs the fused

@@ -1,6 +1,6 @@
 #version 450
-// Causal self-attention (backend.h's attention), one invocation per (sample, head,
-// query): its scores against all T keys three times over (their max, the sum of their
+// Self-attention, causal or not (backend.h's attention), one invocation per (sample,
+// head, query): its scores against all T keys three times over (their max, the sum of their
 // exponentials, then the output), every sum in canon.h's order (up to 65536 terms) as
 // the CPU's exact kernel takes it. Heads of up to 128 values.
 // qkv: [B, T, 3C]; y: [B, T, C]; stats: [B, heads, T, 2], the max and the sum.
@@ -21,12 +21,12 @@ void main() {
     uint ld = 3u * p.c;
     float mx = att_score(a.q, a.head0 + p.c, false);
     for (uint j = 1u; j < p.t; j++) {
-        float s = att_score(a.q, a.head0 + j * ld + p.c, j > a.pos);
+        float s = att_score(a.q, a.head0 + j * ld + p.c, att_masked(a.pos, j));
         mx = s > mx ? s : mx;
     }
     precise float part = 0.0, done = 0.0;
     for (uint j = 0u; j < p.t; j++) {
-        part = part + zoo_expf(att_score(a.q, a.head0 + j * ld + p.c, j > a.pos) - mx);
+        part = part + zoo_expf(att_score(a.q, a.head0 + j * ld + p.c, att_masked(a.pos, j)) - mx);
         if (j % 256u == 255u && p.t > 256u) {
             done = done + part;
             part = 0.0;
@@ -36,7 +36,7 @@ void main() {
     float acc[ATT_MAX_D], acc_done[ATT_MAX_D]; // each output's open group and finished groups
     for (uint d = 0u; d < p.dh; d++) acc[d] = acc_done[d] = 0.0;
     for (uint j = 0u; j < p.t; j++) {
-        precise float pj = zoo_div(zoo_expf(att_score(a.q, a.head0 + j * ld + p.c, j > a.pos) - mx), sum);
+        precise float pj = zoo_div(zoo_expf(att_score(a.q, a.head0 + j * ld + p.c, att_masked(a.pos, j)) - mx), sum);
         uint vo = a.head0 + j * ld + 2u * p.c;
         for (uint d = 0u; d < p.dh; d++) {
             precise float t = acc[d] + pj * qkv[vo + d];

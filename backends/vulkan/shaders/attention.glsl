@@ -9,7 +9,11 @@
 layout(push_constant) uniform Push {
     uint rows, t, c, heads, dh; // rows = B heads T: one invocation per (sample, head, position)
     float scale;
+    uint causal; // 1: each position attends to itself and the positions before it
 } p;
+
+// whether query position i's score against key position j is masked
+bool att_masked(uint i, uint j) { return p.causal != 0u && j > i; }
 
 // one (sample, head, position) row r: where its q starts in qkv (k and v follow at
 // + C and + 2C), where its head's position 0 starts, and its offset in y and dy
@@ -49,7 +53,7 @@ struct att_pair {
 att_pair att_pair_of(att_row q, uint qr, uint j) {
     uint ld = 3u * p.c;
     att_pair r;
-    float s = att_score(q.q, q.head0 + j * ld + p.c, j > q.pos);
+    float s = att_score(q.q, q.head0 + j * ld + p.c, att_masked(q.pos, j));
     r.prob = zoo_div(zoo_expf(s - stats[2u * qr]), stats[2u * qr + 1u]);
     precise float acc = 0.0;
     uint vo = q.head0 + j * ld + 2u * p.c;

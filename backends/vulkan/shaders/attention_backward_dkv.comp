@@ -1,5 +1,5 @@
 #version 450
-// Causal self-attention's backward, part 2 (backend.h's attention_backward), one
+// Self-attention's backward, part 2 (backend.h's attention_backward), one
 // invocation per (sample, head, key j): dk_j = the sum over queries i of ds_ij q_i and
 // dv_j = the sum over i of p_ij dy_i, in canon.h's order over all T queries, with c_i
 // from part 1 (attention_backward_dq.comp). Buffers as there; dqkv's k and v parts.

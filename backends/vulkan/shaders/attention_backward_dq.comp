@@ -1,5 +1,5 @@
 #version 450
-// Causal self-attention's backward, part 1 (backend.h's attention_backward), one
+// Self-attention's backward, part 1 (backend.h's attention_backward), one
 // invocation per (sample, head, query i): c_i = the sum over j of dp_ij p_ij, kept in
 // csum for part 2, and dq_i = the sum over j of ds_ij k_j, ds_ij = (p_ij (dp_ij -
 // c_i)) scale; every sum in canon.h's order over all T keys, as the CPU's exact kernel.
