@@ -90,23 +90,16 @@ static zoo_tensor *unet_loss(zoo_tensor *const *p) {
     return zoo_mse_loss(out, zoo_tensor_from_host(zoo_shape4(N, 1, S, S), target));
 }
 
+/* the attention networks' parameters (they share their values too: make_values) */
+#define ATTENTION_NET(name, loss)                                                                  \
+    {name, 5, {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},             \
+     {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"}, loss}
+
 static const net nets[] = {
-    {"attention", 5,
-     {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
-     {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
-     attention_loss},
-    {"fused", 5,
-     {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
-     {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
-     fused_attention_loss},
-    {"full", 5,
-     {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
-     {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
-     full_attention_loss},
-    {"fused-full", 5,
-     {{2, {V, C}}, {2, {3 * C, C}}, {1, {3 * C}}, {2, {C, C}}, {2, {V, C}}},
-     {"wte", "w_qkv", "b_qkv", "w_proj", "w_head"},
-     fused_full_attention_loss},
+    ATTENTION_NET("attention", attention_loss),
+    ATTENTION_NET("fused", fused_attention_loss),
+    ATTENTION_NET("full", full_attention_loss),
+    ATTENTION_NET("fused-full", fused_full_attention_loss),
     {"unet", 7,
      {{4, {4, 1, 3, 3}}, {1, {4}}, {4, {4, 4, 3, 3}}, {4, {1, 8, 3, 3}}, {4, {N, 1, S, S}}, {1, {4}}, {1, {4}}},
      {"conv1.w", "conv1.b", "conv2.w", "conv3.w", "input", "norm1.w", "norm1.b"},
