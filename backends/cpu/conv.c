@@ -166,6 +166,13 @@ static chunks chunks_of(cpu_ctx *c, const zoo_conv2d_geom *g) {
     if (ch.nb > most) ch.nb = most;
     if (ch.nb < 1) ch.nb = 1;
     ch.count = (g->n + ch.nb - 1) / ch.nb;
+    /* a count that two or four threads share evenly (13 chunks of 5 images would keep
+     * one of two threads busy for a 14th while the other waits) */
+    int64_t even = (ch.count + 3) / 4 * 4;
+    if (even <= g->n) {
+        ch.nb = (g->n + even - 1) / even;
+        ch.count = (g->n + ch.nb - 1) / ch.nb;
+    }
     ch.ld = ch.nb * ch.P;
     ch.tap = tap_table(c, g);
     return ch;
