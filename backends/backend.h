@@ -167,17 +167,17 @@ typedef struct zoo_backend_iface {
      * s the sum of dy * y; log: dx = dy - exp(y) * s, s the sum of dy */
     void (*softmax_backward)(void *ctx, const zoo_tensor *y, const zoo_tensor *dy, zoo_tensor *dx,
                              bool log);
-    /* Self-attention over `heads` heads of D = C / heads values, causal or not. qkv: [B, T, 3C],
-     * each position's q, k and v side by side (a fused projection's output; head h's
-     * values at h D .. h D + D - 1 of each); y: [B, T, C], the heads side by side;
-     * stats: [B, heads, T, 2], each query's softmax max and sum, for the backward.
-     * Per sample and head, query i: s_j = S_j * scale, S_j the sum over d of
-     * q_d * k_jd, for every key when not causal, for the keys j <= i when causal, and
-     * s_j = -inf for the rest (j > i); m = the max of the s_j;
-     * e_j = exp(s_j - m); sum = the sum of e_0 .. e_{T-1}; p_j = e_j / sum;
-     * y_d = the sum of p_j * v_jd over j = 0 .. T-1. (The numbers of the composed
-     * ops: a product, a scale, a mask added, softmax, a product.) D is at most
-     * ZOO_ATTENTION_MAX_HEAD and T at most 65536 (sums of two canon.h levels). */
+    /* Self-attention over `heads` heads of D = C / heads values, causal or not. qkv:
+     * [B, T, 3C], each position's q, k and v side by side (a fused projection's output;
+     * head h's values at h D .. h D + D - 1 of each); y: [B, T, C], the heads side by
+     * side; stats: [B, heads, T, 2], each query's softmax max and sum, for the backward.
+     * Per sample and head, query i: s_j = S_j * scale, S_j the sum over d of q_d *
+     * k_jd, for every key j, or when causal for the keys j <= i and s_j = -inf for the
+     * rest; m = the max of the s_j; e_j = exp(s_j - m); sum = the sum of e_0 ..
+     * e_{T-1}; p_j = e_j / sum; y_d = the sum of p_j * v_jd over j = 0 .. T-1. (The
+     * numbers of the composed ops: a product, a scale, a mask added when causal,
+     * softmax, a product.) D is at most ZOO_ATTENTION_MAX_HEAD and T at most 65536
+     * (sums of two canon.h levels). */
     void (*attention)(void *ctx, const zoo_tensor *qkv, zoo_tensor *y, zoo_tensor *stats, int64_t heads,
                       float scale, bool causal);
     /* dqkv [B, T, 3C] from qkv, stats and dy [B, T, C], with p_ij recomputed as above
