@@ -127,8 +127,8 @@ ZOO_FN float zoo_logf(float x) {
 /* tanh x = sign(x) (1 - e) / (1 + e) with e = e^(-2|x|), which cannot overflow;
  * below 0.3, where that cancels, the series x - x^3/3 + 2x^5/15 - ... to x^13 */
 ZOO_FN float zoo_tanhf(float x) {
-    if (x != x) return x;
     ZOO_PRECISE float ax = zoo_fabsf(x);
+    if (x != x) return x;
     if (ax < 0.3f) {
         ZOO_PRECISE float z = x * x;
         ZOO_PRECISE float s = 21844.0f / 6081075.0f;
@@ -154,8 +154,8 @@ ZOO_FN float zoo_sigmoidf(float x) {
  * x^15 leave < 1e-9); above, erf = 1 - erfc with the Chebyshev-fitted erfc of
  * Numerical Recipes (2nd ed., section 6.2: fractional error < 1.2e-7). */
 ZOO_FN float zoo_erff(float x) {
-    if (x != x) return x;
     ZOO_PRECISE float ax = zoo_fabsf(x);
+    if (x != x) return x;
     if (ax < 0.5f) {
         ZOO_PRECISE float z = x * x;
         ZOO_PRECISE float s = -1.0f / 75600.0f;

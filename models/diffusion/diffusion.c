@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define T_STEPS ZOO_DIFFUSION_STEPS
 #define TEMB 128         /* the time embedding's width */
@@ -233,10 +234,14 @@ static void diffusion_train_step(zoo_model *base, const zoo_batch *b, int64_t st
 
 /* ---------------------------------------------------------------- sampling */
 
+/* on a terminal one line redrawn at every step; elsewhere (a log file) a line at every
+   tenth of the way */
 static void progress(const zoo_image_sampling *s, int64_t done, int64_t total) {
     if (!s || !s->progress) return;
-    fprintf(stderr, "\rsampling: step %lld/%lld", (long long)done, (long long)total);
-    if (done == total) fputc('\n', stderr);
+    bool tty = isatty(2);
+    if (!tty && done * 10 / total == (done - 1) * 10 / total) return;
+    fprintf(stderr, "%ssampling: step %lld/%lld%s", tty ? "\r\033[K" : "", (long long)done, (long long)total,
+            tty && done < total ? "" : "\n");
 }
 
 int zoo_diffusion_sample(const double *beta, const double *abar, zoo_tensor *x, const zoo_image_sampling *s,
