@@ -238,7 +238,9 @@ int main(int argc, char **argv) {
         cli_add(&c, "images", "DIR", "",
                 "classify the pictures in DIR instead (as zoo-sample --tiles writes them): how many fall in each class");
     cli_add_backend(&c);
-    cli_add(&c, "seed", "N", "0", "unused by evaluation; accepted like every app");
+    cli_add(&c, "seed", "N", "0",
+            def->generate ? "seed of the evaluation's random draws (the noise or latents it scores with)"
+                          : "unused by evaluation; accepted like every app");
     if (!cli_parse(&c, argc, argv, 2, usage)) return 0;
     if (!def->predict && !def->evaluate) cli_usage_error(&c, "%s has no evaluation", def->name);
 

@@ -12,8 +12,12 @@ truncated. --real DIR also writes that many test images, the score real data get
 
 Usage: diffusion_reference.py OUT [--steps 6000] [--threads 2] [--ddpm N] [--ddim N]
        [--ddim-steps 50] [--real N] [--seed 0]
-Writes OUT/ddpm/*.png, OUT/ddim/*.png, OUT/real/*.png and prints the training time.
+Writes OUT/ddpm/*.png, OUT/ddim/*.png, OUT/real/*.png and prints the training time;
+OUT/model.safetensors holds the trained weights and their EMA under zoo's names, so
+`zoo-eval diffusion --checkpoint` measures its test loss and `zoo-sample diffusion
+--checkpoint` draws from it with zoo's samplers.
 """
+import json
 import argparse
 import math
 import os
@@ -54,6 +58,28 @@ def write_tiles(folder, x):
     p = np.clip((x.numpy()[:, 0] + 1.0) / 2.0 * 255.0 + 0.5, 0, 255).astype(np.uint8)
     for i in range(len(p)):
         write_png(os.path.join(folder, f"sample_{i:04d}.png"), p[i])
+
+
+def write_checkpoint(path, net, ema, steps):
+    """net's and ema's (as "ema.") float32 tensors in a safetensors file with the metadata
+    zoo's diffusion checkpoints carry (the default model's options), written whole then renamed"""
+    tensors = [(k, v) for k, v in net.state_dict().items()] + [("ema." + k, v) for k, v in ema.state_dict().items()]
+    config = {"base-channels": "32", "mults": "1,2", "noise-schedule": "linear", "conditional": "0", "attn": "",
+              "ema": "0.999"}
+    header = {"__metadata__": {"format": "zoo-1", "model": "diffusion", "config": json.dumps(config, separators=(",", ":")),
+                               "step": str(steps), "numeric": "fast", "input_mean": "0.5", "input_std": "0.5",
+                               "input_shape": "1,28,28", "classes": "10"}}
+    blobs, off = [], 0
+    for k, v in tensors:
+        b = v.detach().float().contiguous().numpy().astype("<f4").tobytes()
+        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    os.replace(path + ".tmp", path)
 
 
 @torch.no_grad()
@@ -128,6 +154,8 @@ def main():
         if (step + 1) % 500 == 0:
             print(f"step {step + 1}: loss {loss.item():.4f}, {time.time() - t0:.0f} s", flush=True)
     print(f"trained {args.steps} steps in {time.time() - t0:.0f} s", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    write_checkpoint(os.path.join(args.out, "model.safetensors"), net, ema, args.steps)
     ema.eval()
     gen = torch.Generator().manual_seed(args.seed + 1)
     for name, n, k in (("ddim", args.ddim, args.ddim_steps), ("ddpm", args.ddpm, 0)):
