@@ -17,8 +17,8 @@ OUT/model.safetensors holds the trained weights and their EMA under zoo's names,
 `zoo-eval diffusion --checkpoint` measures its test loss and `zoo-sample diffusion
 --checkpoint` draws from it with zoo's samplers.
 """
-import json
 import argparse
+import json
 import math
 import os
 import struct
@@ -63,7 +63,7 @@ def write_tiles(folder, x):
 def write_checkpoint(path, net, ema, steps):
     """net's and ema's (as "ema.") float32 tensors in a safetensors file with the metadata
     zoo's diffusion checkpoints carry (the default model's options), written whole then renamed"""
-    tensors = [(k, v) for k, v in net.state_dict().items()] + [("ema." + k, v) for k, v in ema.state_dict().items()]
+    tensors = list(net.state_dict().items()) + [("ema." + k, v) for k, v in ema.state_dict().items()]
     config = {"base-channels": "32", "mults": "1,2", "noise-schedule": "linear", "conditional": "0", "attn": "",
               "ema": "0.999"}
     header = {"__metadata__": {"format": "zoo-1", "model": "diffusion", "config": json.dumps(config, separators=(",", ":")),
