@@ -33,6 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "pytorch"))
 from common import DATA_DIR, load_fashion  # noqa: E402
 from diffusion import UNet  # noqa: E402
+from safetensors_eval import write_safetensors  # noqa: E402
 
 T = 1000
 
@@ -61,25 +62,16 @@ def write_tiles(folder, x):
 
 
 def write_checkpoint(path, net, ema, steps):
-    """net's and ema's (as "ema.") float32 tensors in a safetensors file with the metadata
-    zoo's diffusion checkpoints carry (the default model's options), written whole then renamed"""
-    tensors = list(net.state_dict().items()) + [("ema." + k, v) for k, v in ema.state_dict().items()]
+    """net's and ema's (as "ema.") tensors, with the metadata zoo's diffusion checkpoints
+    carry (the default model's options)"""
+    tensors = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    tensors.update({"ema." + k: v.detach().numpy() for k, v in ema.state_dict().items()})
     config = {"base-channels": "32", "mults": "1,2", "noise-schedule": "linear", "conditional": "0", "attn": "",
               "ema": "0.999"}
-    header = {"__metadata__": {"format": "zoo-1", "model": "diffusion", "config": json.dumps(config, separators=(",", ":")),
-                               "step": str(steps), "numeric": "fast", "input_mean": "0.5", "input_std": "0.5",
-                               "input_shape": "1,28,28", "classes": "10"}}
-    blobs, off = [], 0
-    for k, v in tensors:
-        b = v.detach().float().contiguous().numpy().astype("<f4").tobytes()
-        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-    os.replace(path + ".tmp", path)
+    meta = {"format": "zoo-1", "model": "diffusion", "config": json.dumps(config, separators=(",", ":")),
+            "step": str(steps), "numeric": "fast", "input_mean": "0.5", "input_std": "0.5", "input_shape": "1,28,28",
+            "classes": "10"}
+    write_safetensors(path, tensors, meta)
 
 
 @torch.no_grad()

@@ -50,7 +50,7 @@ def read_safetensors(path):
 
 
 def write_safetensors(path, tensors, meta):
-    """Tiny writer (F32 only): header padded with spaces to 8 bytes."""
+    """Tiny writer (F32 only): header padded with spaces to 8 bytes; written whole, then renamed."""
     header, off, blobs = {"__metadata__": meta}, 0, []
     for name, a in tensors.items():
         b = np.ascontiguousarray(a, "<f4").tobytes()
@@ -59,8 +59,9 @@ def write_safetensors(path, tensors, meta):
         blobs.append(b)
     h = json.dumps(header).encode()
     h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
+    with open(path + ".tmp", "wb") as f:
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    os.replace(path + ".tmp", path)
 
 
 class MLP(nn.Module):
