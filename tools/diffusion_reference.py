@@ -16,6 +16,12 @@ Writes OUT/ddpm/*.png, OUT/ddim/*.png, OUT/real/*.png and prints the training ti
 OUT/model.safetensors holds the trained weights and their EMA under zoo's names, so
 `zoo-eval diffusion --checkpoint` measures its test loss and `zoo-sample diffusion
 --checkpoint` draws from it with zoo's samplers.
+
+       diffusion_reference.py OUT --redraw CKPT [--ddim N] [--seed S] [--compare DIR]
+draws N images (default 1000) by DDIM from a zoo checkpoint's EMA weights with PyTorch's
+network and sampler, starting from the noise `zoo-sample diffusion --seed S` starts from
+(zoo's Philox stream, rebuilt here), into OUT/ddim; --compare DIR counts the pixels that
+differ from the tiles zoo-sample wrote to DIR with the same checkpoint, --n and --seed.
 """
 import argparse
 import json
@@ -33,7 +39,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "pytorch"))
 from common import DATA_DIR, load_fashion  # noqa: E402
 from diffusion import UNet  # noqa: E402
-from safetensors_eval import write_safetensors  # noqa: E402
+from safetensors_eval import read_safetensors, write_safetensors  # noqa: E402
 
 T = 1000
 
@@ -61,6 +67,62 @@ def write_tiles(folder, x):
         write_png(os.path.join(folder, f"sample_{i:04d}.png"), p[i])
 
 
+def read_png(path):
+    """the pixels [h, w] (uint8) of an 8-bit grayscale PNG, as zoo and write_png write them"""
+    with open(path, "rb") as f:
+        buf = f.read()
+    pos, idat, w, h = 8, b"", 0, 0
+    while pos < len(buf):
+        (n,), kind = struct.unpack_from(">I", buf, pos), buf[pos + 4:pos + 8]
+        data = buf[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, color = struct.unpack_from(">IIBB", data)
+            if (depth, color) != (8, 0):
+                sys.exit(f"{path}: not an 8-bit grayscale PNG")
+        elif kind == b"IDAT":
+            idat += data
+        pos += 12 + n
+    raw, rows, prev = zlib.decompress(idat), [], np.zeros(w, np.int64)
+    for r in range(h):
+        kind, line = raw[r * (w + 1)], np.frombuffer(raw, np.uint8, w, r * (w + 1) + 1).astype(np.int64)
+        out = np.zeros(w, np.int64)
+        for i in range(w):  # the five filters: none, sub, up, average, Paeth
+            a, b, c = (out[i - 1] if i else 0), prev[i], (prev[i - 1] if i else 0)
+            p = a + b - c
+            pred = (0, a, b, (a + b) // 2, a if abs(p - a) <= min(abs(p - b), abs(p - c)) else b if abs(p - b) <= abs(p - c) else c)[kind]
+            out[i] = (line[i] + pred) & 255
+        rows.append(out)
+        prev = out
+    return np.array(rows, np.uint8)
+
+
+def zoo_noise(seed, n, shape=(1, 28, 28)):
+    """x_T [n, *shape] as `zoo-sample diffusion --seed S` draws it: Philox 4x32-10 (Salmon
+    et al. 2011) keyed by zoo_rng_stream(S, 4), element i from counter i, Box-Muller on the
+    first two words. Computed in double and rounded: within 2 float ulps of zoo's values."""
+    m64, m32 = (1 << 64) - 1, 0xFFFFFFFF
+
+    def mix64(v):  # splitmix64's finalizer
+        v = (v + 0x9E3779B97F4A7C15) & m64
+        v = ((v ^ (v >> 30)) * 0xBF58476D1CE4E5B9) & m64
+        v = ((v ^ (v >> 27)) * 0x94D049BB133111EB) & m64
+        return v ^ (v >> 31)
+
+    key = mix64(mix64(seed) ^ mix64(4 + 0x5851F42D4C957F2D))
+    u32, lo = np.uint64(32), np.uint64(m32)
+    ctr = np.arange(n * int(np.prod(shape)), dtype=np.uint64)
+    c0, c1, c2, c3 = ctr & lo, ctr >> u32, np.zeros_like(ctr), np.zeros_like(ctr)
+    k0, k1 = key & m32, key >> 32
+    for _ in range(10):
+        p0, p1 = np.uint64(0xD2511F53) * c0, np.uint64(0xCD9E8D57) * c2
+        c0, c1, c2, c3 = (p1 >> u32) ^ c1 ^ np.uint64(k0), p1 & lo, (p0 >> u32) ^ c3 ^ np.uint64(k1), p0 & lo
+        k0, k1 = (k0 + 0x9E3779B9) & m32, (k1 + 0xBB67AE85) & m32
+    u1 = ((c0 >> np.uint64(8)).astype(np.float64) + 1.0) / 16777216.0  # (0, 1]
+    u2 = (c1 >> np.uint64(8)).astype(np.float64) / 16777216.0
+    x = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    return torch.from_numpy(x.astype(np.float32).reshape(n, *shape))
+
+
 def write_checkpoint(path, net, ema, steps):
     """net's and ema's (as "ema.") tensors, with the metadata zoo's diffusion checkpoints
     carry (the default model's options)"""
@@ -75,12 +137,13 @@ def write_checkpoint(path, net, ema, steps):
 
 
 @torch.no_grad()
-def sample(net, abar, betas, n, ddim_steps, gen):
-    """n images by DDPM (ddim_steps 0: all T steps) or DDIM with eta 0, in batches of 250"""
+def sample(net, abar, betas, n, ddim_steps, gen, x_T=None):
+    """n images by DDPM (ddim_steps 0: all T steps) or DDIM with eta 0, in batches of 250,
+    from x_T [n, 1, 28, 28] (default: drawn from gen)"""
     out = []
     for lo in range(0, n, 250):
         m = min(250, n - lo)
-        x = torch.randn(m, 1, 28, 28, generator=gen)
+        x = torch.randn(m, 1, 28, 28, generator=gen) if x_T is None else x_T[lo:lo + m]
         if ddim_steps:
             ts = [int(i * T / ddim_steps) for i in range(ddim_steps)][::-1]
             for i, t in enumerate(ts):
@@ -111,13 +174,17 @@ def main():
     ap.add_argument("--real", type=int, default=1000, help="test images written as they are")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=DATA_DIR)
+    ap.add_argument("--redraw", metavar="CKPT", help="no training: draw from this zoo checkpoint with zoo's noise")
+    ap.add_argument("--compare", metavar="DIR", help="with --redraw: zoo-sample's tiles to compare against")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    x, _ = load_fashion("train", args.data)
-    x = ((x * 0.3530 + 0.2860) * 2 - 1).reshape(-1, 1, 28, 28)  # the loader's normalization undone: [-1, 1]
     betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
     abar = torch.cumprod(1 - betas, 0)
+    if args.redraw:
+        return redraw(args, abar, betas)
+    x, _ = load_fashion("train", args.data)
+    x = ((x * 0.3530 + 0.2860) * 2 - 1).reshape(-1, 1, 28, 28)  # the loader's normalization undone: [-1, 1]
     net = UNet()
     ema = UNet()
     ema.load_state_dict(net.state_dict())
@@ -158,6 +225,27 @@ def main():
     if args.real:
         xt, _ = load_fashion("test", args.data)
         write_tiles(os.path.join(args.out, "real"), ((xt[:args.real] * 0.3530 + 0.2860) * 2 - 1).reshape(-1, 1, 28, 28))
+
+
+def redraw(args, abar, betas):
+    """--redraw: a zoo checkpoint's EMA weights drawn by this file's sampler from zoo's x_T"""
+    tensors, meta = read_safetensors(args.redraw)
+    if meta.get("model") != "diffusion" or json.loads(meta.get("config", "{}")).get("conditional", "0") != "0":
+        sys.exit(f"{args.redraw}: not an unconditional zoo diffusion checkpoint")
+    net = UNet()
+    net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("ema.")})
+    net.eval()
+    n = args.ddim or 1000
+    folder = os.path.join(args.out, "ddim")
+    t0 = time.time()
+    write_tiles(folder, sample(net, abar, betas, n, args.ddim_steps, None, zoo_noise(args.seed, n)))
+    print(f"ddim: {n} images from zoo's noise for --seed {args.seed} in {time.time() - t0:.0f} s", flush=True)
+    if args.compare:
+        name = [f"sample_{i:04d}.png" for i in range(n)]
+        ours = np.stack([read_png(os.path.join(folder, f)) for f in name]).astype(np.int64)
+        zoos = np.stack([read_png(os.path.join(args.compare, f)) for f in name]).astype(np.int64)
+        d = np.abs(ours - zoos)
+        print(f"against {args.compare}: {int((d > 0).sum())} of {d.size} pixels differ, by at most {int(d.max())}")
 
 
 if __name__ == "__main__":
