@@ -340,6 +340,17 @@ if /usr/bin/python3 -c "import torch" 2>/dev/null; then
       fail "PyTorch's nanoGPT disagrees with zoo on the $tok transformer"; sed 's/^/    /' "$tmp/out" | tail -8
     fi
   done
+
+  # the diffusion model: PyTorch's U-Net and DDIM, started from zoo-sample's own noise (its
+  # Philox stream rebuilt in numpy), draw zoo-sample's images, rounding aside
+  expect 0 "zoo-sample diffusion tiles for PyTorch" "$sample" diffusion --checkpoint "$tmp/dif/model.safetensors" --n 6 \
+    --seed 5 --tiles "$tmp/dif-tiles" --out "$tmp/dif-t.png"
+  if /usr/bin/python3 "$src/tools/diffusion_reference.py" "$tmp/dif-torch" --redraw "$tmp/dif/model.safetensors" --ddim 6 \
+    --seed 5 --threads 1 --compare "$tmp/dif-tiles" >"$tmp/out" 2>&1; then
+    pass "PyTorch's DDIM from zoo's noise draws zoo's samples: $(sed -n 's/^against [^:]*: //p' "$tmp/out")"
+  else
+    fail "PyTorch's DDIM from zoo's noise differs from zoo-sample's"; sed 's/^/    /' "$tmp/out" | tail -8
+  fi
 else
   echo "skip PyTorch comparison (python3-torch not installed)"
 fi
