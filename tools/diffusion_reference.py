@@ -232,8 +232,9 @@ def redraw(args, abar, betas):
     """--redraw: a zoo checkpoint's EMA weights drawn by this file's sampler from zoo's x_T"""
     tensors, meta = read_safetensors(args.redraw)
     config = json.loads(meta.get("config", "{}"))
-    if meta.get("model") != "diffusion" or config.get("conditional", "0") != "0" or config.get("attn", ""):
-        sys.exit(f"{args.redraw}: not an unconditional zoo diffusion checkpoint without --attn")
+    if (meta.get("model") != "diffusion" or config.get("conditional", "0") != "0" or config.get("attn", "")
+            or meta.get("input_shape", "1,28,28") != "1,28,28"):
+        sys.exit(f"{args.redraw}: not an unconditional zoo diffusion checkpoint of 28x28 gray images without --attn")
     net = UNet(int(config.get("base-channels", "32")), tuple(int(m) for m in config.get("mults", "1,2").split(",")))
     net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("ema.")})
     net.eval()
