@@ -61,11 +61,13 @@ def write_png(path, pixels):
 
 
 def write_tiles(folder, x):
-    """x [n, 1, 28, 28] in [-1, 1] as folder/sample_NNNN.png, bytes as zoo writes them"""
+    """x [n, 1, 28, 28] in [-1, 1] as folder/sample_NNNN.png, bytes as zoo writes them;
+    returns those bytes [n, 28, 28]"""
     os.makedirs(folder, exist_ok=True)
     p = np.clip((x.numpy()[:, 0] + 1.0) / 2.0 * 255.0 + 0.5, 0, 255).astype(np.uint8)
     for i in range(len(p)):
         write_png(os.path.join(folder, f"sample_{i:04d}.png"), p[i])
+    return p
 
 
 def read_png(path):
@@ -241,13 +243,11 @@ def redraw(args, abar, betas):
     n = args.ddim or 1000
     folder = os.path.join(args.out, "ddim")
     t0 = time.time()
-    write_tiles(folder, sample(net, abar, betas, n, args.ddim_steps, None, zoo_noise(args.seed, n)))
+    ours = write_tiles(folder, sample(net, abar, betas, n, args.ddim_steps, None, zoo_noise(args.seed, n)))
     print(f"ddim: {n} images from zoo's noise for --seed {args.seed} in {time.time() - t0:.0f} s", flush=True)
     if args.compare:
-        name = [f"sample_{i:04d}.png" for i in range(n)]
-        ours = np.stack([read_png(os.path.join(folder, f)) for f in name]).astype(np.int64)
-        zoos = np.stack([read_png(os.path.join(args.compare, f)) for f in name]).astype(np.int64)
-        d = np.abs(ours - zoos)
+        zoos = np.stack([read_png(os.path.join(args.compare, f"sample_{i:04d}.png")) for i in range(n)])
+        d = np.abs(ours.astype(np.int64) - zoos)
         print(f"against {args.compare}: {int((d > 0).sum())} of {d.size} pixels differ, by at most {int(d.max())}")
         if d.max() > 1 or (d > 0).mean() > 0.01:  # float rounding flips a byte here and there, no more
             sys.exit("zoo's samples and these differ by more than rounding")
