@@ -6,7 +6,10 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* One build runs at its best on any x86-64: each function is compiled for AVX-512, AVX2
+ * and the baseline, picked at load time. Not with clang before 15, which names the
+ * picker of an external function NAME.ifunc, so other files' calls fail to link. */
+#if defined(__x86_64__) && defined(__GNUC__) && (!defined(__clang__) || __clang_major__ >= 15)
 #define VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define VEC_CLONES
