@@ -351,6 +351,20 @@ if /usr/bin/python3 -c "import torch" 2>/dev/null; then
   else
     fail "PyTorch's DDIM from zoo's noise differs from zoo-sample's"; sed 's/^/    /' "$tmp/out" | tail -8
   fi
+
+  # and its training: from zoo's initial weights (one step at learning rate 0 leaves them
+  # as they are), fed zoo's own draws (data order, timesteps, noise), PyTorch's U-Net,
+  # Adam and EMA take zoo's steps: the same losses and weights, rounding aside
+  expect 0 "zoo's initial diffusion weights" "$train" diffusion --steps 1 --lr 0 --test-size 64 --seed 9 \
+    --sample-every 0 --quiet --out "$tmp/ls-init"
+  expect 0 "10 diffusion steps, each step's loss logged" "$train" diffusion --steps 10 --test-size 64 --seed 9 \
+    --sample-every 0 --log-every 1 --quiet --out "$tmp/ls-zoo"
+  if /usr/bin/python3 "$src/tools/diffusion_reference.py" "$tmp/ls-torch" --lockstep "$tmp/ls-init/model.safetensors" \
+    --seed 9 --steps 10 --threads 1 --against "$tmp/ls-zoo" --max-diff 1e-5 >"$tmp/out" 2>&1; then
+    pass "PyTorch trains zoo's diffusion run step for step: $(sed -n 's/^pytorch vs [^:]*: //p' "$tmp/out")"
+  else
+    fail "PyTorch's training from zoo's draws differs from zoo's"; sed 's/^/    /' "$tmp/out" | tail -8
+  fi
 else
   echo "skip PyTorch comparison (python3-torch not installed)"
 fi

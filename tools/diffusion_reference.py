@@ -23,6 +23,16 @@ network and sampler, starting from the noise `zoo-sample diffusion --seed S` sta
 (zoo's Philox stream, rebuilt here), into OUT/ddim; --compare DIR counts the pixels that
 differ from the tiles zoo-sample wrote to DIR with the same checkpoint, --n and --seed,
 and fails if more than 1% do or any by more than 1.
+
+       diffusion_reference.py OUT --lockstep INIT --seed S [--steps N] [--against DIR...]
+trains from the weights of INIT (`zoo-train diffusion --steps 1 --lr 0 --seed S --out D`
+writes them: zoo's initialization, unchanged) with zoo's own randomness for --seed S:
+its data order, timesteps and noise, rebuilt here. Per-step losses go to OUT/losses.txt,
+the weights to OUT/model.safetensors; each DIR is a `zoo-train diffusion --steps N --seed
+S --log-every 1` run to set these against (its metrics.jsonl and model.safetensors). Two
+runs of the same steps part only by rounding, amplified as training goes on: set against
+zoo's fast and exact modes, which part the same way, this tells a different step apart
+from rounding.
 """
 import argparse
 import json
@@ -38,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "pytorch"))
-from common import DATA_DIR, load_fashion  # noqa: E402
+from common import DATA_DIR, load_fashion, load_idx  # noqa: E402
 from diffusion import UNet  # noqa: E402
 from safetensors_eval import read_safetensors, write_safetensors  # noqa: E402
 
@@ -99,31 +109,72 @@ def read_png(path):
     return np.array(rows, np.uint8)
 
 
-def zoo_noise(seed, n, shape=(1, 28, 28)):
-    """x_T [n, *shape] as `zoo-sample diffusion --seed S` draws it: Philox 4x32-10 (Salmon
-    et al. 2011) keyed by zoo_rng_stream(S, 4), element i from counter i, Box-Muller on the
-    first two words. Computed in double and rounded: within 2 float ulps of zoo's values."""
-    m64, m32 = (1 << 64) - 1, 0xFFFFFFFF
+M32, M64 = 0xFFFFFFFF, (1 << 64) - 1
 
-    def mix64(v):  # splitmix64's finalizer
-        v = (v + 0x9E3779B97F4A7C15) & m64
-        v = ((v ^ (v >> 30)) * 0xBF58476D1CE4E5B9) & m64
-        v = ((v ^ (v >> 27)) * 0x94D049BB133111EB) & m64
+
+def zoo_key(seed, stream):
+    """the Philox key of zoo_rng_stream(seed, stream): splitmix64's finalizer mixes both"""
+    def mix64(v):
+        v = (v + 0x9E3779B97F4A7C15) & M64
+        v = ((v ^ (v >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        v = ((v ^ (v >> 27)) * 0x94D049BB133111EB) & M64
         return v ^ (v >> 31)
 
-    key = mix64(mix64(seed) ^ mix64(4 + 0x5851F42D4C957F2D))
-    u32, lo = np.uint64(32), np.uint64(m32)
-    ctr = np.arange(n * int(np.prod(shape)), dtype=np.uint64)
+    return mix64(mix64(seed) ^ mix64(stream + 0x5851F42D4C957F2D))
+
+
+def philox(key, ctr):
+    """the first two words of Philox 4x32-10 (Salmon et al. 2011) at counters ctr (uint64)"""
+    u32, lo = np.uint64(32), np.uint64(M32)
     c0, c1, c2, c3 = ctr & lo, ctr >> u32, np.zeros_like(ctr), np.zeros_like(ctr)
-    k0, k1 = key & m32, key >> 32
+    k0, k1 = key & M32, key >> 32
     for _ in range(10):
         p0, p1 = np.uint64(0xD2511F53) * c0, np.uint64(0xCD9E8D57) * c2
         c0, c1, c2, c3 = (p1 >> u32) ^ c1 ^ np.uint64(k0), p1 & lo, (p0 >> u32) ^ c3 ^ np.uint64(k1), p0 & lo
-        k0, k1 = (k0 + 0x9E3779B9) & m32, (k1 + 0xBB67AE85) & m32
+        k0, k1 = (k0 + 0x9E3779B9) & M32, (k1 + 0xBB67AE85) & M32
+    return c0, c1
+
+
+def zoo_normal(key, offset, count):
+    """zoo's normal fill: element i from counter offset + i, Box-Muller on the first two
+    words. Computed in double and rounded: within 2 float ulps of zoo's values."""
+    c0, c1 = philox(key, np.arange(offset, offset + count, dtype=np.uint64))
     u1 = ((c0 >> np.uint64(8)).astype(np.float64) + 1.0) / 16777216.0  # (0, 1]
     u2 = (c1 >> np.uint64(8)).astype(np.float64) / 16777216.0
-    x = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
-    return torch.from_numpy(x.astype(np.float32).reshape(n, *shape))
+    return (np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)).astype(np.float32)
+
+
+class ZooRng:
+    """zoo_rng_stream(seed, stream): zoo_rng_below's draws (one counter each, Lemire's
+    multiply-shift with rejection) and normal fills, advancing the same offset"""
+
+    def __init__(self, seed, stream, ahead=64):
+        self.key, self.offset, self.ahead, self.buf, self.at = zoo_key(seed, stream), 0, ahead, [], 0
+
+    def u32(self):
+        if not self.at <= self.offset < self.at + len(self.buf):
+            self.at = self.offset
+            self.buf = philox(self.key, np.arange(self.offset, self.offset + self.ahead, dtype=np.uint64))[0].tolist()
+        self.offset += 1
+        return self.buf[self.offset - 1 - self.at]
+
+    def below(self, n):
+        m = self.u32() * n
+        if m & M32 < n:
+            threshold = ((1 << 32) - n) % n
+            while m & M32 < threshold:
+                m = self.u32() * n
+        return m >> 32
+
+    def normal(self, count):
+        x = zoo_normal(self.key, self.offset, count)
+        self.offset += count
+        return x
+
+
+def zoo_noise(seed, n, shape=(1, 28, 28)):
+    """x_T [n, *shape] as `zoo-sample diffusion --seed S` draws it (stream 4)"""
+    return torch.from_numpy(zoo_normal(zoo_key(seed, 4), 0, n * int(np.prod(shape))).reshape(n, *shape))
 
 
 def write_checkpoint(path, net, ema, steps):
@@ -179,6 +230,10 @@ def main():
     ap.add_argument("--data", default=DATA_DIR)
     ap.add_argument("--redraw", metavar="CKPT", help="no training: draw from this zoo checkpoint with zoo's noise")
     ap.add_argument("--compare", metavar="DIR", help="with --redraw: zoo-sample's tiles to compare against")
+    ap.add_argument("--lockstep", metavar="INIT", help="train from these zoo weights with zoo's randomness")
+    ap.add_argument("--against", metavar="DIR", nargs="*", default=[], help="with --lockstep: zoo runs to compare")
+    ap.add_argument("--max-diff", type=float, help="with --lockstep: fail if PyTorch's losses or final weights differ "
+                    "from the first --against run's by more than this (relative)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -186,6 +241,8 @@ def main():
     abar = torch.cumprod(1 - betas, 0)
     if args.redraw:
         return redraw(args, abar, betas)
+    if args.lockstep:
+        return lockstep(args, abar)
     x, _ = load_fashion("train", args.data)
     x = ((x * 0.3530 + 0.2860) * 2 - 1).reshape(-1, 1, 28, 28)  # the loader's normalization undone: [-1, 1]
     net = UNet()
@@ -251,6 +308,81 @@ def redraw(args, abar, betas):
         print(f"against {args.compare}: {int((d > 0).sum())} of {d.size} pixels differ, by at most {int(d.max())}")
         if d.max() > 1 or (d > 0).mean() > 0.01:  # float rounding flips a byte here and there, no more
             sys.exit("zoo's samples and these differ by more than rounding")
+
+
+def lockstep(args, abar):
+    """--lockstep: zoo's training run for --seed, step for step, in PyTorch"""
+    tensors, meta = read_safetensors(args.lockstep)
+    config = json.loads(meta.get("config", "{}"))
+    if meta.get("model") != "diffusion" or config != json.loads(
+            '{"base-channels":"32","mults":"1,2","noise-schedule":"linear","conditional":"0","attn":"","ema":"0.999"}'):
+        sys.exit(f"{args.lockstep}: not a checkpoint of zoo's default unconditional diffusion model")
+    net, ema = UNet(), UNet()
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items() if not k.startswith("ema.")})
+    ema.load_state_dict(net.state_dict())
+    opt = torch.optim.Adam(net.parameters(), lr=2e-4)
+    ema_rate = float(np.float32(1) - np.float32(0.999))  # zoo's 1 - decay, in float
+    path = os.path.join(args.data, "train-images-idx3-ubyte")
+    images = load_idx(path + ".gz" if os.path.exists(path + ".gz") else path).reshape(-1, 1, 28, 28)
+    n_img = len(images)
+    per_epoch, order, losses = (n_img + 63) // 64, None, []
+    os.makedirs(args.out, exist_ok=True)
+    t0 = time.time()
+    for step in range(args.steps):
+        epoch, b = divmod(step, per_epoch)
+        if b == 0:  # zoo's loader: Fisher-Yates over zoo_rng_stream(seed, epoch)
+            rng, order = ZooRng(args.seed, epoch, n_img), list(range(n_img))
+            for i in range(n_img - 1, 0, -1):
+                j = rng.below(i + 1)
+                order[i], order[j] = order[j], order[i]
+        idx = order[b * 64:(b + 1) * 64]
+        img = torch.from_numpy(images[idx].astype(np.float32) * np.float32(1.0 / 255.0))
+        x0 = img * 2.0 + -1.0
+        rng = ZooRng(args.seed, (7 << 32) + step)  # the step's draws: timesteps, then noise
+        t = torch.tensor([rng.below(T) for _ in idx])
+        eps = torch.from_numpy(rng.normal(len(idx) * 784).reshape(len(idx), 1, 28, 28))
+        sa = torch.tensor([np.float32(math.sqrt(abar[k].item())) for k in t.tolist()])[:, None, None, None]
+        sb = torch.tensor([np.float32(math.sqrt(1.0 - abar[k].item())) for k in t.tolist()])[:, None, None, None]
+        loss = F.mse_loss(net(x0 * sa + eps * sb, t), eps)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), net.parameters()):
+                e.lerp_(p, ema_rate)
+        losses.append(loss.item())
+    print(f"{args.steps} steps in {time.time() - t0:.0f} s from {args.lockstep}, zoo's draws for --seed {args.seed}")
+    with open(os.path.join(args.out, "losses.txt"), "w") as f:
+        f.writelines(f"{i + 1} {v:.9g}\n" for i, v in enumerate(losses))
+    write_checkpoint(os.path.join(args.out, "model.safetensors"), net, ema, args.steps)
+    ours = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    ours.update({"ema." + k: v.detach().numpy() for k, v in ema.state_dict().items()})
+    runs = [("pytorch", losses, ours)]
+    for d in args.against:
+        with open(os.path.join(d, "metrics.jsonl")) as f:
+            rec = {r["step"]: r["loss"] for r in map(json.loads, f) if "loss" in r}
+        zt, _ = read_safetensors(os.path.join(d, "model.safetensors"))
+        if any(s + 1 not in rec for s in range(args.steps)):
+            sys.exit(f"{d}: metrics.jsonl lacks a loss for every step 1..{args.steps} (--log-every 1)")
+        runs.append((d, [rec[s + 1] for s in range(args.steps)], {k: zt[k] for k in ours}))
+    marks = [m for m in (1, 10, 30, 100, 300, 1000, 3000, 6000) if m <= args.steps]
+    worst = 0.0
+    for i in range(len(runs)):
+        for j in range(i + 1, len(runs)):
+            (na, la, wa), (nb, lb, wb) = runs[i], runs[j]
+            rel = np.abs(np.array(la) - np.array(lb)) / np.array(lb)
+            apart = []
+            for ema_part in (False, True):
+                keys = [k for k in wa if k.startswith("ema.") == ema_part]
+                num = sum(float(((wa[k] - wb[k]).astype(np.float64) ** 2).sum()) for k in keys)
+                apart.append(math.sqrt(num / sum(float((wb[k].astype(np.float64) ** 2).sum()) for k in keys)))
+            print(f"{na} vs {nb}: loss relative difference, worst up to step " +
+                  ", ".join(f"{m}: {rel[:m].max():.1e}" for m in marks) +
+                  f"; at the end the weights {apart[0]:.1e} apart, their EMA {apart[1]:.1e} (relative L2)")
+            if i == 0 and j == 1:
+                worst = max(rel.max(), *apart)
+    if args.max_diff is not None and args.against and not worst <= args.max_diff:
+        sys.exit(f"PyTorch's training and {args.against[0]}'s differ by {worst:.1e}, more than {args.max_diff:g}")
 
 
 if __name__ == "__main__":
