@@ -177,17 +177,25 @@ def zoo_noise(seed, n, shape=(1, 28, 28)):
     return torch.from_numpy(zoo_normal(zoo_key(seed, 4), 0, n * int(np.prod(shape))).reshape(n, *shape))
 
 
-def write_checkpoint(path, net, ema, steps):
-    """net's and ema's (as "ema.") tensors, with the metadata zoo's diffusion checkpoints
-    carry (the default model's options)"""
+# the options of zoo's default diffusion model, as its checkpoints record them
+DEFAULT_CONFIG = {"base-channels": "32", "mults": "1,2", "noise-schedule": "linear", "conditional": "0", "attn": "",
+                  "ema": "0.999"}
+
+
+def checkpoint_tensors(net, ema):
+    """net's and ema's (as "ema.") tensors under zoo's names"""
     tensors = {k: v.detach().numpy() for k, v in net.state_dict().items()}
     tensors.update({"ema." + k: v.detach().numpy() for k, v in ema.state_dict().items()})
-    config = {"base-channels": "32", "mults": "1,2", "noise-schedule": "linear", "conditional": "0", "attn": "",
-              "ema": "0.999"}
-    meta = {"format": "zoo-1", "model": "diffusion", "config": json.dumps(config, separators=(",", ":")),
+    return tensors
+
+
+def write_checkpoint(path, net, ema, steps):
+    """net's and ema's tensors, with the metadata zoo's diffusion checkpoints carry (the
+    default model's options)"""
+    meta = {"format": "zoo-1", "model": "diffusion", "config": json.dumps(DEFAULT_CONFIG, separators=(",", ":")),
             "step": str(steps), "numeric": "fast", "input_mean": "0.5", "input_std": "0.5", "input_shape": "1,28,28",
             "classes": "10"}
-    write_safetensors(path, tensors, meta)
+    write_safetensors(path, checkpoint_tensors(net, ema), meta)
 
 
 @torch.no_grad()
@@ -313,9 +321,7 @@ def redraw(args, abar, betas):
 def lockstep(args, abar):
     """--lockstep: zoo's training run for --seed, step for step, in PyTorch"""
     tensors, meta = read_safetensors(args.lockstep)
-    config = json.loads(meta.get("config", "{}"))
-    if meta.get("model") != "diffusion" or config != json.loads(
-            '{"base-channels":"32","mults":"1,2","noise-schedule":"linear","conditional":"0","attn":"","ema":"0.999"}'):
+    if meta.get("model") != "diffusion" or json.loads(meta.get("config", "{}")) != DEFAULT_CONFIG:
         sys.exit(f"{args.lockstep}: not a checkpoint of zoo's default unconditional diffusion model")
     net, ema = UNet(), UNet()
     net.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items() if not k.startswith("ema.")})
@@ -341,8 +347,8 @@ def lockstep(args, abar):
         rng = ZooRng(args.seed, (7 << 32) + step)  # the step's draws: timesteps, then noise
         t = torch.tensor([rng.below(T) for _ in idx])
         eps = torch.from_numpy(rng.normal(len(idx) * 784).reshape(len(idx), 1, 28, 28))
-        sa = torch.tensor([np.float32(math.sqrt(abar[k].item())) for k in t.tolist()])[:, None, None, None]
-        sb = torch.tensor([np.float32(math.sqrt(1.0 - abar[k].item())) for k in t.tolist()])[:, None, None, None]
+        ab = abar[t][:, None, None, None]  # square roots in double, rounded to float as zoo's
+        sa, sb = ab.sqrt().float(), (1.0 - ab).sqrt().float()
         loss = F.mse_loss(net(x0 * sa + eps * sb, t), eps)
         opt.zero_grad()
         loss.backward()
@@ -355,8 +361,7 @@ def lockstep(args, abar):
     with open(os.path.join(args.out, "losses.txt"), "w") as f:
         f.writelines(f"{i + 1} {v:.9g}\n" for i, v in enumerate(losses))
     write_checkpoint(os.path.join(args.out, "model.safetensors"), net, ema, args.steps)
-    ours = {k: v.detach().numpy() for k, v in net.state_dict().items()}
-    ours.update({"ema." + k: v.detach().numpy() for k, v in ema.state_dict().items()})
+    ours = checkpoint_tensors(net, ema)
     runs = [("pytorch", losses, ours)]
     for d in args.against:
         with open(os.path.join(d, "metrics.jsonl")) as f:
